@@ -1,0 +1,1 @@
+"""Caffe reader, graph and emitters (ONNX, PyTorch, Caffe)."""

@@ -1,0 +1,7 @@
+"""CLI commands for dream/ (registered into the zoo app)."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this area's commands to the app."""

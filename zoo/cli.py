@@ -1,0 +1,59 @@
+"""The `zoo` command: a thin typer app; each area registers its own commands."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from convert.errors import UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Caffe model zoo for DeepDream: convert, fetch, classify, dream and train.",
+)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _register_all() -> None:
+    from convert import cli as convert_cli
+    from dream import cli as dream_cli
+    from train import cli as train_cli
+    from zoo import cli_zoo
+
+    for module in (convert_cli, cli_zoo, dream_cli, train_cli):
+        module.register(app)
+
+
+_register_all()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the app; user errors become one line on stderr and exit code 1."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except UserError as e:
+        err.print(f"error: {e}", markup=False)
+        return 1
+    except KeyboardInterrupt:
+        err.print("interrupted", markup=False)
+        return 130
+    except typer.Exit as e:
+        return e.exit_code
+    except Exception as e:  # click usage errors carry their own exit code (2)
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

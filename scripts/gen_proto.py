@@ -51,6 +51,7 @@ def main() -> int:
         f'{n} = message_factory.GetMessageClass(DESCRIPTOR.message_types_by_name["{n}"])'
         for n in names)
     enums = "\n".join(f'{e.name} = DESCRIPTOR.enum_types_by_name["{e.name}"]' for e in fd.enum_type)
+    enums += "\n" + "\n".join(f"{v.name} = {v.number}" for e in fd.enum_type for v in e.value)
     text = TEMPLATE.format(chunks=chunks, classes=classes + "\n" + enums)
     (PROTO_DIR / "caffe_pb2.py").write_text(textwrap.dedent(text))
     print(f"wrote {PROTO_DIR / 'caffe_pb2.py'}: {len(names)} messages")

@@ -340,3 +340,5 @@ SPPParameter = message_factory.GetMessageClass(DESCRIPTOR.message_types_by_name[
 V1LayerParameter = message_factory.GetMessageClass(DESCRIPTOR.message_types_by_name["V1LayerParameter"])
 PReLUParameter = message_factory.GetMessageClass(DESCRIPTOR.message_types_by_name["PReLUParameter"])
 Phase = DESCRIPTOR.enum_types_by_name["Phase"]
+TRAIN = 0
+TEST = 1

@@ -1,0 +1,237 @@
+"""From a parsed NetParameter to a Graph: inputs, train-only layers stripped, in-place tops named.
+
+Passes, in order: keep the TEST phase; turn input declarations and data layers into inputs; strip
+loss and accuracy layers and every branch that only fed them (GoogLeNet's aux heads), turning the
+main loss into a Softmax `prob` when it was SoftmaxWithLoss, as deploy files do; drop what no output
+needs; give in-place versions their own names; attach and check the weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convert.errors import ConvertError
+from convert.graph import Graph, Layer, needed_layers
+from convert.layers import DATA_TYPES, INPUT_TYPES, LOSS_TYPES, REGISTRY
+from convert.proto import caffe_pb2
+from convert.weights import Weights
+
+TEST = caffe_pb2.TEST
+
+
+def _rule_matches(rule) -> bool:
+    """A NetStateRule against Caffe's deploy state: phase TEST, level 0, no stages."""
+    if rule.HasField("phase") and rule.phase != TEST:
+        return False
+    if rule.HasField("min_level") and rule.min_level > 0:
+        return False
+    if rule.HasField("max_level") and rule.max_level < 0:
+        return False
+    return not rule.stage
+
+
+def in_test_phase(p) -> bool:
+    if p.include:
+        return any(_rule_matches(r) for r in p.include)
+    return not any(_rule_matches(r) for r in p.exclude)
+
+
+def _shape(dims, what: str, source: str) -> tuple[int, ...]:
+    s = tuple(int(d) for d in dims)
+    if not s or any(d < 1 for d in s):
+        raise ConvertError(f"{source}: {what} has an invalid shape {s}")
+    return s
+
+
+def _declared_inputs(net, source: str) -> dict[str, tuple[int, ...]]:
+    inputs: dict[str, tuple[int, ...]] = {}
+    if not net.input:
+        return inputs
+    if net.input_shape:
+        if len(net.input_shape) != len(net.input):
+            raise ConvertError(f"{source}: {len(net.input)} inputs but {len(net.input_shape)} input_shape entries")
+        for name, s in zip(net.input, net.input_shape):
+            inputs[name] = _shape(s.dim, f"input {name!r}", source)
+    elif net.input_dim:
+        if len(net.input_dim) != 4 * len(net.input):
+            raise ConvertError(f"{source}: {len(net.input)} inputs need {4 * len(net.input)} input_dim values, "
+                               f"got {len(net.input_dim)}")
+        for i, name in enumerate(net.input):
+            inputs[name] = _shape(net.input_dim[4 * i:4 * i + 4], f"input {name!r}", source)
+    else:
+        for name in net.input:
+            inputs[name] = ()
+    return inputs
+
+
+def _layer_inputs(p, source: str) -> dict[str, tuple[int, ...]]:
+    """Shapes declared by an Input or DummyData layer, one per top."""
+    if p.type == "Input":
+        shapes = [tuple(s.dim) for s in p.input_param.shape]
+    else:
+        q = p.dummy_data_param
+        shapes = [tuple(s.dim) for s in q.shape]
+        if not shapes and q.num:
+            n = len(p.top)
+            pick = (lambda v, i: v[i] if len(v) > 1 else v[0])
+            shapes = [(pick(q.num, i), pick(q.channels, i), pick(q.height, i), pick(q.width, i)) for i in range(n)]
+    if len(shapes) == 1:
+        shapes = shapes * len(p.top)
+    if shapes and len(shapes) != len(p.top):
+        raise ConvertError(f"{source}: layer {p.name!r} gives {len(shapes)} shapes for {len(p.top)} tops")
+    return {t: (_shape(s, f"input {t!r}", source) if shapes else ()) for t, s in zip(p.top, shapes or [()] * len(p.top))}
+
+
+def _data_input(p, source: str) -> tuple[int, ...]:
+    """The input shape a train-time data layer implies, from its crop size; () when unknown."""
+    crop = p.transform_param.crop_size if p.HasField("transform_param") else 0
+    batch, channels = 1, 3
+    for param in ("data_param", "image_data_param", "window_data_param"):
+        if p.HasField(param):
+            q = getattr(p, param)
+            batch = getattr(q, "batch_size", 0) or batch
+            crop = crop or getattr(q, "crop_size", 0)
+    if p.HasField("image_data_param") and not p.image_data_param.is_color:
+        channels = 1
+    if p.HasField("memory_data_param"):
+        q = p.memory_data_param
+        return (q.batch_size or 1, q.channels, q.height, q.width)
+    return (batch, channels, crop, crop) if crop else ()
+
+
+def _loss_weight(p) -> float:
+    if p.loss_weight:
+        return float(p.loss_weight[0])
+    return 1.0 if p.type.endswith("Loss") else 0.0
+
+
+def build_graph(net: caffe_pb2.NetParameter, source: str = "<net>",
+                input_shape: tuple[int, ...] | None = None) -> Graph:
+    layers = [p for p in net.layer if in_test_phase(p)]
+    inputs = _declared_inputs(net, source)
+    dead: set[str] = set()
+    body: list[caffe_pb2.LayerParameter] = []
+    for p in layers:
+        if p.type in INPUT_TYPES:
+            inputs.update(_layer_inputs(p, source))
+        elif p.type in DATA_TYPES:
+            if p.top:
+                inputs[p.top[0]] = _data_input(p, source)
+            dead.update(p.top[1:])
+        else:
+            body.append(p)
+    if not inputs:
+        raise ConvertError(f"{source}: the net declares no input (input:, an Input layer or a data layer)")
+    if input_shape is not None:
+        first = next(iter(inputs))
+        inputs[first] = _shape(input_shape, f"input {first!r}", "--input-shape")
+    for name, s in inputs.items():
+        if not s:
+            raise ConvertError(f"{source}: input {name!r} has no shape; give one with --input-shape N,C,H,W")
+
+    unsupported = [p for p in body if p.type not in REGISTRY and p.type not in LOSS_TYPES]
+    if unsupported:
+        listed = ", ".join(f"{p.name} ({p.type})" for p in unsupported)
+        raise ConvertError(f"{source}: unsupported layer type{'s' if len(unsupported) > 1 else ''}: {listed}")
+
+    body, outputs = _strip_losses(body, dead)
+    return _finish(net.name or "net", inputs, body, outputs, source)
+
+
+def _strip_losses(body, dead: set[str]):
+    losses = [p for p in body if p.type in LOSS_TYPES or (p.loss_weight and _loss_weight(p) > 0)]
+    kept = [p for p in body if p not in losses]
+    main_w = max((_loss_weight(p) for p in losses), default=0.0)
+    produced = {t for p in kept for t in p.top}
+    main: list[str] = []
+    extra: list[caffe_pb2.LayerParameter] = []
+    for p in losses:
+        if main_w > 0 and _loss_weight(p) == main_w and p.bottom and p.bottom[0] in produced:
+            blob = p.bottom[0]
+            if p.type == "SoftmaxWithLoss":
+                prob = "prob" if "prob" not in produced else f"{blob}/prob"
+                extra.append(caffe_pb2.LayerParameter(name=prob, type="Softmax", bottom=[blob], top=[prob]))
+                produced.add(prob)
+                main.append(prob)
+            else:
+                main.append(blob)
+    kept += extra
+    fed_losses = {b for p in losses for b in p.bottom}
+    consumed = {b for p in kept for b in p.bottom}
+    outputs = []
+    for p in kept:
+        for t in p.top:
+            if t not in consumed and t not in fed_losses and t not in dead and t not in outputs:
+                outputs.append(t)
+    outputs += [m for m in main if m not in outputs]
+    return kept, outputs
+
+
+def _finish(name, inputs, body, outputs, source) -> Graph:
+    # in-place versions: the last writer of a name keeps it, earlier ones become name@layer
+    writers: dict[str, list[int]] = {}
+    for i, p in enumerate(body):
+        for t in p.top:
+            writers.setdefault(t, []).append(i)
+    for n in inputs:
+        if n in writers:
+            writers[n].insert(0, -1)
+    current = {n: (n if n not in writers else f"{n}@input") for n in inputs}
+    layers: list[Layer] = []
+    for i, p in enumerate(body):
+        bottoms = []
+        for b in p.bottom:
+            if b not in current:
+                raise ConvertError(f"{source}: layer {p.name!r} reads blob {b!r}, which no earlier layer produces")
+            bottoms.append(current[b])
+        tops = []
+        for t in p.top:
+            tops.append(t if writers[t][-1] == i else f"{t}@{p.name}")
+            current[t] = tops[-1]
+        proto = caffe_pb2.LayerParameter()
+        proto.CopyFrom(p)
+        del proto.blobs[:]
+        layers.append(Layer(p.name, p.type, bottoms, tops, proto))
+    renamed_inputs = {(n if n not in writers else f"{n}@input"): s for n, s in inputs.items()}
+    names = [layer.name for layer in layers]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ConvertError(f"{source}: duplicate layer names: {', '.join(dup)}")
+    g = Graph(name, renamed_inputs, layers, outputs, source)
+    if not outputs:
+        raise ConvertError(f"{source}: the net has no output")
+    keep = needed_layers(g, outputs)
+    g.layers = [layer for i, layer in enumerate(g.layers) if i in keep]
+    return g
+
+
+def attach_weights(g: Graph, weights: Weights, source: str) -> Graph:
+    """Put each layer's blobs in place, checking count and shape against the prototxt."""
+    missing = [layer.name for layer in g.layers if layer.blob_names and layer.name not in weights]
+    if missing:
+        raise ConvertError(f"{source}: no weights for layer{'s' if len(missing) > 1 else ''} "
+                           f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+    shapes = g.shapes()
+    for layer in g.layers:
+        names = layer.blob_names
+        if not names:
+            continue
+        blobs = weights[layer.name]
+        if len(blobs) < len(names):
+            raise ConvertError(f"{source}: layer {layer.name!r} has {len(blobs)} weight blobs, needs {len(names)}")
+        expected = layer.op.weight_shapes(layer.attrs, [shapes[b] for b in layer.bottoms])
+        fixed = []
+        for i, (blob, want) in enumerate(zip(blobs, expected)):
+            if tuple(blob.shape) != tuple(want):
+                if blob.size == int(np.prod(want)) and (getattr(blob, "legacy", False) or _squeezes_to(blob.shape, want)):
+                    blob = blob.reshape(want)
+                else:
+                    raise ConvertError(f"{source}: layer {layer.name!r} blob {i} ({names[i]}) has shape "
+                                       f"{tuple(blob.shape)}, the prototxt needs {tuple(want)}")
+            fixed.append(np.asarray(blob, dtype=np.float32))
+        layer.blobs = fixed
+    return g
+
+
+def _squeezes_to(have, want) -> bool:
+    return [d for d in have if d != 1] == [d for d in want if d != 1]

@@ -1,0 +1,15 @@
+"""All layer handlers; importing this package fills the registry."""
+
+from convert.layers import activation, conv, dense, lrn, norm, pool, structure  # noqa: F401
+from convert.layers.base import REGISTRY, Op, handler
+
+# Layer types that declare the net's inputs; the graph turns them into inputs, not layers.
+INPUT_TYPES = {"Input", "DummyData"}
+# Train-time data sources: in a train_val net they become an input (data) and a dead label.
+DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "Python", "AnnotatedData",
+              "VideoData"}
+# Layers that only make sense with labels; stripped with every branch that only feeds them.
+LOSS_TYPES = {"SoftmaxWithLoss", "EuclideanLoss", "HingeLoss", "SigmoidCrossEntropyLoss", "InfogainLoss",
+              "MultinomialLogisticLoss", "ContrastiveLoss", "Accuracy", "Silence", "HDF5Output"}
+
+__all__ = ["REGISTRY", "Op", "handler", "INPUT_TYPES", "DATA_TYPES", "LOSS_TYPES"]

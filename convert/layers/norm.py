@@ -1,0 +1,168 @@
+"""BatchNorm (Caffe's three blobs, no affine part), Scale and Bias."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convert.errors import ConvertError
+from convert.layers.base import Op, axis_index, register
+
+
+@register("BatchNorm")
+class BatchNorm(Op):
+    buffers = ("mean", "variance", "scale_factor")
+
+    def attrs(self, p):
+        return p.batch_norm_param.eps
+
+    def weight_shapes(self, eps, ins):
+        if len(ins[0]) < 2:
+            raise ConvertError("BatchNorm expects at least a 2-D input")
+        c = ins[0][1]
+        return [(c,), (c,), (1,)]
+
+    def fill(self, eps, shapes, rng):
+        import numpy as np
+
+        c = shapes[0][0]
+        return [(rng.standard_normal(c) * 0.1).astype(np.float32),
+                rng.uniform(0.5, 1.5, c).astype(np.float32), np.ones(1, np.float32)]
+
+    @staticmethod
+    def _factor(sf) -> float:
+        s = float(sf.reshape(-1)[0])
+        return 0.0 if s == 0 else 1.0 / s
+
+    def onnx(self, ctx, eps, layer):
+        import numpy as np
+
+        f = self._factor(layer.blobs[2])
+        c = layer.blobs[0].size
+        mean = ctx.weight(layer, 0, lambda m: (m.reshape(-1) * f).astype(np.float32))
+        var = ctx.weight(layer, 1, lambda v: (v.reshape(-1) * f).astype(np.float32))
+        ones = ctx.const(np.ones(c, np.float32), layer.name + "/gamma")
+        zeros = ctx.const(np.zeros(c, np.float32), layer.name + "/beta")
+        ctx.node("BatchNormalization", [ctx.inputs(layer)[0], ones, zeros, mean, var], ctx.outputs(layer),
+                 epsilon=eps)
+
+    def torch(self, eps, m, xs):
+        import torch.nn.functional as F
+
+        sf = m.scale_factor.reshape(-1)[0]
+        f = (sf != 0).to(sf.dtype) / (sf + (sf == 0).to(sf.dtype))
+        mean, var = m.mean.reshape(-1) * f, m.variance.reshape(-1) * f
+        return [F.batch_norm(xs[0], mean, var, None, None, False, 0.0, eps)]
+
+
+@dataclass(frozen=True)
+class AxesAttrs:
+    axis: int
+    num_axes: int
+    bias: bool
+    two_bottoms: bool
+
+
+def _span(a: AxesAttrs, x: tuple[int, ...], name: str) -> tuple[int, tuple[int, ...]]:
+    ax = axis_index(a.axis, len(x), name) if x else 0
+    n = len(x) - ax if a.num_axes == -1 else a.num_axes
+    if n < 0 or ax + n > len(x):
+        raise ConvertError(f"layer {name!r}: num_axes {a.num_axes} does not fit a {len(x)}-D input")
+    return ax, tuple(x[ax:ax + n])
+
+
+def _broadcast(w_shape: tuple[int, ...], ax: int, ndim: int) -> tuple[int, ...]:
+    return tuple(w_shape) + (1,) * (ndim - ax - len(w_shape))
+
+
+class _Axes(Op):
+    """Shared shape logic of Scale and Bias: a parameter over axes [axis, axis + num_axes)."""
+
+    def _second_shape(self, a, ins, name):
+        if a.two_bottoms:
+            ax = axis_index(a.axis, len(ins[0]), name)
+            s = ins[1]
+            if tuple(ins[0][ax:ax + len(s)]) != tuple(s):
+                raise ConvertError(f"layer {name!r}: second bottom {s} does not match input {ins[0]} at axis {ax}")
+            return ax, tuple(s)
+        return _span(a, ins[0], name)
+
+
+@register("Scale")
+class Scale(_Axes):
+    def attrs(self, p):
+        q = p.scale_param
+        return AxesAttrs(q.axis, q.num_axes, q.bias_term, len(p.bottom) == 2)
+
+    def blob_names(self, a):
+        names = () if a.two_bottoms else ("weight",)
+        return names + (("bias",) if a.bias else ())
+
+    def weight_shapes(self, a, ins):
+        _, s = self._second_shape(a, ins, "")
+        return [s] * len(self.blob_names(a))
+
+    def fill(self, a, shapes, rng):
+        import numpy as np
+
+        out = []
+        for name, s in zip(self.blob_names(a), shapes):
+            out.append(rng.uniform(0.5, 1.5, s).astype(np.float32) if name == "weight"
+                       else (rng.standard_normal(s) * 0.1).astype(np.float32))
+        return out
+
+    def onnx(self, ctx, a, layer):
+        ins, (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        shape = ctx.shape(layer.bottoms[0])
+        ax, s = self._second_shape(a, [shape] + [ctx.shape(b) for b in layer.bottoms[1:]], layer.name)
+        target = _broadcast(s, ax, len(shape))
+        if a.two_bottoms:
+            gamma = ctx.node("Reshape", [ins[1], ctx.const_i64(list(target), y + "/gshape")],
+                             [ctx.tmp(y, "gamma")])[0]
+        else:
+            gamma = ctx.weight(layer, 0, lambda w: w.reshape(target))
+        if not a.bias:
+            ctx.node("Mul", [ins[0], gamma], [y])
+            return
+        bi = 0 if a.two_bottoms else 1
+        prod = ctx.node("Mul", [ins[0], gamma], [ctx.tmp(y, "mul")])[0]
+        ctx.node("Add", [prod, ctx.weight(layer, bi, lambda b: b.reshape(target))], [y])
+
+    def torch(self, a, m, xs):
+        x = xs[0]
+        ax, s = self._second_shape(a, [tuple(x.shape)] + [tuple(t.shape) for t in xs[1:]], "")
+        target = _broadcast(s, ax, x.dim())
+        gamma = xs[1] if a.two_bottoms else m.weight
+        y = x * gamma.reshape(target)
+        return [y + m.bias.reshape(target) if a.bias else y]
+
+
+@register("Bias")
+class Bias(_Axes):
+    params = ("bias",)
+
+    def attrs(self, p):
+        q = p.bias_param
+        return AxesAttrs(q.axis, q.num_axes, True, len(p.bottom) == 2)
+
+    def blob_names(self, a):
+        return () if a.two_bottoms else ("bias",)
+
+    def weight_shapes(self, a, ins):
+        return [] if a.two_bottoms else [_span(a, ins[0], "")[1]]
+
+    def onnx(self, ctx, a, layer):
+        ins, (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        shape = ctx.shape(layer.bottoms[0])
+        ax, s = self._second_shape(a, [shape] + [ctx.shape(b) for b in layer.bottoms[1:]], layer.name)
+        target = _broadcast(s, ax, len(shape))
+        if a.two_bottoms:
+            b = ctx.node("Reshape", [ins[1], ctx.const_i64(list(target), y + "/bshape")], [ctx.tmp(y, "b")])[0]
+        else:
+            b = ctx.weight(layer, 0, lambda w: w.reshape(target))
+        ctx.node("Add", [ins[0], b], [y])
+
+    def torch(self, a, m, xs):
+        x = xs[0]
+        ax, s = self._second_shape(a, [tuple(x.shape)] + [tuple(t.shape) for t in xs[1:]], "")
+        b = xs[1] if a.two_bottoms else m.bias
+        return [x + b.reshape(_broadcast(s, ax, x.dim()))]

@@ -1,0 +1,252 @@
+"""Layers that route or reshape blobs: Concat, Slice, Split, Eltwise, Flatten, Reshape, Crop."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from convert.errors import ConvertError
+from convert.layers.base import Op, axis_index, register
+
+
+@register("Concat")
+class Concat(Op):
+    def attrs(self, p):
+        q = p.concat_param
+        return q.concat_dim if q.HasField("concat_dim") and not q.HasField("axis") else q.axis
+
+    def shape(self, axis, ins, name):
+        ax = axis_index(axis, len(ins[0]), name)
+        for s in ins[1:]:
+            if len(s) != len(ins[0]) or any(a != b for i, (a, b) in enumerate(zip(s, ins[0])) if i != ax):
+                raise ConvertError(f"layer {name!r}: cannot concatenate shapes {ins[0]} and {s} on axis {ax}")
+        out = list(ins[0])
+        out[ax] = sum(s[ax] for s in ins)
+        return [tuple(out)]
+
+    def onnx(self, ctx, axis, layer):
+        ndim = len(ctx.shape(layer.bottoms[0]))
+        ctx.node("Concat", ctx.inputs(layer), ctx.outputs(layer), axis=axis_index(axis, ndim, layer.name))
+
+    def torch(self, axis, m, xs):
+        import torch
+
+        return [torch.cat(xs, axis_index(axis, xs[0].dim(), ""))]
+
+
+@dataclass(frozen=True)
+class SliceAttrs:
+    axis: int
+    points: tuple[int, ...]
+    ntops: int
+
+
+@register("Slice")
+class Slice(Op):
+    def attrs(self, p):
+        q = p.slice_param
+        axis = q.slice_dim if q.HasField("slice_dim") and not q.HasField("axis") else q.axis
+        return SliceAttrs(axis, tuple(q.slice_point), len(p.top))
+
+    def sizes(self, a, x, name) -> tuple[int, list[int]]:
+        ax = axis_index(a.axis, len(x), name)
+        n = x[ax]
+        if a.points:
+            if len(a.points) != a.ntops - 1:
+                raise ConvertError(f"layer {name!r}: {len(a.points)} slice points for {a.ntops} tops")
+            bounds = [0, *a.points, n]
+            sizes = [b - a_ for a_, b in zip(bounds, bounds[1:])]
+            if min(sizes) < 1:
+                raise ConvertError(f"layer {name!r}: slice points {a.points} do not fit size {n}")
+            return ax, sizes
+        if n % a.ntops:
+            raise ConvertError(f"layer {name!r}: size {n} does not split evenly into {a.ntops} tops")
+        return ax, [n // a.ntops] * a.ntops
+
+    def shape(self, a, ins, name):
+        ax, sizes = self.sizes(a, ins[0], name)
+        return [tuple(s if i != ax else k for i, s in enumerate(ins[0])) for k in sizes]
+
+    def onnx(self, ctx, a, layer):
+        ax, sizes = self.sizes(a, ctx.shape(layer.bottoms[0]), layer.name)
+        ctx.node("Split", [ctx.inputs(layer)[0], ctx.const_i64(sizes, layer.name + "/split")],
+                 ctx.outputs(layer), axis=ax)
+
+    def torch(self, a, m, xs):
+        ax, sizes = self.sizes(a, tuple(xs[0].shape), "")
+        return list(xs[0].split(sizes, ax))
+
+
+@register("Split")
+class Split(Op):
+    def attrs(self, p):
+        return len(p.top)
+
+    def shape(self, n, ins, name):
+        return [ins[0]] * n
+
+    def onnx(self, ctx, n, layer):
+        x = ctx.inputs(layer)[0]
+        for y in ctx.outputs(layer):
+            ctx.node("Identity", [x], [y])
+
+    def torch(self, n, m, xs):
+        return [xs[0]] * n
+
+
+PROD, SUM, MAX = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class EltwiseAttrs:
+    op: int
+    coeff: tuple[float, ...]
+
+
+@register("Eltwise")
+class Eltwise(Op):
+    def attrs(self, p):
+        q = p.eltwise_param
+        if q.coeff and (q.operation != SUM or len(q.coeff) != len(p.bottom)):
+            raise ConvertError(f"layer {p.name!r}: Eltwise coeff needs SUM and one value per bottom")
+        return EltwiseAttrs(q.operation, tuple(q.coeff))
+
+    def shape(self, a, ins, name):
+        for s in ins[1:]:
+            if s != ins[0]:
+                raise ConvertError(f"layer {name!r}: Eltwise inputs differ in shape: {ins[0]} vs {s}")
+        return [ins[0]]
+
+    def onnx(self, ctx, a, layer):
+        xs, (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        if a.op == SUM and a.coeff and any(c != 1 for c in a.coeff):
+            xs = [x if c == 1 else ctx.node("Mul", [x, ctx.scalar(c)], [ctx.tmp(y, f"c{i}")])[0]
+                  for i, (x, c) in enumerate(zip(xs, a.coeff))]
+        op = {SUM: "Sum", PROD: "Mul", MAX: "Max"}[a.op]
+        if op == "Mul":
+            acc = xs[0]
+            for i, x in enumerate(xs[1:], 1):
+                acc = ctx.node("Mul", [acc, x], [y if i == len(xs) - 1 else ctx.tmp(y, f"p{i}")])[0]
+        else:
+            ctx.node(op, xs, [y])
+
+    def torch(self, a, m, xs):
+        if a.op == SUM:
+            coeff = a.coeff or (1.0,) * len(xs)
+            out = xs[0] * coeff[0] if coeff[0] != 1 else xs[0]
+            for x, c in zip(xs[1:], coeff[1:]):
+                out = out + (x * c if c != 1 else x)
+            return [out]
+        out = xs[0]
+        for x in xs[1:]:
+            out = out * x if a.op == PROD else out.maximum(x)
+        return [out]
+
+
+@register("Flatten")
+class Flatten(Op):
+    def attrs(self, p):
+        return (p.flatten_param.axis, p.flatten_param.end_axis)
+
+    def _axes(self, a, ndim, name):
+        start, end = axis_index(a[0], ndim, name), axis_index(a[1], ndim, name)
+        if end < start:
+            raise ConvertError(f"layer {name!r}: Flatten end_axis before axis")
+        return start, end
+
+    def shape(self, a, ins, name):
+        x = ins[0]
+        s, e = self._axes(a, len(x), name)
+        return [(*x[:s], math.prod(x[s:e + 1]), *x[e + 1:])]
+
+    def onnx(self, ctx, a, layer):
+        x = ctx.shape(layer.bottoms[0])
+        s, e = self._axes(a, len(x), layer.name)
+        target = [0] * s + [-1] + list(x[e + 1:])
+        ctx.node("Reshape", [ctx.inputs(layer)[0], ctx.const_i64(target, layer.name + "/shape")],
+                 ctx.outputs(layer))
+
+    def torch(self, a, m, xs):
+        s, e = self._axes(a, xs[0].dim(), "")
+        return [xs[0].flatten(s, e)]
+
+
+@register("Reshape")
+class Reshape(Op):
+    def attrs(self, p):
+        q = p.reshape_param
+        return (tuple(q.shape.dim), q.axis, q.num_axes)
+
+    def target(self, a, x, name) -> tuple[int, ...]:
+        dims, axis, num_axes = a
+        ax = axis_index(axis, len(x) + 1, name)
+        end = len(x) if num_axes == -1 else ax + num_axes
+        if end > len(x):
+            raise ConvertError(f"layer {name!r}: Reshape axes [{ax}, {end}) do not fit shape {x}")
+        new = [x[ax + i] if d == 0 else d for i, d in enumerate(dims)]
+        out = [*x[:ax], *new, *x[end:]]
+        if out.count(-1) > 1:
+            raise ConvertError(f"layer {name!r}: Reshape may infer only one dimension")
+        total, known = math.prod(x), math.prod(d for d in out if d != -1)
+        if -1 in out:
+            if known == 0 or total % known:
+                raise ConvertError(f"layer {name!r}: cannot reshape {x} to {tuple(dims)}")
+            out[out.index(-1)] = total // known
+        if math.prod(out) != total:
+            raise ConvertError(f"layer {name!r}: cannot reshape {x} ({total} values) to {tuple(out)}")
+        return tuple(out)
+
+    def shape(self, a, ins, name):
+        return [self.target(a, ins[0], name)]
+
+    def onnx(self, ctx, a, layer):
+        x = ctx.shape(layer.bottoms[0])
+        out = list(self.target(a, x, layer.name))
+        if a[1] == 0 and a[0] and a[0][0] == 0:
+            out[0] = 0  # keep the batch dynamic when Caffe copies it
+        ctx.node("Reshape", [ctx.inputs(layer)[0], ctx.const_i64(out, layer.name + "/shape")],
+                 ctx.outputs(layer))
+
+    def torch(self, a, m, xs):
+        return [xs[0].reshape(self.target(a, tuple(xs[0].shape), ""))]
+
+
+@register("Crop")
+class Crop(Op):
+    def attrs(self, p):
+        return (p.crop_param.axis, tuple(p.crop_param.offset))
+
+    def _plan(self, a, x, ref, name):
+        ax = axis_index(a[0], len(x), name)
+        n = len(x) - ax
+        offs = a[1]
+        if len(offs) not in (0, 1, n):
+            raise ConvertError(f"layer {name!r}: {len(offs)} crop offsets for {n} cropped axes")
+        offs = [offs[0]] * n if len(offs) == 1 else (list(offs) or [0] * n)
+        for i, o in enumerate(offs):
+            if o + ref[ax + i] > x[ax + i]:
+                raise ConvertError(f"layer {name!r}: crop of {x} to {ref} at offset {o} runs past the input")
+        return ax, offs
+
+    def shape(self, a, ins, name):
+        x, ref = ins
+        ax, _ = self._plan(a, x, ref, name)
+        return [(*x[:ax], *ref[ax:])]
+
+    def onnx(self, ctx, a, layer):
+        x, ref = ctx.inputs(layer)
+        ax, offs = self._plan(a, ctx.shape(layer.bottoms[0]), ctx.shape(layer.bottoms[1]), layer.name)
+        ndim = len(ctx.shape(layer.bottoms[0]))
+        y = ctx.outputs(layer)[0]
+        starts = ctx.const_i64(offs, y + "/starts")
+        axes = ctx.const_i64(list(range(ax, ndim)), y + "/axes")
+        shp = ctx.node("Shape", [ref], [ctx.tmp(y, "refshape")], start=ax)[0]
+        ends = ctx.node("Add", [shp, starts], [ctx.tmp(y, "ends")])[0]
+        ctx.node("Slice", [x, starts, ends, axes], [y])
+
+    def torch(self, a, m, xs):
+        x, ref = xs
+        ax, offs = self._plan(a, tuple(x.shape), tuple(ref.shape), "")
+        index = [slice(None)] * ax + [slice(o, o + ref.shape[ax + i]) for i, o in enumerate(offs)]
+        return [x[tuple(index)]]
+

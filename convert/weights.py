@@ -1,0 +1,233 @@
+"""Reading trained weights: binary .caffemodel (V1 and V2), HDF5 snapshots, mean.binaryproto.
+
+The .caffemodel reader walks protobuf's wire format itself instead of parsing a NetParameter: the
+float data of every blob then stays a zero-copy numpy view of the file's bytes. That keeps a 53 MB
+model converting in well under a second with about one copy of the weights in memory.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from convert.errors import ConvertError
+from convert.proto import caffe_pb2
+
+Weights = dict[str, list[np.ndarray]]
+
+# Field numbers (caffe.proto): NetParameter.layer = 100 (LayerParameter: name 1, blobs 7),
+# NetParameter.layers = 2 (V1LayerParameter: name 4, blobs 6).
+_NET_LAYER, _NET_LAYERS_V1 = 100, 2
+_LAYER_FIELDS = {_NET_LAYER: (1, 7), _NET_LAYERS_V1: (4, 6)}
+
+
+class _Truncated(Exception):
+    pass
+
+
+def _varint(buf, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        if pos >= end:
+            raise _Truncated
+        b = buf[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if b < 0x80:
+            return result, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("varint longer than 10 bytes")
+
+
+def _fields(buf, pos: int, end: int):
+    """Yield (field number, wire type, value): ints for varints and fixed, (start, stop) for bytes."""
+    while pos < end:
+        key, pos = _varint(buf, pos, end)
+        field, wt = key >> 3, key & 7
+        if field == 0:
+            raise ValueError("field number 0")
+        if wt == 0:
+            val, pos = _varint(buf, pos, end)
+        elif wt == 2:
+            n, pos = _varint(buf, pos, end)
+            if pos + n > end:
+                raise _Truncated
+            val, pos = (pos, pos + n), pos + n
+        elif wt == 5:
+            if pos + 4 > end:
+                raise _Truncated
+            val, pos = (pos, pos + 4), pos + 4
+        elif wt == 1:
+            if pos + 8 > end:
+                raise _Truncated
+            val, pos = (pos, pos + 8), pos + 8
+        else:
+            raise ValueError(f"unsupported wire type {wt}")
+        yield field, wt, val
+
+
+def _packed_ints(buf, span) -> list[int]:
+    out, pos = [], span[0]
+    while pos < span[1]:
+        v, pos = _varint(buf, pos, span[1])
+        out.append(v - (1 << 64) if v >= 1 << 63 else v)
+    return out
+
+
+class Blob(np.ndarray):
+    """An ndarray that remembers whether it came with Caffe's legacy num/channels/height/width."""
+
+    legacy = False
+
+
+def _as_blob(arr: np.ndarray, legacy: bool) -> np.ndarray:
+    b = arr.view(Blob)
+    b.legacy = legacy
+    return b
+
+
+def _blob(buf, start: int, end: int) -> Blob:
+    """A BlobProto as a numpy array (float32 view where possible, float64 data cast down)."""
+    dims: list[int] = []
+    legacy = [0, 0, 0, 0]
+    has_legacy = False
+    chunks: list[np.ndarray] = []
+    singles: list[float] = []
+    doubles: list[np.ndarray] = []
+    for field, wt, val in _fields(buf, start, end):
+        if field == 7 and wt == 2:  # shape: BlobShape { repeated int64 dim = 1 }
+            for f2, wt2, v2 in _fields(buf, *val):
+                if f2 == 1:
+                    dims.extend(_packed_ints(buf, v2) if wt2 == 2 else [v2])
+        elif field == 5:  # data
+            if wt == 2:
+                a, b = val
+                if (b - a) % 4:
+                    raise ValueError("float data length is not a multiple of 4")
+                chunks.append(np.frombuffer(buf, dtype="<f4", count=(b - a) // 4, offset=a))
+            elif wt == 5:
+                singles.append(struct.unpack_from("<f", buf, val[0])[0])
+        elif field == 8 and wt == 2:  # double_data
+            a, b = val
+            doubles.append(np.frombuffer(buf, dtype="<f8", count=(b - a) // 8, offset=a).astype(np.float32))
+        elif field in (1, 2, 3, 4) and wt == 0:
+            legacy[field - 1] = val
+            has_legacy = True
+    parts = chunks + doubles + ([np.array(singles, np.float32)] if singles else [])
+    data = parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.zeros(0, np.float32))
+    legacy_only = not dims and has_legacy
+    if legacy_only:
+        dims = legacy
+    if not dims:
+        dims = [data.size]
+    if int(np.prod(dims)) != data.size:
+        raise ValueError(f"blob of shape {tuple(dims)} holds {data.size} values")
+    return _as_blob(data.reshape(dims), legacy_only)
+
+
+def read_caffemodel(path: str | Path) -> tuple[Weights, dict[str, str]]:
+    """Blobs by layer name, and the layer types the file records (for error messages)."""
+    path = Path(path)
+    try:
+        buf = path.read_bytes()
+    except OSError as e:
+        raise ConvertError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not buf:
+        raise ConvertError(f"{path}: empty file, not a caffemodel")
+    weights: Weights = {}
+    types: dict[str, str] = {}
+    try:
+        for field, wt, val in _fields(buf, 0, len(buf)):
+            if field not in _LAYER_FIELDS or wt != 2:
+                continue
+            name_f, blobs_f = _LAYER_FIELDS[field]
+            name, blobs = None, []
+            for f2, wt2, v2 in _fields(buf, *val):
+                if f2 == name_f and wt2 == 2:
+                    name = bytes(buf[v2[0]:v2[1]]).decode("utf-8")
+                elif f2 == blobs_f and wt2 == 2:
+                    blobs.append(_blob(buf, *v2))
+                elif f2 == 2 and field == _NET_LAYER and wt2 == 2:
+                    types[name or ""] = bytes(buf[v2[0]:v2[1]]).decode("utf-8", "replace")
+            if name is None:
+                raise ValueError("a layer record has no name")
+            if blobs:
+                weights[name] = blobs
+    except _Truncated:
+        raise ConvertError(f"{path}: truncated caffemodel (the file ends inside a record)") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConvertError(f"{path}: not a Caffe caffemodel ({e})") from None
+    if not weights:
+        raise ConvertError(f"{path}: no layer with weights found; is this a caffemodel?")
+    return weights, types
+
+
+def read_caffemodel_h5(path: str | Path) -> Weights:
+    """Caffe's HDF5 snapshots: datasets /data/<layer name>/<blob index>."""
+    import h5py
+
+    path = Path(path)
+    try:
+        with h5py.File(path, "r") as f:
+            if "data" not in f:
+                raise ConvertError(f"{path}: no /data group; not a Caffe HDF5 snapshot")
+            out: Weights = {}
+            for name, group in f["data"].items():
+                keys = sorted(group.keys(), key=int)
+                out[name] = [np.asarray(group[k], dtype=np.float32) for k in keys]
+            return out
+    except ConvertError:
+        raise
+    except (OSError, ValueError, KeyError) as e:
+        raise ConvertError(f"{path}: cannot read as HDF5 caffemodel ({e})") from None
+
+
+def read_weights(path: str | Path) -> Weights:
+    path = Path(path)
+    with _opened(path) as head:
+        is_h5 = head.startswith(b"\x89HDF\r\n\x1a\n")
+    if is_h5:
+        return read_caffemodel_h5(path)
+    return read_caffemodel(path)[0]
+
+
+class _opened:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> bytes:
+        try:
+            with open(self.path, "rb") as f:
+                return f.read(8)
+        except OSError as e:
+            raise ConvertError(f"{self.path}: cannot read ({e.strerror or e})") from None
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def read_mean(path: str | Path) -> np.ndarray:
+    """A mean.binaryproto as a float32 (C, H, W) array."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ConvertError(f"{path}: cannot read ({e.strerror or e})") from None
+    blob = caffe_pb2.BlobProto()
+    try:
+        blob.ParseFromString(raw)
+    except Exception as e:  # protobuf raises DecodeError, a bare Exception subclass
+        raise ConvertError(f"{path}: not a BlobProto mean file ({type(e).__name__})") from None
+    data = np.asarray(blob.data, np.float32) if blob.data else np.asarray(blob.double_data, np.float32)
+    dims = list(blob.shape.dim) or [blob.num, blob.channels, blob.height, blob.width]
+    if data.size == 0 or int(np.prod(dims)) != data.size:
+        raise ConvertError(f"{path}: mean blob of shape {tuple(dims)} holds {data.size} values")
+    arr = data.reshape(dims)
+    while arr.ndim > 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 3:
+        raise ConvertError(f"{path}: mean must be C x H x W, got shape {arr.shape}")
+    return arr

@@ -79,7 +79,9 @@ def _layer_inputs(p, source: str) -> dict[str, tuple[int, ...]]:
         shapes = shapes * len(p.top)
     if shapes and len(shapes) != len(p.top):
         raise ConvertError(f"{source}: layer {p.name!r} gives {len(shapes)} shapes for {len(p.top)} tops")
-    return {t: (_shape(s, f"input {t!r}", source) if shapes else ()) for t, s in zip(p.top, shapes or [()] * len(p.top))}
+    if not shapes:
+        return {t: () for t in p.top}
+    return {t: _shape(s, f"input {t!r}", source) for t, s in zip(p.top, shapes)}
 
 
 def _data_input(p, source: str) -> tuple[int, ...]:
@@ -223,7 +225,8 @@ def attach_weights(g: Graph, weights: Weights, source: str) -> Graph:
         fixed = []
         for i, (blob, want) in enumerate(zip(blobs, expected)):
             if tuple(blob.shape) != tuple(want):
-                if blob.size == int(np.prod(want)) and (getattr(blob, "legacy", False) or _squeezes_to(blob.shape, want)):
+                legacy = getattr(blob, "legacy", False)
+                if blob.size == int(np.prod(want)) and (legacy or _squeezes_to(blob.shape, want)):
                     blob = blob.reshape(want)
                 else:
                     raise ConvertError(f"{source}: layer {layer.name!r} blob {i} ({names[i]}) has shape "

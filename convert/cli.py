@@ -1,7 +1,93 @@
-"""CLI commands for convert/ (registered into the zoo app)."""
+"""`zoo convert` and `zoo info`: thin commands over the converter."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
+
+out = Console(highlight=False)
+
+
+class Format(str, Enum):
+    onnx = "onnx"
+    caffe = "caffe"
+    pt = "pt"
+
+
+def parse_shape(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        dims = tuple(int(d) for d in text.replace("x", ",").split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not N,C,H,W (comma-separated integers)") from None
+    if len(dims) != 4 or min(dims) < 1:
+        raise typer.BadParameter(f"{text!r} must be four positive integers N,C,H,W")
+    return dims
+
+
+def convert_cmd(
+    prototxt: Annotated[Path, typer.Argument(help="deploy.prototxt or train_val.prototxt (V1 or V2)",
+                                             exists=True, dir_okay=False)],
+    weights: Annotated[Path | None, typer.Option("--weights", "-w", help=".caffemodel or .caffemodel.h5",
+                                                 exists=True, dir_okay=False)] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                help="output path without suffix, or a folder")] = None,
+    formats: Annotated[list[Format] | None, typer.Option("--format", "-f",
+                                                         help="repeatable; default: onnx and pt")] = None,
+    input_shape: Annotated[str | None, typer.Option("--input-shape", help="N,C,H,W, overrides the net's")] = None,
+    mean: Annotated[Path | None, typer.Option("--mean", help="mean.binaryproto", exists=True, dir_okay=False)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="also register the result in your zoo as NAME")] = None,
+) -> None:
+    """Convert a Caffe net to ONNX, a PyTorch .pt, or clean Caffe files."""
+    import convert
+    from convert.convert_job import run_convert
+
+    shape = parse_shape(input_shape)
+    graph = convert.load_net(prototxt, weights, input_shape=shape, mean=mean)
+    written = run_convert(graph, prototxt, output, [f.value for f in (formats or [Format.onnx, Format.pt])],
+                          name=name, weights=weights, mean=mean)
+    for path in written:
+        out.print(f"wrote {path}")
+
+
+def info_cmd(
+    target: Annotated[str, typer.Argument(help="a prototxt, or the name of a zoo model")],
+    weights: Annotated[Path | None, typer.Option("--weights", "-w", exists=True, dir_okay=False)] = None,
+    input_shape: Annotated[str | None, typer.Option("--input-shape", help="N,C,H,W")] = None,
+) -> None:
+    """Per-blob table (type, shape at the deploy size, parameters, multiply-adds), or a model card."""
+    import convert
+    from convert.report import human, summary
+
+    path = Path(target)
+    if not path.is_file():
+        from zoo.cli_zoo import print_model_card
+
+        print_model_card(target)
+        return
+    graph = convert.load_net(path, weights, input_shape=parse_shape(input_shape))
+    rows = summary(graph)
+    table = Table(title=f"{graph.name}  ({path})", show_lines=False)
+    for col, just in (("blob", "left"), ("layer type", "left"), ("shape", "right"),
+                      ("params", "right"), ("mult-adds", "right")):
+        table.add_column(col, justify=just)
+    for r in rows:
+        table.add_row(r.blob, r.type, "×".join(map(str, r.shape)), human(r.params) if r.params else "",
+                      human(r.macs) if r.macs else "")
+    total_p, total_m = sum(r.params for r in rows), sum(r.macs for r in rows)
+    table.add_section()
+    table.add_row("total", f"{len(graph.layers)} layers", "", human(total_p), human(total_m))
+    out.print(table)
+    out.print(f"inputs: {', '.join(f'{k} {chr(215).join(map(str, v))}' for k, v in graph.inputs.items())}   "
+              f"outputs: {', '.join(graph.outputs)}   any input size: {'yes' if graph.spatially_dynamic() else 'no'}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this area's commands to the app."""
+    app.command("convert")(convert_cmd)
+    app.command("info")(info_cmd)

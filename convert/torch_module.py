@@ -109,7 +109,7 @@ class CaffeModule(nn.Module):
     def param_groups(self, base_lr: float, weight_decay: float) -> list[dict]:
         """One optimizer group per parameter, with Caffe's lr_mult and decay_mult applied."""
         groups = []
-        for key, mod in self.layers.items():
+        for mod in self.layers.values():
             specs = list(self.graph.layer(mod.layer_name).proto.param)
             for i, name in enumerate(mod.blob_names):
                 p = getattr(mod, name)

@@ -43,13 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except typer.Exit as e:
         return e.exit_code
-    except Exception as e:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
+    except Exception as e:  # click's usage errors (typer vendors click) carry their own exit code: 2
+        if hasattr(e, "show") and isinstance(getattr(e, "exit_code", None), int):
             e.show()
             return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+        if type(e).__name__ == "Abort":
             return 1
         raise
     return 0

@@ -1,0 +1,53 @@
+"""What `zoo convert` writes, given a loaded graph: each format atomically, then optional registration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from convert.errors import ConvertError
+from convert.graph import Graph
+
+
+def output_base(prototxt: Path, output: Path | None) -> Path:
+    stem = prototxt.stem.removesuffix(".prototxt")
+    if output is None:
+        return Path.cwd() / stem
+    if output.is_dir():
+        return output / stem
+    return output.with_suffix("") if output.suffix in (".onnx", ".pt", ".caffemodel", ".prototxt") else output
+
+
+def preprocessing_metadata(graph: Graph) -> dict[str, str]:
+    meta = {"channel_order": "BGR", "value_range": "0-255", "scale": "1"}
+    mean = getattr(graph, "mean", None)
+    if mean is not None:
+        meta["mean"] = ",".join(f"{v:.6g}" for v in mean.reshape(mean.shape[0], -1).mean(1))
+    return meta
+
+
+def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list[str], *,
+                name: str | None = None, weights: Path | None = None, mean: Path | None = None) -> list[Path]:
+    if weights is None:
+        raise ConvertError(f"{prototxt}: converting needs trained weights; pass --weights FILE.caffemodel")
+    base = output_base(prototxt, output)
+    if not base.parent.exists():
+        raise ConvertError(f"{base.parent}: output folder does not exist")
+    written: list[Path] = []
+    if "onnx" in formats:
+        from convert.emit_onnx import write_onnx
+
+        written.append(write_onnx(graph, base.with_suffix(".onnx"), metadata=preprocessing_metadata(graph)))
+    if "caffe" in formats:
+        from convert.emit_caffe import write_caffe
+
+        written.extend(write_caffe(graph, base.parent / f"{base.name}.deploy.prototxt",
+                                   base.with_suffix(".caffemodel")))
+    if "pt" in formats:
+        from convert.emit_pt import save_pt
+
+        written.append(save_pt(graph, base.with_suffix(".pt")))
+    if name:
+        from zoo.registry import register_converted
+
+        written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph))
+    return written

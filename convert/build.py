@@ -136,8 +136,8 @@ def build_graph(net: caffe_pb2.NetParameter, source: str = "<net>",
         listed = ", ".join(f"{p.name} ({p.type})" for p in unsupported)
         raise ConvertError(f"{source}: unsupported layer type{'s' if len(unsupported) > 1 else ''}: {listed}")
 
-    body, outputs = _strip_losses(body, dead)
-    return _finish(net.name or "net", inputs, body, outputs, source)
+    body, (main, excluded) = _strip_losses(body, dead)
+    return _finish(net.name or "net", inputs, body, main, excluded, source)
 
 
 def _strip_losses(body, dead: set[str]):
@@ -158,18 +158,11 @@ def _strip_losses(body, dead: set[str]):
             else:
                 main.append(blob)
     kept += extra
-    fed_losses = {b for p in losses for b in p.bottom}
-    consumed = {b for p in kept for b in p.bottom}
-    outputs = []
-    for p in kept:
-        for t in p.top:
-            if t not in consumed and t not in fed_losses and t not in dead and t not in outputs:
-                outputs.append(t)
-    outputs += [m for m in main if m not in outputs]
-    return kept, outputs
+    excluded = ({b for p in losses for b in p.bottom} | dead) - set(main)
+    return kept, (main, excluded)
 
 
-def _finish(name, inputs, body, outputs, source) -> Graph:
+def _finish(name, inputs, body, main: list[str], excluded: set[str], source) -> Graph:
     # in-place versions: the last writer of a name keeps it, earlier ones become name@layer
     writers: dict[str, list[int]] = {}
     for i, p in enumerate(body):
@@ -199,6 +192,10 @@ def _finish(name, inputs, body, outputs, source) -> Graph:
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ConvertError(f"{source}: duplicate layer names: {', '.join(dup)}")
+    consumed = {b for layer in layers for b in layer.bottoms}
+    outputs = [t for layer in layers for t in layer.tops
+               if t not in consumed and t.split("@", 1)[0] not in excluded and t not in main]
+    outputs += main
     g = Graph(name, renamed_inputs, layers, outputs, source)
     if not outputs:
         raise ConvertError(f"{source}: the net has no output")

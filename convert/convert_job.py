@@ -17,14 +17,6 @@ def output_base(prototxt: Path, output: Path | None) -> Path:
     return output.with_suffix("") if output.suffix in (".onnx", ".pt", ".caffemodel", ".prototxt") else output
 
 
-def preprocessing_metadata(graph: Graph) -> dict[str, str]:
-    meta = {"channel_order": "BGR", "value_range": "0-255", "scale": "1"}
-    mean = getattr(graph, "mean", None)
-    if mean is not None:
-        meta["mean"] = ",".join(f"{v:.6g}" for v in mean.reshape(mean.shape[0], -1).mean(1))
-    return meta
-
-
 def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list[str], *,
                 name: str | None = None, weights: Path | None = None, mean: Path | None = None) -> list[Path]:
     if weights is None:
@@ -36,7 +28,7 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
     if "onnx" in formats:
         from convert.emit_onnx import write_onnx
 
-        written.append(write_onnx(graph, base.with_suffix(".onnx"), metadata=preprocessing_metadata(graph)))
+        written.append(write_onnx(graph, base.with_suffix(".onnx")))
     if "caffe" in formats:
         from convert.emit_caffe import write_caffe
 

@@ -102,10 +102,18 @@ def build_model(graph: Graph, *, dynamic: bool | None = None, metadata: dict[str
     g = helper.make_graph(ctx.nodes, graph.name or "net", inputs, outputs)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="zoo")
     model.ir_version = IR_VERSION
-    meta = {"source": graph.source, "input_layout": "NCHW", **(metadata or {})}
+    meta = {"source": graph.source, **preprocessing_metadata(graph), **(metadata or {})}
     for k, v in meta.items():
         model.metadata_props.add(key=str(k), value=str(v))
     return model, ctx.weights
+
+
+def preprocessing_metadata(graph: Graph) -> dict[str, str]:
+    """Caffe's input convention, recorded so any ONNX consumer can feed the model correctly."""
+    meta = {"input_layout": "NCHW", "channel_order": "BGR", "value_range": "0-255", "scale": "1"}
+    if graph.mean is not None:
+        meta["mean"] = ",".join(f"{v:.6g}" for v in graph.mean.reshape(graph.mean.shape[0], -1).mean(1))
+    return meta
 
 
 def _varint(n: int) -> bytes:

@@ -49,6 +49,7 @@ class Graph:
     layers: list[Layer]
     outputs: list[str]
     source: str = ""
+    mean: np.ndarray | None = None  # a mean.binaryproto given with the net, (C, H, W)
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -134,13 +135,13 @@ class Graph:
     def copy(self) -> Graph:
         layers = [Layer(lyr.name, lyr.type, list(lyr.bottoms), list(lyr.tops), copy.deepcopy(lyr.proto),
                         [np.array(b, np.float32, copy=True) for b in lyr.blobs]) for lyr in self.layers]
-        return Graph(self.name, dict(self.inputs), layers, list(self.outputs), self.source)
+        return Graph(self.name, dict(self.inputs), layers, list(self.outputs), self.source, self.mean)
 
     def truncated(self, outputs: list[str]) -> Graph:
         """The sub-graph needed for `outputs` (weights shared, not copied)."""
         needed = needed_layers(self, outputs)
         layers = [lyr for i, lyr in enumerate(self.layers) if i in needed]
-        return Graph(self.name, dict(self.inputs), layers, list(outputs), self.source)
+        return Graph(self.name, dict(self.inputs), layers, list(outputs), self.source, self.mean)
 
 
 def _check_fits(layer: Layer, ins: list[Shape]) -> None:

@@ -66,8 +66,10 @@ class InnerProduct(Op):
             ctx.node("Gemm", inputs, [y], transB=0 if a.transpose else 1)
             return
         gemm = ctx.node("Gemm", inputs, [ctx.tmp(y, "gemm")], transB=0 if a.transpose else 1)[0]
-        target = [0] + list(shape[1:ax]) + [a.num_output]
-        ctx.node("Reshape", [gemm, ctx.const_i64(target, y + "/shape")], [y])
+        lead = ctx.node("Shape", [x], [ctx.tmp(y, "lead")], start=0, end=ax)[0]
+        target = ctx.node("Concat", [lead, ctx.const_i64([a.num_output], y + "/n")], [ctx.tmp(y, "target")],
+                          axis=0)[0]
+        ctx.node("Reshape", [gemm, target], [y])
 
     def torch(self, a, m, xs):
         import torch.nn.functional as F

@@ -1,0 +1,29 @@
+"""Shared fixtures: where ../shared lives, and small helpers that run a net every way we emit it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+MODELS = SHARED / "models"
+DATASETS = SHARED / "datasets"
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_zoo_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own ZOO_HOME so nothing leaks into the user's cache or between tests."""
+    if "ZOO_HOME" not in os.environ or os.environ.get("ZOO_TEST_KEEP_HOME") != "1":
+        monkeypatch.setenv("ZOO_HOME", str(tmp_path_factory.mktemp("zoo_home")))
+    monkeypatch.delenv("ZOO_MIRROR", raising=False)
+
+
+def shared_or_skip(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is not available (../shared missing)")
+    return path

@@ -116,12 +116,16 @@ def build_graph(net: caffe_pb2.NetParameter, source: str = "<net>",
     for p in layers:
         if p.type in INPUT_TYPES:
             inputs.update(_layer_inputs(p, source))
-        elif p.type in DATA_TYPES:
+        elif p.type in DATA_TYPES and not p.bottom:
             if p.top:
                 inputs[p.top[0]] = _data_input(p, source)
             dead.update(p.top[1:])
         else:
             body.append(p)
+    unsupported = [p for p in body if p.type not in REGISTRY and p.type not in LOSS_TYPES]
+    if unsupported:
+        listed = ", ".join(f"{p.name} ({p.type})" for p in unsupported)
+        raise ConvertError(f"{source}: unsupported layer type{'s' if len(unsupported) > 1 else ''}: {listed}")
     if not inputs:
         raise ConvertError(f"{source}: the net declares no input (input:, an Input layer or a data layer)")
     if input_shape is not None:
@@ -131,10 +135,6 @@ def build_graph(net: caffe_pb2.NetParameter, source: str = "<net>",
         if not s:
             raise ConvertError(f"{source}: input {name!r} has no shape; give one with --input-shape N,C,H,W")
 
-    unsupported = [p for p in body if p.type not in REGISTRY and p.type not in LOSS_TYPES]
-    if unsupported:
-        listed = ", ".join(f"{p.name} ({p.type})" for p in unsupported)
-        raise ConvertError(f"{source}: unsupported layer type{'s' if len(unsupported) > 1 else ''}: {listed}")
 
     body, (main, excluded) = _strip_losses(body, dead)
     return _finish(net.name or "net", inputs, body, main, excluded, source)

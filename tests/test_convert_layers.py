@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.caffe_helpers import graph_from_text, rel_err, run_onnx, run_torch
 from tests import numpy_ref as ref
+from tests.caffe_helpers import graph_from_text, rel_err, run_onnx, run_torch
 
 TOL = 1e-5
 

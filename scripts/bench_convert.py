@@ -1,0 +1,143 @@
+"""Conversion speed and memory, and ONNX Runtime against OpenCV dnn on the converted models.
+
+For open_nsfw (real weights) and a bvlc_googlenet-sized model (the real deploy prototxt with seeded
+weights, plus the aux-head layers a real bvlc_googlenet.caffemodel carries: 53.5 MB, like the
+original), prints:
+- conversion time (parse + read weights + ONNX write) and peak memory above the interpreter's
+  baseline, each measured in a fresh process; whether torch was imported on the way;
+- forward throughput of ONNX Runtime and OpenCV dnn on the same model and input, batch 1 and 16,
+  and their ratio.
+
+    python scripts/bench_convert.py [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT.parent / "shared" / "models"
+sys.path.insert(0, str(ROOT))
+
+CHILD = r"""
+import json, sys, time
+import numpy, onnx, google.protobuf
+import convert, convert.emit_onnx
+def status_kb(key):
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) for l in f if l.startswith(key))
+with open("/proc/self/clear_refs", "w") as f:  # reset the peak (VmHWM): imports above do not count
+    f.write("5")
+base = status_kb("VmRSS")
+t = time.perf_counter()
+g = convert.load_net(sys.argv[1], sys.argv[2])
+convert.write_onnx(g, sys.argv[3])
+dt = time.perf_counter() - t
+peak = status_kb("VmHWM")
+print(json.dumps({"seconds": dt, "base_mb": base / 1024, "peak_above_base_mb": (peak - base) / 1024,
+                  "torch_imported": "torch" in sys.modules}))
+"""
+
+
+def googlenet_sized(tmp: Path) -> tuple[Path, Path]:
+    """The real deploy prototxt, seeded weights, and the aux heads a real caffemodel carries."""
+    import convert
+    from convert.emit_caffe import write_caffemodel
+    from convert.proto import caffe_pb2
+
+    proto = MODELS / "bvlc_googlenet" / "deploy.prototxt"
+    g = convert.random_weights(convert.load_net(proto), seed=1)
+    path = tmp / "bvlc_googlenet_sized.caffemodel"
+    write_caffemodel(g, path)
+    rng = np.random.default_rng(2)
+    aux = caffe_pb2.NetParameter()
+    for head, cin in (("loss1", 512), ("loss2", 528)):
+        for name, shapes in ((f"{head}/conv", [(128, cin, 1, 1), (128,)]), (f"{head}/fc", [(1024, 2048), (1024,)]),
+                             (f"{head}/classifier", [(1000, 1024), (1000,)])):
+            layer = aux.layer.add(name=name, type="Convolution" if name.endswith("conv") else "InnerProduct")
+            for s in shapes:
+                blob = layer.blobs.add()
+                blob.shape.dim.extend(s)
+                blob.data.extend(rng.standard_normal(int(np.prod(s))).astype(np.float32) * 0.01)
+    with open(path, "ab") as f:  # concatenated messages merge: the aux layers join the net
+        f.write(aux.SerializeToString())
+    return proto, path
+
+
+def convert_in_child(proto: Path, weights: Path, out: Path) -> dict:
+    r = subprocess.run([sys.executable, "-c", CHILD, str(proto), str(weights), str(out)], capture_output=True,
+                       text=True, check=True, cwd=ROOT)
+    return json.loads(r.stdout)
+
+
+def throughput(proto: Path, weights: Path, onnx_path: Path, batch: int, repeat: int) -> tuple[float, float]:
+    import cv2
+    import onnxruntime as ort
+
+    import convert
+
+    g = convert.load_net(proto, weights)
+    c, h, w = g.inputs["data"][1:]
+    x = np.random.default_rng(0).uniform(-100, 100, (batch, c, h, w)).astype(np.float32)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
+    net = cv2.dnn.readNetFromCaffe(str(proto), str(weights))
+
+    def ort_run():
+        sess.run(None, {"data": x})
+
+    def cv_run():
+        net.setInput(x)
+        net.forward(g.outputs[0])
+
+    def rate(fn):
+        fn()
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            fn()
+            best = min(best, time.perf_counter() - t)
+        return batch / best
+
+    return rate(ort_run), rate(cv_run)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    import cv2
+
+    print(f"OpenCV {cv2.__version__}, threads: ONNX Runtime default, OpenCV {cv2.getNumThreads()}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        cases = [("open_nsfw", MODELS / "open_nsfw" / "deploy.prototxt",
+                  MODELS / "open_nsfw" / "resnet_50_1by2_nsfw.caffemodel"),
+                 ("bvlc_googlenet-sized", *googlenet_sized(tmp))]
+        for name, proto, weights in cases:
+            size_mb = weights.stat().st_size / 2**20
+            out = tmp / f"{name}.onnx"
+            runs = [convert_in_child(proto, weights, out) for _ in range(3)]
+            best = min(runs, key=lambda r: r["seconds"])
+            mem = max(r["peak_above_base_mb"] for r in runs)
+            print(f"\n{name}: caffemodel {size_mb:.1f} MB")
+            print(f"  convert (parse + ONNX write): {best['seconds']:.2f} s   peak memory above baseline: "
+                  f"{mem:.0f} MB = {mem / size_mb:.2f}x the model   torch imported: {best['torch_imported']}")
+            for batch in (1, 16):
+                r_ort, r_cv = throughput(proto, weights, out, batch, args.repeat)
+                print(f"  batch {batch:2d}: ONNX Runtime {r_ort:7.1f} img/s   OpenCV dnn {r_cv:7.1f} img/s   "
+                      f"ratio {r_ort / r_cv:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

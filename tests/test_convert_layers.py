@@ -97,12 +97,12 @@ def test_global_pooling_any_size(tmp_path):
     check(g, x, tmp_path, "p", x.mean(axis=(2, 3), keepdims=True))
 
 
-@pytest.mark.parametrize("k", [1.0, 2.0])
-def test_lrn_across_channels_with_k(tmp_path, k):
+@pytest.mark.parametrize("k,beta,size", [(1.0, 0.75, 5), (2.0, 0.75, 5), (2.0, 0.6, 3), (1.5, 0.5, 7)])
+def test_lrn_across_channels_with_k(tmp_path, k, beta, size):
     g = graph_from_text(net((2, 7, 4, 3), f'layer {{ name: "n" type: "LRN" bottom: "data" top: "n" '
-                                          f'lrn_param {{ local_size: 5 alpha: 0.0001 beta: 0.75 k: {k} }} }}'))
+                                          f'lrn_param {{ local_size: {size} alpha: 0.01 beta: {beta} k: {k} }} }}'))
     x = rand((2, 7, 4, 3), lo=-50, hi=50)
-    check(g, x, tmp_path, "n", ref.lrn_across(x, 5, 1e-4, 0.75, k))
+    check(g, x, tmp_path, "n", ref.lrn_across(x, size, 0.01, beta, k))
 
 
 def test_lrn_within_channel(tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from convert.errors import ConvertError
 from convert.layers.base import Op, register
 
@@ -34,18 +36,26 @@ class LRN(Op):
 
     def onnx(self, ctx, a, layer):
         (x,), (y,) = ctx.inputs(layer), ctx.outputs(layer)
-        if a.region == ACROSS:
-            ctx.node("LRN", [x], [y], size=a.size, alpha=a.alpha, beta=a.beta, bias=a.k)
-            return
-        # y = x * (1 + alpha * avepool_n(x^2)) ^ -beta, Caffe's padded AVE divisor (always n*n here)
-        p = (a.size - 1) // 2
         sq = ctx.node("Mul", [x, x], [ctx.tmp(y, "sq")])[0]
-        avg = ctx.node("AveragePool", [sq], [ctx.tmp(y, "avg")], kernel_shape=[a.size, a.size],
-                       strides=[1, 1], pads=[p, p, p, p], count_include_pad=1)[0]
-        scaled = ctx.node("Mul", [avg, ctx.scalar(a.alpha)], [ctx.tmp(y, "scaled")])[0]
-        base = ctx.node("Add", [scaled, ctx.scalar(1.0)], [ctx.tmp(y, "base")])[0]
-        den = ctx.node("Pow", [base, ctx.scalar(-a.beta)], [ctx.tmp(y, "pow")])[0]
-        ctx.node("Mul", [x, den], [y])
+        if a.region == ACROSS:
+            # k + alpha/n * (sum of x^2 over the channel window) as a banded 1x1 convolution with
+            # bias k: ONNX Runtime's own LRN kernel is five times slower than this on GoogLeNet
+            c = ctx.shape(layer.bottoms[0])[1]
+            band = np.zeros((c, c, 1, 1), np.float32)
+            pre = (a.size - 1) // 2
+            for ch in range(c):
+                band[ch, max(0, ch - pre):min(c, ch - pre + a.size)] = a.alpha / a.size
+            w = ctx.const(band, layer.name + "/window")
+            k = ctx.const(np.full(c, a.k, np.float32), layer.name + "/k")
+            base = ctx.node("Conv", [sq, w, k], [ctx.tmp(y, "base")], kernel_shape=[1, 1])[0]
+        else:
+            # 1 + alpha * avepool_n(x^2), Caffe's padded AVE divisor (always n*n at stride 1)
+            p = (a.size - 1) // 2
+            avg = ctx.node("AveragePool", [sq], [ctx.tmp(y, "avg")], kernel_shape=[a.size, a.size],
+                           strides=[1, 1], pads=[p, p, p, p], count_include_pad=1)[0]
+            scaled = ctx.node("Mul", [avg, ctx.scalar(a.alpha)], [ctx.tmp(y, "scaled")])[0]
+            base = ctx.node("Add", [scaled, ctx.scalar(1.0)], [ctx.tmp(y, "base")])[0]
+        _times_pow(ctx, x, base, -a.beta, y)
 
     def torch(self, a, m, xs):
         import torch.nn.functional as F
@@ -56,3 +66,16 @@ class LRN(Op):
         p = (a.size - 1) // 2
         avg = F.avg_pool2d(x * x, a.size, 1, p, count_include_pad=True)
         return [x * (1 + a.alpha * avg).pow(-a.beta)]
+
+
+def _times_pow(ctx, x: str, base: str, exponent: float, y: str) -> None:
+    """y = x * base^exponent; the common -0.75 and -0.5 through square roots, much faster than Pow."""
+    if exponent in (-0.75, -0.5):
+        r2 = ctx.node("Sqrt", [base], [ctx.tmp(y, "sqrt")])[0]
+        if exponent == -0.75:
+            r4 = ctx.node("Sqrt", [r2], [ctx.tmp(y, "sqrt4")])[0]
+            r2 = ctx.node("Mul", [r2, r4], [ctx.tmp(y, "pow34")])[0]
+        ctx.node("Div", [x, r2], [y])
+        return
+    den = ctx.node("Pow", [base, ctx.scalar(exponent)], [ctx.tmp(y, "pow")])[0]
+    ctx.node("Mul", [x, den], [y])

@@ -56,7 +56,7 @@ class CaffeModule(nn.Module):
         self.graph = graph
         self.layers = nn.ModuleDict({module_key(lyr.name): CaffeLayer(lyr) for lyr in graph.layers})
         self._plans: dict[tuple[str, ...], list[tuple[int, list[str]]]] = {}
-        self._checked: set[tuple[int, ...]] = set()
+        self._checked: set[tuple] = set()
         self.eval()
 
     # -- running ---------------------------------------------------------------------------------
@@ -83,7 +83,7 @@ class CaffeModule(nn.Module):
                 outputs: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
         env = dict(x) if isinstance(x, dict) else {self.input_names[0]: x}
         outs = tuple(outputs) if outputs is not None else tuple(self.graph.outputs)
-        self._check_size(env)
+        self._check_size(env, outs)
         modules = list(self.layers.values())
         for i, dying in self.plan(outs):
             layer = self.graph.layers[i]
@@ -93,17 +93,19 @@ class CaffeModule(nn.Module):
                 env.pop(b, None)
         return {o: env[o] for o in outs}
 
-    def _check_size(self, env: dict[str, torch.Tensor]) -> None:
+    def _check_size(self, env: dict[str, torch.Tensor], outs: tuple[str, ...]) -> None:
+        """Shape-check the layers this call runs, and refuse sizes that cannot fit in memory."""
         first = env.get(self.input_names[0])
         if first is None:
             raise ConvertError(f"missing input {self.input_names[0]!r}")
-        shape = tuple(first.shape)
-        if shape in self._checked:
+        key = (tuple(first.shape), outs)
+        if key in self._checked:
             return
-        self.graph.shapes({self.input_names[0]: shape})  # a size that does not fit fails by layer name
+        part = self.graph.truncated(list(outs))
+        part.shapes({self.input_names[0]: key[0]})  # a size that does not fit fails by layer name
         if first.numel() > 1 << 22:
-            self.graph.check_memory({self.input_names[0]: shape})
-        self._checked.add(shape)
+            part.check_memory({self.input_names[0]: key[0]})
+        self._checked.add(key)
 
     # -- training and export -------------------------------------------------------------------
     def param_groups(self, base_lr: float, weight_decay: float) -> list[dict]:

@@ -7,17 +7,16 @@ format after each layer's serialized parameters (fields may come in any order in
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from convert.api import require_weights
+from convert.atomic import atomic_write
 from convert.errors import ConvertError
 from convert.graph import Graph
-from convert.prototxt import to_text
 from convert.proto import caffe_pb2
+from convert.prototxt import to_text
 
 
 def caffe_name(blob: str) -> str:
@@ -64,49 +63,33 @@ def _blob_pieces(arr: np.ndarray) -> tuple[bytes, memoryview]:
     return head + _field(5, raw.nbytes), raw
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def write_caffemodel(graph: Graph, path: str | Path) -> Path:
     require_weights(graph)
     path = Path(path)
     net = deploy_net(graph)
     by_name = {layer.name: layer for layer in graph.layers}
 
-    def write(f) -> None:
+    with atomic_write(path) as f:
         name = net.name.encode()
         f.write(_field(1, len(name)) + name)
         for lp in net.layer:
             params = lp.SerializeToString()
             blobs = [_blob_pieces(b) for b in (by_name[lp.name].blobs if lp.name in by_name else [])]
-            body = len(params) + sum(len(_field(7, len(h) + r.nbytes))  # noqa: B023
-                                     + len(h) + r.nbytes for h, r in blobs)
+            body = len(params) + sum(len(_field(7, len(h) + r.nbytes)) + len(h) + r.nbytes for h, r in blobs)
             f.write(_field(100, body))
             f.write(params)
             for head, raw in blobs:
                 f.write(_field(7, len(head) + raw.nbytes))
                 f.write(head)
                 f.write(raw)
-
-    _atomic_write(path, write)
     return path
 
 
 def write_prototxt(graph: Graph, path: str | Path) -> Path:
     path = Path(path)
     text = to_text(deploy_net(graph))
-    _atomic_write(path, lambda f: f.write(text.encode()))
+    with atomic_write(path) as f:
+        f.write(text.encode())
     return path
 
 

@@ -9,8 +9,6 @@ memory near one copy of the model.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from convert.api import require_weights
+from convert.atomic import atomic_write
 from convert.errors import ConvertError
 from convert.graph import Graph, Layer
 
@@ -148,29 +147,14 @@ def write_model(model: onnx.ModelProto, weights: list[tuple[str, np.ndarray]], p
         entry = 1 + len(_varint(body)) + body  # GraphProto.initializer = field 5
         pieces.append((head, raw, body))
         total += entry
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(model.SerializeToString())
-            f.write(b"\x3a" + _varint(total))  # field 7, wire type 2
-            for head, raw, body in pieces:
-                f.write(b"\x2a" + _varint(body))  # field 5, wire type 2
-                f.write(head)
-                f.write(b"\x4a" + _varint(raw.nbytes))  # field 9, wire type 2
-                f.write(raw)
-        os.replace(tmp, path)
-    except BaseException:
-        with _suppress():
-            os.unlink(tmp)
-        raise
-
-
-class _suppress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return True
+    with atomic_write(path) as f:
+        f.write(model.SerializeToString())
+        f.write(b"\x3a" + _varint(total))  # field 7, wire type 2
+        for head, raw, body in pieces:
+            f.write(b"\x2a" + _varint(body))  # field 5, wire type 2
+            f.write(head)
+            f.write(b"\x4a" + _varint(raw.nbytes))  # field 9, wire type 2
+            f.write(raw)
 
 
 def write_onnx(graph: Graph, path: str | Path, *, dynamic: bool | None = None,

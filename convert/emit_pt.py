@@ -3,12 +3,11 @@ state dict of plain tensors. No pickled classes, so loading it never runs foreig
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from convert.atomic import atomic_path
 from convert.build import build_graph
 from convert.emit_caffe import deploy_net
 from convert.errors import ConvertError
@@ -28,14 +27,8 @@ def save_pt(module_or_graph: CaffeModule | Graph, path: str | Path) -> Path:
         "outputs": list(module.graph.outputs),
         "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -46,7 +39,8 @@ def load_pt(path: str | Path) -> CaffeModule:
     except Exception as e:  # torch raises many types for foreign or broken files
         raise ConvertError(f"{path}: not a zoo .pt file ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ConvertError(f"{path}: not a zoo .pt file (format {payload.get('format') if isinstance(payload, dict) else '?'})")
+        fmt = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise ConvertError(f"{path}: not a zoo .pt file (format {fmt!r})")
     graph = build_graph(parse_prototxt(payload["prototxt"], str(path)), str(path))
     graph.outputs = list(payload.get("outputs", graph.outputs))
     state = payload["state_dict"]

@@ -186,27 +186,16 @@ def read_caffemodel_h5(path: str | Path) -> Weights:
 
 
 def read_weights(path: str | Path) -> Weights:
+    """Blobs by layer name from a binary caffemodel or an HDF5 snapshot (told apart by magic bytes)."""
     path = Path(path)
-    with _opened(path) as head:
-        is_h5 = head.startswith(b"\x89HDF\r\n\x1a\n")
-    if is_h5:
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise ConvertError(f"{path}: cannot read ({e.strerror or e})") from None
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return read_caffemodel_h5(path)
     return read_caffemodel(path)[0]
-
-
-class _opened:
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> bytes:
-        try:
-            with open(self.path, "rb") as f:
-                return f.read(8)
-        except OSError as e:
-            raise ConvertError(f"{self.path}: cannot read ({e.strerror or e})") from None
-
-    def __exit__(self, *exc) -> None:
-        return None
 
 
 def read_mean(path: str | Path) -> np.ndarray:

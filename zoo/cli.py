@@ -34,7 +34,7 @@ _register_all()
 def main(argv: list[str] | None = None) -> int:
     """Run the app; user errors become one line on stderr and exit code 1."""
     try:
-        app(args=argv, standalone_mode=False)
+        rc = app(args=argv, standalone_mode=False)
     except UserError as e:
         err.print(f"error: {e}", markup=False)
         return 1
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         if type(e).__name__ == "Abort":
             return 1
         raise
-    return 0
+    return rc if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":

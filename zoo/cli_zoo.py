@@ -1,7 +1,183 @@
-"""CLI commands for zoo/ (registered into the zoo app)."""
+"""CLI commands for zoo/: list, fetch, classify, remove (registered into the zoo app).
+
+Thin: each command calls the library and prints. `model_card_text(name)` is what `zoo info NAME`
+shows when NAME is not a file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from convert.errors import UserError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n} B"  # pragma: no cover
+
+
+def model_card_text(name: str) -> str:
+    """The model card of a registered model as plain text (for `zoo info NAME`)."""
+    from zoo import cache
+    from zoo.fetch import mirror_sources
+    from zoo.registry import get_card
+
+    card = get_card(name)
+    h, w = card.input_size
+    if card.mean is not None:
+        mean = "mean pixel (" + ", ".join(f"{v:g}" for v in card.mean) + ")"
+    else:
+        mean = "mean file (per-channel mean used)"
+    crop = f"short side {card.resize}, center crop {h}x{w}" if card.resize > 0 else f"resize to {h}x{w}"
+    lines = [
+        f"{card.name}: {card.title}",
+        f"  task:        {card.task}, {card.num_classes} classes, output blob {card.output!r}",
+        f"  license:     {card.license}",
+        f"  origin:      {card.origin}",
+        f"  input:       {h}x{w} {card.channel_order}, 0..255 minus {mean}, times {card.scale:g}"
+        + (", transposed (x and y swapped)" if card.transpose else ""),
+        f"  geometry:    {crop}",
+        f"  labels:      {card.labels.source or card.labels.builtin or card.labels.file or 'inline'}",
+        f"  cached:      {'yes' if cache.is_cached(card) else 'no'} ({cache.model_dir(card.name)})",
+    ]
+    if card.notes:
+        lines.append(f"  notes:       {card.notes}")
+    lines.append("  files:")
+    for role, spec in card.files.items():
+        if spec.checksum:
+            how = str(spec.checksum)
+        elif spec.archive:
+            how = f"from {card.files[spec.archive].filename}:{spec.member}"
+        else:
+            how = f"unverified: {spec.unverified}"
+        where = spec.url or ("built from the installed package" if card.builtin else "")
+        lines.append(f"    {role:9s} {spec.filename}  [{how}]" + (f"\n              {where}" if where else ""))
+        mirror = mirror_sources(card.name, spec.filename)
+        if mirror:
+            lines.append(f"              mirror: {mirror[0]}")
+    lines.append(f"  dream blobs (shape C x H x W at {h}x{w}; default {card.default_blob!r}):")
+    for b in card.dream_blobs:
+        shape = " x ".join(str(v) for v in b.shape)
+        lines.append(f"    {b.name:22s} {b.shape[0]:5d} ch  {shape:16s} {b.produces}")
+    return "\n".join(lines)
+
+
+def print_model_card(name: str) -> None:
+    """`zoo info NAME`: the model card on stdout."""
+    out.print(model_card_text(name), markup=False)
+
+
+def _list() -> None:
+    from zoo import cache
+    from zoo.registry import load_registry
+
+    table = Table(box=None, header_style="bold")
+    for col in ("name", "task", "input", "classes", "size", "cached"):
+        table.add_column(col, justify="right" if col in ("classes", "size") else "left")
+    registry = load_registry()
+    for name in registry.names():
+        card = registry.get(name)
+        h, w = card.input_size
+        cached = cache.is_cached(card)
+        status = "yes" if cached else ("built in" if card.builtin else "no")
+        size = _size(cache.cached_size(card)) if cached else "-"
+        table.add_row(name, card.task, f"{h}x{w} {card.channel_order}", str(card.num_classes), size, status)
+    out.print(table)
+
+
+def _fetch(names: list[str]) -> None:
+    from zoo import cache
+    from zoo.registry import load_registry
+
+    registry = load_registry()
+    cards = [registry.get(n) for n in names]  # unknown names fail before anything is downloaded
+    for card in cards:
+        paths = cache.ensure_model(card, say=lambda m: err.print(m, markup=False))
+        onnx = cache.ensure_onnx(card, paths)
+        out.print(f"{card.name}: ready in {onnx.parent}", markup=False)
+
+
+def _classify(images: list[Path], model: str | None, top: int, as_json: bool, offline: bool, batch: int) -> int:
+    """Print the results; returns how many images could not be decoded."""
+    from zoo import api, cache
+    from zoo.runner import Classifier
+
+    card, paths = api.resolve(model, offline=offline)
+    onnx = cache.ensure_onnx(card, paths)
+    clf = Classifier(onnx, api.preprocess_for(card, paths), api.labels_for(card, paths), output=card.output)
+    with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), console=err, transient=True,
+                  disable=len(images) <= batch) as progress:
+        task = progress.add_task("classify", total=len(images))
+        results = clf.classify(images, k=top, batch_size=batch,
+                               on_progress=lambda n: progress.advance(task, n))
+    failed = [r for r in results if r.error]
+    for r in failed:
+        err.print(f"error: {r.path}: {r.error}", markup=False)
+    if as_json:
+        print(json.dumps({"model": card.name, "results": [r.as_dict() for r in results]}, indent=1))
+    else:
+        for r in results:
+            if r.error:
+                continue
+            out.print(r.path, markup=False)
+            for p in r.top:
+                out.print(f"  {p.prob:7.4f}  {p.index:4d}  {p.label}", markup=False)
+    return len(failed)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
+
+    @app.command("list")
+    def list_cmd() -> None:
+        """List the models: name, task, input, classes, cached size."""
+        _list()
+
+    @app.command("fetch")
+    def fetch_cmd(
+        names: Annotated[list[str], typer.Argument(help="Model names (see `zoo list`).")],
+    ) -> None:
+        """Download models (checksummed; $ZOO_MIRROR first) and build their ONNX."""
+        _fetch(names)
+
+    @app.command("classify")
+    def classify_cmd(
+        images: Annotated[list[Path], typer.Argument(help="Image files.")],
+        model: Annotated[str | None, typer.Option("--model", "-m", help="Model name (default: bvlc_googlenet, "
+                                                  "or the built-in efficientnet_lite0 when it cannot be had).")] = None,
+        top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many classes to show.")] = 5,
+        as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
+        offline: Annotated[bool, typer.Option("--offline", help="Never download; fail if not cached.")] = False,
+        batch: Annotated[int, typer.Option("--batch", min=1, help="Images per ONNX Runtime call.")] = 16,
+    ) -> None:
+        """Classify images with a model's own preprocessing and labels (ONNX Runtime)."""
+        failed = _classify(images, model, top, as_json, offline, batch)
+        if failed:
+            raise UserError(f"{failed} of {len(images)} images could not be decoded (see above)")
+
+    @app.command("remove")
+    def remove_cmd(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
+        """Delete a model from the cache (and a user-registered model from $ZOO_HOME/models.toml)."""
+        from zoo import cache
+        from zoo.registry import load_registry, unregister_user_model
+
+        if name not in load_registry():
+            load_registry().get(name)  # raises with the closest names
+        removed = cache.remove_model(name)
+        unregistered = unregister_user_model(name)
+        if not removed and not unregistered:
+            raise UserError(f"model {name} is not cached; nothing to remove")
+        out.print(f"{name}: removed" + (" (and its user entry)" if unregistered else ""), markup=False)

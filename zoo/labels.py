@@ -1,0 +1,73 @@
+"""Class names for a model card: shipped files, files fetched with the model, or inline lists."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+from convert.errors import UserError
+from zoo.registry import DATA_DIR, Labels
+
+
+def _synset(text: str) -> list[str]:
+    """`n01440764 tench, Tinca tinca` -> `tench, Tinca tinca` (Caffe's synset_words.txt)."""
+    return [line.split(" ", 1)[1] if " " in line else line for line in text.splitlines() if line.strip()]
+
+
+def _plain(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _places(text: str) -> list[str]:
+    """`/a/abbey 0` -> `abbey`, ordered by the index column (categories_places365.txt)."""
+    rows = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        path, _, index = line.strip().rpartition(" ")
+        rows.append((int(index), path.split("/", 2)[-1].replace("/", " ").replace("_", " ")))
+    return [name for _, name in sorted(rows)]
+
+
+def _places205_csv(text: str) -> list[str]:
+    """categoryIndex_places205.csv: `/a/abbey 0` in one column, or `/a/abbey,0` in two."""
+    rows = []
+    for row in csv.reader(io.StringIO(text)):
+        if not row:
+            continue
+        cell = " ".join(row).replace(",", " ")
+        rows.append(cell)
+    return _places("\n".join(rows))
+
+
+PARSERS = {"synset": _synset, "plain": _plain, "places": _places, "places205_csv": _places205_csv}
+
+
+def synset_ids(path: Path = DATA_DIR / "imagenet_classes.txt") -> list[str]:
+    """WordNet ids (n01440764 ...) of the shipped ImageNet class list, in class order."""
+    return [line.split(" ", 1)[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def load_labels(labels: Labels, files: dict[str, Path] | None = None) -> list[str]:
+    """The class names, index i = output channel i."""
+    if labels.names is not None:
+        return list(labels.names)
+    if labels.builtin:
+        path = DATA_DIR / labels.builtin
+    elif labels.file and files and labels.file in files:
+        path = files[labels.file]
+    else:
+        raise UserError(f"labels file {labels.file!r} is not available (fetch the model first)")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as e:
+        raise UserError(f"{path}: cannot read labels ({e.strerror or e})") from None
+    return PARSERS[labels.format](text)
+
+
+def label_for(names: list[str], index: int) -> str:
+    """A short name for display: the first synonym, or the index when there is no list."""
+    if 0 <= index < len(names):
+        return names[index].split(",")[0].strip()
+    return f"class {index}"

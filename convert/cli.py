@@ -31,6 +31,21 @@ def parse_shape(text: str | None) -> tuple[int, ...] | None:
     return dims
 
 
+def parse_floats(text: str | None, option: str) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise typer.BadParameter(f"{option} {text!r}: expected comma-separated numbers") from None
+
+
+def parse_order(text: str | None) -> str | None:
+    if text is not None and text.upper() not in ("BGR", "RGB"):
+        raise typer.BadParameter(f"--channel-order {text!r}: expected BGR or RGB")
+    return text.upper() if text else None
+
+
 def convert_cmd(
     prototxt: Annotated[Path, typer.Argument(help="deploy.prototxt or train_val.prototxt (V1 or V2)",
                                              exists=True, dir_okay=False)],
@@ -43,6 +58,13 @@ def convert_cmd(
     input_shape: Annotated[str | None, typer.Option("--input-shape", help="N,C,H,W, overrides the net's")] = None,
     mean: Annotated[Path | None, typer.Option("--mean", help="mean.binaryproto", exists=True, dir_okay=False)] = None,
     name: Annotated[str | None, typer.Option("--name", help="also register the result in your zoo as NAME")] = None,
+    mean_pixel: Annotated[str | None, typer.Option("--mean-pixel",
+                                                   help="with --name: per-channel mean, e.g. 104,117,123")] = None,
+    channel_order: Annotated[str | None, typer.Option("--channel-order",
+                                                      help="with --name: BGR (Caffe) or RGB")] = None,
+    scale: Annotated[float | None, typer.Option("--scale", help="with --name: multiplier after the mean")] = None,
+    labels: Annotated[Path | None, typer.Option("--labels", help="with --name: class names, one per line",
+                                                exists=True, dir_okay=False)] = None,
 ) -> None:
     """Convert a Caffe net to ONNX, a PyTorch .pt, or clean Caffe files."""
     import convert
@@ -50,8 +72,11 @@ def convert_cmd(
 
     shape = parse_shape(input_shape)
     graph = convert.load_net(prototxt, weights, input_shape=shape, mean=mean)
+    preprocess = {"mean": parse_floats(mean_pixel, "--mean-pixel"), "scale": scale,
+                  "channel_order": parse_order(channel_order)}
+    names = labels.read_text(encoding="utf-8").splitlines() if labels else None
     written = run_convert(graph, prototxt, output, [f.value for f in (formats or [Format.onnx, Format.pt])],
-                          name=name, weights=weights, mean=mean)
+                          name=name, weights=weights, mean=mean, preprocess=preprocess, labels=names)
     for path in written:
         out.print(f"wrote {path}")
 

@@ -18,7 +18,8 @@ def output_base(prototxt: Path, output: Path | None) -> Path:
 
 
 def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list[str], *,
-                name: str | None = None, weights: Path | None = None, mean: Path | None = None) -> list[Path]:
+                name: str | None = None, weights: Path | None = None, mean: Path | None = None,
+                preprocess: dict | None = None, labels: list[str] | None = None) -> list[Path]:
     if weights is None:
         raise ConvertError(f"{prototxt}: converting needs trained weights; pass --weights FILE.caffemodel")
     base = output_base(prototxt, output)
@@ -41,5 +42,6 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
     if name:
         from zoo.registry import register_converted
 
-        written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph))
+        written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph,
+                                          preprocess=preprocess, labels=labels))
     return written

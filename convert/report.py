@@ -38,3 +38,43 @@ def human(n: float) -> str:
             return f"{n:.0f}{unit}" if unit == "" else f"{n:.1f}{unit}"
         n /= 1000
     return f"{n:.1f}P"
+
+
+BLOCK_END_TYPES = ("Concat", "Eltwise")
+ACTIVATION_TYPES = ("ReLU", "PReLU", "ELU", "Sigmoid", "TanH", "Pooling", "LRN")
+
+
+def origin_type(graph: Graph, blob: str) -> str:
+    """The type of the layer that first made a blob, looking through in-place layers (ReLU on a sum)."""
+    producer = graph.producers
+    layer = producer[blob]
+    while True:
+        earlier = [b for b in layer.bottoms if b.split("@", 1)[0] == blob.split("@", 1)[0] and b in producer]
+        if not earlier:
+            return layer.type
+        layer = producer[earlier[0]]
+
+
+def dreamable_blobs(graph: Graph, most: int = 10) -> list[str]:
+    """Blobs worth dreaming on, shallow to deep: block outputs (Concat/Eltwise) first, else activations.
+
+    These are where a net's features are complete (an inception module's output, a residual sum);
+    intermediate convolutions inside a block tend to give noisier, less readable dreams.
+    """
+    shapes = graph.shapes()
+    producer = graph.producers
+    public = [b for b in graph.blob_names if b not in graph.inputs]
+    spatial = [b for b in public if len(shapes[b]) == 4 and min(shapes[b][2:]) > 1]
+    blocks = [b for b in spatial if origin_type(graph, b) in BLOCK_END_TYPES]
+    kinds = ACTIVATION_TYPES + BLOCK_END_TYPES
+    pool = blocks if len(blocks) >= 4 else [b for b in spatial if producer[b].type in kinds]
+    pool = pool or spatial
+    if len(pool) <= most:
+        return pool
+    step = len(pool) / most
+    return [pool[int(i * step + step / 2)] for i in range(most)]
+
+
+def default_dream_blob(blobs: list[str]) -> str:
+    """Halfway down (GoogLeNet: inception_4c/output): deep enough for objects, shallow enough to stay an image."""
+    return blobs[min(len(blobs) - 1, len(blobs) // 2)]

@@ -291,20 +291,25 @@ def _graph_fields(graph) -> dict[str, object]:  # noqa: ANN001 - convert.Graph, 
     shapes = graph.shapes()
     output = graph.outputs[-1]
     out_shape = shapes[output]
-    names = [b for b in graph.blob_names if b in shapes and b not in graph.inputs]
-    spatial = [b for b in names if len(shapes[b]) == 4 and shapes[b][2] > 1 and shapes[b][3] > 1]
-    step = max(1, len(spatial) // 6)
-    picked = spatial[step // 2 :: step][:6] or names[-1:]
-    blobs = [{"name": b, "shape": list(shapes[b][1:]), "produces": "registered by zoo convert"} for b in picked]
+    from convert.report import default_dream_blob, dreamable_blobs
+
+    picked = dreamable_blobs(graph) or [b for b in graph.blob_names if b not in graph.inputs][-1:]
+    blobs = [{"name": b, "shape": list(shapes[b][1:]), "produces": "picked by zoo convert (a block output)"}
+             for b in picked]
     return {
         "input_size": [int(h), int(w)], "output": output, "num_classes": int(out_shape[1]),
-        "dream_blobs": blobs, "default_blob": blobs[len(blobs) // 2]["name"],
+        "dream_blobs": blobs, "default_blob": default_dream_blob(picked),
     }
 
 
 def register_converted(name: str, *, prototxt: Path, weights: Path | None, mean: Path | None = None,
-                       graph=None) -> Path:  # noqa: ANN001 - convert.Graph
-    """`zoo convert --name NAME`: register the Caffe files as a user model; returns the user models.toml."""
+                       graph=None, preprocess: dict | None = None,  # noqa: ANN001 - convert.Graph
+                       labels: list[str] | None = None) -> Path:
+    """`zoo convert --name NAME`: register the Caffe files as a user model; returns the user models.toml.
+
+    `preprocess` overrides Caffe's ImageNet convention (channel_order, mean, scale, resize) with
+    what the net was trained on; `labels` names the classes.
+    """
     import convert
     from zoo.registry import BUILTIN_TOML, parse_toml, user_toml
 
@@ -316,12 +321,13 @@ def register_converted(name: str, *, prototxt: Path, weights: Path | None, mean:
     fields: dict[str, object] = {
         "title": f"{graph.name or name} (converted)", "task": "classify", "license": "unknown (converted locally)",
         "channel_order": "BGR", "scale": 1.0, "resize": 256,
-        "notes": "Registered by zoo convert; preprocessing assumed Caffe's ImageNet convention (BGR, mean pixel "
-                 "104/117/123) unless a mean file was given.",
-        "labels": {"names": []}, **_graph_fields(graph),
+        "notes": "Registered by zoo convert; preprocessing as given to it, else Caffe's ImageNet convention "
+                 "(BGR, mean pixel 104/117/123) or the mean file.",
+        "labels": {"names": list(labels or [])}, **_graph_fields(graph),
     }
     if mean is None:
         fields["mean"] = [104.0, 117.0, 123.0]
+    fields.update({k: v for k, v in (preprocess or {}).items() if v is not None})
     card = register_local_model(name, Path(prototxt), Path(weights), **fields)
     if mean is not None:
         from zoo.registry import card_table_from_card, register_user_model

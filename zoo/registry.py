@@ -399,8 +399,9 @@ def card_table_from_card(card: ModelCard, **changes: Any) -> dict[str, Any]:
 
 
 def register_converted(name: str, *, prototxt: Path, weights: Path | None, mean: Path | None = None,
-                       graph: Any = None) -> Path:
+                       graph: Any = None, preprocess: dict | None = None, labels: list[str] | None = None) -> Path:
     """`zoo convert --name NAME` (see zoo.cache.register_converted); returns the user models.toml."""
     from zoo.cache import register_converted as _register
 
-    return _register(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph)
+    return _register(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph, preprocess=preprocess,
+                     labels=labels)

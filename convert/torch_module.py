@@ -109,7 +109,11 @@ class CaffeModule(nn.Module):
 
     # -- training and export -------------------------------------------------------------------
     def param_groups(self, base_lr: float, weight_decay: float) -> list[dict]:
-        """One optimizer group per parameter, with Caffe's lr_mult and decay_mult applied."""
+        """One optimizer group per trainable parameter, with Caffe's lr_mult and decay_mult.
+
+        The prototxt's `param {}` entries where given; else bvlc_googlenet's convention, weights 1/1
+        and biases twice the rate with no decay. Parameters with lr_mult 0 or frozen are left out.
+        """
         groups = []
         for mod in self.layers.values():
             specs = list(self.graph.layer(mod.layer_name).proto.param)
@@ -117,8 +121,10 @@ class CaffeModule(nn.Module):
                 p = getattr(mod, name)
                 if not isinstance(p, nn.Parameter) or not p.requires_grad:
                     continue
-                lr_mult = specs[i].lr_mult if i < len(specs) else 1.0
-                decay_mult = specs[i].decay_mult if i < len(specs) else 1.0
+                if i < len(specs):
+                    lr_mult, decay_mult = float(specs[i].lr_mult), float(specs[i].decay_mult)
+                else:
+                    lr_mult, decay_mult = (2.0, 0.0) if name == "bias" else (1.0, 1.0)
                 if lr_mult == 0:
                     continue
                 groups.append({"params": [p], "lr_mult": lr_mult, "decay_mult": decay_mult,

@@ -159,6 +159,14 @@ def _fetch_role(card: ModelCard, role: str, options: FetchOptions | None) -> Non
     _pin(card, role)
 
 
+def ensure_files(card: ModelCard, roles: list[str], options: FetchOptions | None = None) -> dict[str, Path]:
+    """Just these files of a model (scratch training needs the prototxt, not the weights)."""
+    for role in roles:
+        if not file_path(card, role).is_file():
+            _fetch_role(card, role, options)
+    return {r: file_path(card, r) for r in roles}
+
+
 def _drop_archives(card: ModelCard) -> None:
     for role in card.files:
         members = _members(card, role)

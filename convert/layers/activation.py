@@ -112,12 +112,19 @@ class BNLL(_Unary):
 
 @register("Dropout")
 class Dropout(_Unary):
-    """Identity at inference; kept as a node so its top keeps its name."""
+    """Identity at inference (kept as a node so its top keeps its name); drops while training."""
 
     onnx_op = "Identity"
 
-    def torch(self, a, m, xs):
-        return [xs[0]]
+    def attrs(self, p):
+        return float(p.dropout_param.dropout_ratio)
+
+    def torch(self, ratio, m, xs):
+        if not m.training or ratio == 0:
+            return [xs[0]]
+        import torch.nn.functional as F
+
+        return [F.dropout(xs[0], ratio, training=True)]
 
 
 @register("Threshold")

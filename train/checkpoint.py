@@ -1,0 +1,90 @@
+"""Atomic checkpoints of plain data and tensors: written to a temporary file in the run directory,
+flushed, then renamed over `ckpt.pt`, so a run killed at any moment (even mid-write) leaves the
+last complete checkpoint. Loaded with torch.load(weights_only=True): nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from convert.errors import UserError
+
+NAME = "ckpt.pt"
+
+
+class CheckpointError(UserError):
+    """A checkpoint that is missing, unreadable or from another kind of run."""
+
+
+def rng_state() -> dict[str, Any]:
+    """Every global random state, as tensors and plain numbers."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    py = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "gauss": float(gauss),
+        },
+        "python": {"version": py[0], "state": list(py[1]), "gauss": py[2]},
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(run_dir: Path, state: dict[str, Any]) -> Path:
+    """Write `state` as run_dir/ckpt.pt atomically."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dest = run_dir / NAME
+    fd, tmp = tempfile.mkstemp(prefix=NAME + ".", suffix=".tmp", dir=run_dir)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dest
+
+
+def load(run_dir: Path) -> dict[str, Any]:
+    """The last complete checkpoint of a run (tensors and plain data only)."""
+    path = Path(run_dir) / NAME
+    if not path.is_file():
+        raise CheckpointError(f"{run_dir}: no checkpoint ({NAME}) to resume from")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure to read is the user's file problem
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+    for key in ("model", "optimizer", "iter", "config", "classes"):
+        if key not in state:
+            raise CheckpointError(f"{path}: not a zoo training checkpoint (no {key!r})")
+    return state
+
+
+def clean_partials(run_dir: Path) -> None:
+    """Remove temporary files left by a run killed while writing."""
+    for p in Path(run_dir).glob(NAME + ".*.tmp"):
+        p.unlink(missing_ok=True)

@@ -1,0 +1,136 @@
+"""Datasets as lists of (image file, class): a folder with one sub-folder per class, or a named
+dataset (arthistory, lfw) that downloads itself into the user's data directory first.
+
+Splits are stratified and reproducible from the seed; classes with too few images are reported and
+left out rather than crashing the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from convert.errors import UserError
+
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
+
+
+class DatasetError(UserError):
+    """A dataset that cannot be trained on (no classes, too few images, unreachable catalog)."""
+
+
+@dataclass
+class ImageList:
+    """Image files (relative to root) with class indices into `classes`."""
+
+    root: Path
+    classes: list[str]
+    items: list[tuple[str, int]]
+    notes: list[str] = field(default_factory=list)  # what was skipped and why, for the log
+
+    def key(self) -> str:
+        """A short digest of the list, so a pack made from another list is never reused."""
+        h = hashlib.sha1()
+        h.update("\n".join(self.classes).encode())
+        for path, label in self.items:
+            h.update(f"\n{path}\t{label}".encode())
+        return h.hexdigest()[:10]
+
+
+def data_dir() -> Path:
+    """Where named datasets are downloaded and read-only datasets packed: $ZOO_DATA_DIR, else
+    $ZOO_HOME/datasets (the zoo's own home)."""
+    env = os.environ.get("ZOO_DATA_DIR")
+    if env:
+        return Path(env)
+    from zoo.registry import zoo_home
+
+    return zoo_home() / "datasets"
+
+
+def scan_folder(root: Path) -> ImageList:
+    """One class per sub-folder (sorted by name), images anywhere below it; files at the root ignored."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a directory (give a folder with one sub-folder per class)")
+    classes, items = [], []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(f for f in sub.rglob("*") if f.suffix.lower() in IMAGE_EXTS and f.is_file() and f.name[0] != ".")
+        if not files:
+            continue
+        label = len(classes)
+        classes.append(sub.name)
+        items.extend((f.relative_to(root).as_posix(), label) for f in files)
+    if not classes:
+        raise DatasetError(f"{root}: no class folders with images (expected {root}/<class>/<image>.jpg)")
+    return ImageList(root, classes, items)
+
+
+def keep_classes(labels: np.ndarray, classes: list[str], min_count: int) -> tuple[list[int], list[str]]:
+    """Class indices with at least `min_count` images, and notes naming the ones left out."""
+    counts = Counter(labels.tolist())
+    kept = [c for c in range(len(classes)) if counts.get(c, 0) >= min_count]
+    dropped = [c for c in range(len(classes)) if c not in set(kept)]
+    notes = []
+    if dropped:
+        names = ", ".join(f"{classes[c]} ({counts.get(c, 0)})" for c in dropped[:8])
+        more = f" and {len(dropped) - 8} more" if len(dropped) > 8 else ""
+        notes.append(f"left out {len(dropped)} classes with fewer than {min_count} images: {names}{more}")
+    return kept, notes
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, val) indices: per class, a seeded shuffle, round(n * fraction) held out (at least one,
+    and at least one left to train on)."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        idx = idx[rng.permutation(len(idx))]
+        if len(idx) < 2:
+            raise DatasetError(f"class {c}: {len(idx)} image(s), a split needs at least 2")
+        n_val = min(max(1, int(round(len(idx) * val_fraction))), len(idx) - 1)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+# name -> function(label, cfg options, progress) -> ImageList
+Resolver = Callable[..., ImageList]
+
+
+def _arthistory(**kw) -> ImageList:
+    from .arthistory import prepare
+
+    return prepare(**kw)
+
+
+def _lfw(**kw) -> ImageList:
+    from .lfw import prepare
+
+    return prepare(**kw)
+
+
+NAMED: dict[str, Resolver] = {"arthistory": _arthistory, "lfw": _lfw}
+
+
+def resolve(dataset: str, *, label: str = "", **options) -> ImageList:
+    """An ImageList for a named dataset (downloaded on first use) or a class-folder path."""
+    if dataset in NAMED and not Path(dataset).is_dir():
+        return NAMED[dataset](label=label, **options)
+    if not dataset:
+        raise DatasetError("no dataset given (--dataset PATH, arthistory or lfw)")
+    if not Path(dataset).exists():
+        raise DatasetError(f"{dataset}: no such folder (and not one of: {', '.join(NAMED)})")
+    return scan_folder(Path(dataset))
+
+
+def counts_line(classes: list[str], labels: np.ndarray) -> str:
+    counts = Counter(labels.tolist())
+    return ", ".join(f"{classes[c]} {counts[c]}" for c in sorted(counts))

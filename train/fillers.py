@@ -1,0 +1,107 @@
+"""Caffe's weight fillers, for `--init scratch` and for a new classifier head.
+
+Each layer's prototxt names its fillers (weight_filler / bias_filler, PReLU's filler); they are
+applied here with Caffe's formulas (xavier: uniform +-sqrt(3/n); msra: gaussian sqrt(2/n); n = fan
+in by default). A weight with no filler gets xavier and a bias constant 0, since Caffe's own
+default (constant 0 weights) cannot train.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from convert.graph import Graph, Layer
+
+Filler = Callable[..., np.ndarray]
+
+
+def _fans(shape: tuple[int, ...]) -> tuple[int, int]:
+    count = math.prod(shape)
+    fan_in = count // shape[0] if shape and shape[0] else 1
+    fan_out = count // shape[1] if len(shape) > 1 and shape[1] else 1
+    return fan_in, fan_out
+
+
+def _norm(f, shape) -> float:
+    fan_in, fan_out = _fans(shape)
+    n = {0: fan_in, 1: fan_out, 2: (fan_in + fan_out) / 2.0}[int(f.variance_norm)]
+    return max(float(n), 1.0)
+
+
+def _xavier(f, shape, rng) -> np.ndarray:
+    s = math.sqrt(3.0 / _norm(f, shape))
+    return rng.uniform(-s, s, shape).astype(np.float32)
+
+
+FILLERS: dict[str, Filler] = {
+    "constant": lambda f, shape, rng: np.full(shape, f.value, np.float32),
+    "gaussian": lambda f, shape, rng: rng.normal(f.mean, f.std, shape).astype(np.float32),
+    "uniform": lambda f, shape, rng: rng.uniform(f.min, f.max, shape).astype(np.float32),
+    "xavier": lambda f, shape, rng: _xavier(f, shape, rng),
+    "msra": lambda f, shape, rng: rng.normal(0.0, math.sqrt(2.0 / _norm(f, shape)), shape).astype(np.float32),
+}
+
+
+def _default(kind: str):
+    from convert.proto import caffe_pb2
+
+    f = caffe_pb2.FillerParameter()
+    f.type = kind
+    return f
+
+
+def layer_fillers(layer: Layer) -> list:
+    """The FillerParameter for each of the layer's blobs (None where the prototxt gives none)."""
+    p = layer.proto
+    pairs = {
+        "Convolution": ("convolution_param", "weight_filler", "bias_filler"),
+        "Deconvolution": ("convolution_param", "weight_filler", "bias_filler"),
+        "InnerProduct": ("inner_product_param", "weight_filler", "bias_filler"),
+        "Scale": ("scale_param", "filler", "bias_filler"),
+        "Bias": ("bias_param", "filler", None),
+        "PReLU": ("prelu_param", "filler", None),
+    }
+    spec = pairs.get(layer.type)
+    if spec is None:
+        return [None] * len(layer.blob_names)
+    sub = getattr(p, spec[0])
+    out = []
+    for name in spec[1:]:
+        out.append(getattr(sub, name) if name and sub.HasField(name) else None)
+    return out[: len(layer.blob_names)]
+
+
+def fill_layer(layer: Layer, shapes: list[tuple[int, ...]], rng: np.random.Generator) -> list[np.ndarray]:
+    """Blobs for one layer from its fillers (xavier / constant 0 / PReLU 0.25 where none is given)."""
+    if layer.type not in ("Convolution", "Deconvolution", "InnerProduct", "PReLU", "Scale", "Bias"):
+        return [np.asarray(b, np.float32) for b in layer.op.fill(layer.attrs, shapes, rng)]
+    blobs = []
+    for i, (f, shape) in enumerate(zip(layer_fillers(layer), shapes, strict=False)):
+        if f is None:
+            if layer.type == "PReLU":
+                f = _default("constant")
+                f.value = 0.25
+            elif layer.type == "Scale" and i == 0:
+                f = _default("constant")
+                f.value = 1.0
+            else:
+                f = _default("xavier" if i == 0 and layer.type != "Bias" else "constant")
+        fn = FILLERS.get(f.type)
+        if fn is None:
+            raise ValueError(f"layer {layer.name!r}: unsupported filler {f.type!r}")
+        blobs.append(np.ascontiguousarray(fn(f, tuple(shape), rng), np.float32))
+    return blobs
+
+
+def scratch_weights(graph: Graph, seed: int) -> Graph:
+    """A copy of the graph with every weighted layer filled from its Caffe fillers."""
+    out = graph.copy()
+    rng = np.random.default_rng(seed)
+    shapes = out.weight_shapes()
+    for layer in out.layers:
+        if layer.blob_names:
+            layer.blobs = fill_layer(layer, shapes[layer.name], rng)
+    return out

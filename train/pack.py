@@ -1,0 +1,105 @@
+"""Decode and resize every image once into an HDF5 file (uint8, one chunk per image) next to the
+dataset; later runs and every DataLoader worker read from it. Images that fail to decode are
+skipped and counted. The file is written under a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import DatasetError, ImageList, data_dir
+from .progress import bar
+from .sources import PackedSource, load_image
+
+
+@dataclass
+class PackResult:
+    path: Path
+    count: int
+    failed: list[str]
+
+
+def _writable(d: Path) -> bool:
+    """Writable, and not marked read-only by its mode bits (root ignores those in os.access)."""
+    return d.is_dir() and os.access(d, os.W_OK) and bool(d.stat().st_mode & 0o222)
+
+
+def pack_path(images: ImageList, size: int) -> Path:
+    """`<root>/.zoo-pack-<size>px-<key>.h5`; in $ZOO_PACK_DIR if set, or under the data directory
+    when the dataset folder is read-only."""
+    name = f".zoo-pack-{size}px-{images.key()}.h5"
+    env = os.environ.get("ZOO_PACK_DIR")
+    if env:
+        return Path(env) / (images.root.name + name)
+    if _writable(images.root):
+        return images.root / name
+    return data_dir() / "packs" / (images.root.name + name)
+
+
+def _decode(root: Path, rel: str, size: int) -> np.ndarray | None:
+    try:
+        return load_image(root / rel, size)
+    except Exception:  # noqa: BLE001 - a broken image is skipped, not fatal
+        return None
+
+
+def pack(images: ImageList, size: int, dest: Path, *, threads: int = 4, show: bool = True) -> PackResult:
+    """Write the pack for `images` at `size` to `dest` atomically."""
+    import h5py
+
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    n = len(images.items)
+    shape = (size, size, 3)
+    fd, tmp = tempfile.mkstemp(prefix=dest.name + ".", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    failed: list[str] = []
+    labels: list[int] = []
+    paths: list[str] = []
+    try:
+        with h5py.File(tmp, "w") as f:
+            ds = f.create_dataset("images", (n, *shape), maxshape=(None, *shape), dtype=np.uint8, chunks=(1, *shape))
+            with ThreadPoolExecutor(threads) as pool, bar(n, f"packing {dest.name}", enabled=show) as advance:
+                arrays = pool.map(lambda it: _decode(images.root, it[0], size), images.items)
+                for (rel, label), arr in zip(images.items, arrays, strict=True):
+                    advance()
+                    if arr is None:
+                        failed.append(rel)
+                        continue
+                    ds[len(labels)] = arr
+                    labels.append(label)
+                    paths.append(rel)
+            ds.resize((len(labels), *shape))
+            f.create_dataset("labels", data=np.array(labels, dtype=np.int32))
+            f.create_dataset("paths", data=np.array(paths, dtype=h5py.string_dtype()))
+            f.attrs["classes"] = json.dumps(images.classes)
+            f.attrs["size"] = size
+            f.attrs["failed"] = len(failed)
+            f.attrs["key"] = images.key()
+        if not labels:
+            raise DatasetError(f"{images.root}: none of the {n} images could be decoded")
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return PackResult(dest, len(labels), failed)
+
+
+def open_or_pack(images: ImageList, size: int, *, show: bool = True) -> tuple[PackedSource, list[str]]:
+    """The pack for `images` at `size`, made first if missing; returns (source, notes for the log)."""
+    dest = pack_path(images, size)
+    notes: list[str] = []
+    if not dest.exists():
+        res = pack(images, size, dest, show=show)
+        notes.append(f"packed {res.count} images into {dest}")
+        if res.failed:
+            shown = ", ".join(res.failed[:5]) + (" ..." if len(res.failed) > 5 else "")
+            notes.append(f"skipped {len(res.failed)} images that failed to decode: {shown}")
+    return PackedSource(dest), notes

@@ -1,0 +1,157 @@
+"""What dream needs from a model, gathered in one place: the torch net, its preprocessing and its blobs.
+
+Dream never looks at Caffe: a Brain holds a module that returns named blobs, the preprocessing
+that maps pictures into the net's space, which blobs are worth dreaming on (with channel counts),
+class labels, and a checksum of the weights for the recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from convert.errors import UserError
+from dream.objectives import Target, resolve_target
+
+Net = Callable[..., dict[str, Tensor]]
+
+
+@dataclass
+class Brain:
+    """A net ready to dream with."""
+
+    name: str
+    net: Net | None  # the whole net; None when a graph is given (truncated nets are built from it)
+    preprocess: Any  # zoo.preprocess.Preprocess: to_net, from_net, bounds
+    channels: dict[str, int]  # every blob with a channel axis -> its channel count
+    dreamable: dict[str, tuple[int, ...]]  # blobs worth dreaming on -> shape (C, H, W) at input_size
+    default_blob: str
+    weights_sha256: str = ""
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    descriptions: dict[str, str] = field(default_factory=dict)
+    graph: Any = None  # convert.graph.Graph when known: truncation, stride and memory estimates
+    _nets: dict[tuple[tuple[str, ...], str], Net] = field(default_factory=dict, repr=False)
+
+    def resolve(self, target: Target) -> Target:
+        """Check a `--layer` target against this model (known blob, channel in range, labels)."""
+        return resolve_target(target, self.channels, self.labels, self.name, listed=list(self.dreamable))
+
+    def net_for(self, blobs: Sequence[str], device: torch.device | str = "cpu") -> Net:
+        """A net that computes only what these blobs need (and checks sizes against that part only)."""
+        key = (tuple(blobs), str(device))
+        if key not in self._nets:
+            if self.graph is None:
+                assert self.net is not None, "a Brain needs a net or a graph"
+                net = self.net
+            else:
+                from convert.torch_module import CaffeModule
+
+                net = freeze(CaffeModule(self.graph.truncated(list(blobs))))
+            if isinstance(net, torch.nn.Module):
+                net.to(device)
+            self._nets[key] = net
+        return self._nets[key]
+
+    def truncated_graph(self, blobs: Sequence[str]) -> Any:
+        return None if self.graph is None else self.graph.truncated(list(blobs))
+
+
+def weights_digest(graph: Any) -> str:
+    """sha256 over the graph's weights (layer names, shapes and bytes, in order): a recipe's brain id."""
+    h = hashlib.sha256()
+    for layer in graph.layers:
+        for i, blob in enumerate(layer.blobs):
+            h.update(f"{layer.name}/{i}{tuple(blob.shape)}".encode())
+            h.update(np.ascontiguousarray(blob, np.float32).tobytes())
+    return h.hexdigest()
+
+
+def freeze(module: torch.nn.Module) -> torch.nn.Module:
+    """Eval mode, no parameter gradients: a dream differentiates the input only."""
+    module.eval()
+    for p in module.parameters():
+        p.requires_grad_(False)
+    return module
+
+
+def blob_table(graph: Any, input_size: tuple[int, int]) -> tuple[dict[str, int], dict[str, tuple[int, ...]]]:
+    """Channel counts of every public blob, and the 4-D ones with space left (dreamable by default)."""
+    first = next(iter(graph.inputs))
+    shapes = graph.shapes({first: (1, graph.inputs[first][1] if graph.inputs[first] else 3, *input_size)})
+    channels: dict[str, int] = {}
+    spatial: dict[str, tuple[int, ...]] = {}
+    for name in graph.blob_names:
+        s = shapes.get(name)
+        if name in graph.inputs or s is None or len(s) < 2:
+            continue
+        channels[name] = int(s[1])
+        if len(s) == 4 and s[2] * s[3] > 1:
+            spatial[name] = tuple(int(d) for d in s[1:])
+    return channels, spatial
+
+
+def from_graph(
+    name: str,
+    graph: Any,
+    preprocess: Any,
+    *,
+    input_size: tuple[int, int] = (224, 224),
+    dreamable: Sequence[str] | None = None,
+    default_blob: str | None = None,
+    labels: Mapping[str, Sequence[str]] | None = None,
+    descriptions: Mapping[str, str] | None = None,
+) -> Brain:
+    """A Brain from a converter Graph (with weights) and its preprocessing."""
+    channels, spatial = blob_table(graph, input_size)
+    if dreamable:
+        listed = {b: spatial.get(b, (channels.get(b, 0),)) for b in dreamable if b in channels}
+    else:
+        listed = spatial
+    default = default_blob or (list(listed)[len(listed) * 2 // 3] if listed else "")
+    return Brain(
+        name=name,
+        net=None,
+        preprocess=preprocess,
+        channels=channels,
+        dreamable=listed,
+        default_blob=default,
+        weights_sha256=weights_digest(graph),
+        labels={k: list(v) for k, v in (labels or {}).items()},
+        descriptions=dict(descriptions or {}),
+        graph=graph,
+    )
+
+
+def load_brain(name: str | None) -> Brain:
+    """A Brain for a model of the zoo (built-in or added by `zoo convert --name`); None: the default."""
+    import convert
+    from dream.recipe import file_sha256
+    from zoo import api
+
+    card, paths = api.resolve(name)
+    graph = convert.load_net(str(paths["prototxt"]), str(paths["weights"]))
+    channels, spatial = blob_table(graph, tuple(card.input_size))  # type: ignore[arg-type]
+    listed = {b.name: tuple(b.shape) for b in card.dream_blobs if b.name in channels} or spatial
+    try:
+        names = list(api.labels_for(card, paths))
+    except (UserError, OSError):
+        names = []
+    labels = {b: names for b, c in channels.items() if names and c == len(names)}
+    return Brain(
+        name=card.name,
+        net=None,
+        preprocess=api.preprocess_for(card, paths),
+        channels=channels,
+        dreamable=listed,
+        default_blob=card.default_blob if card.default_blob in channels else next(iter(listed), ""),
+        weights_sha256=file_sha256(paths["weights"]),
+        labels=labels,
+        descriptions={b.name: b.produces for b in card.dream_blobs},
+        graph=graph,
+    )

@@ -1,0 +1,251 @@
+"""From a recipe to pixels: load the brain and the start, build the objective, plan tiles, dream.
+
+The CLI, sequences and atlases all come through here, so `zoo dream --recipe` runs exactly the
+code that made the image. Reading and writing files happens here, never inside the render loop.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from convert.errors import UserError
+from dream import geometry, objectives, render, starts
+from dream.brain import Brain
+from dream.objectives import Objective, Target
+from dream.presets import DreamParams
+from dream.recipe import Recipe, file_sha256
+
+GUIDE_SIDE = 512  # guide images are fitted inside this square: the notebook used small guides
+CPU_TILE_BUDGET = 1 << 30  # bytes of activations a tile may take on the CPU
+ACTIVATION_FACTOR = 1.5  # measured peak over the summed blob sizes (which count in-place versions twice)
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(device: str) -> str:
+    if device not in ("cpu", "cuda"):
+        raise UserError(f"--device {device!r}: choose cpu or cuda")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available here (torch sees none)")
+    return device
+
+
+# --- objectives --------------------------------------------------------------------------------
+
+
+def targets_for(brain: Brain, layers: Sequence[str]) -> list[Target]:
+    """Parse and check `--layer` values; none given means the model's default blob."""
+    return [brain.resolve(objectives.parse_target(text)) for text in (layers or [brain.default_blob])]
+
+
+def guide_features(brain: Brain, rgb: np.ndarray, blob: str, device: str) -> torch.Tensor:
+    """The guide image's activations at `blob` (the image fitted inside GUIDE_SIDE)."""
+    h, w = rgb.shape[:2]
+    f = min(1.0, GUIDE_SIDE / max(h, w))
+    rgb = starts.resize_rgb(rgb, (max(1, round(h * f)), max(1, round(w * f))))
+    x = to_net(brain.preprocess, rgb).to(device)
+    net = brain.net_for([blob], device)
+    check_fits(brain, [blob], tuple(x.shape[-2:]), "guide image")
+    with torch.no_grad():
+        return net(x, outputs=[blob])[blob][0].float()
+
+
+def build_objective(
+    brain: Brain, targets: Sequence[Target], weights: Sequence[float] = (), guide: torch.Tensor | None = None,
+    guide_blobs: dict[str, torch.Tensor] | None = None,
+) -> Objective:
+    """The weighted sum of the targets; with guide features, each target blob is guided instead."""
+    if not guide_blobs:
+        return objectives.combine(targets, weights)
+    ws = list(weights) + [1.0] * (len(targets) - len(weights))
+    total: Objective | None = None
+    for t, w in zip(targets, ws):
+        term = w * objectives.guide(t.blob, guide_blobs[t.blob])
+        total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
+# --- geometry the net imposes ------------------------------------------------------------------
+
+
+def stride_of(brain: Brain, blobs: Sequence[str], probe: int = 512) -> int:
+    """The net's total stride at the deepest of these blobs, as a power of two (tile alignment)."""
+    g = brain.truncated_graph(blobs)
+    if g is None:
+        return 1
+    first = next(iter(g.inputs))
+    shapes = g.shapes({first: (1, 3, probe, probe)})
+    worst = max(probe / max(1, shapes[b][2]) for b in blobs if len(shapes[b]) == 4) if blobs else 1.0
+    return max(1, 2 ** round(math.log2(max(1.0, worst))))
+
+
+def min_side(brain: Brain, blobs: Sequence[str], limit: int = 2048) -> int:
+    """The smallest square input that reaches every blob (the truncated net, not the whole one)."""
+    g = brain.truncated_graph(blobs)
+    if g is None:
+        return 1
+    first = next(iter(g.inputs))
+
+    def ok(s: int) -> bool:
+        try:
+            shapes = g.shapes({first: (1, 3, s, s)})
+        except UserError:
+            return False
+        return all(math.prod(shapes[b]) > 0 for b in blobs)
+
+    lo, hi = 1, limit
+    if not ok(hi):
+        raise UserError(f"{brain.name}: no input up to {limit}x{limit} reaches {', '.join(blobs)}")
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if ok(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def check_fits(brain: Brain, blobs: Sequence[str], size: tuple[int, int], what: str) -> None:
+    need = min_side(brain, blobs)
+    if min(size) < need:
+        raise UserError(
+            f"{what}: {size[1]}x{size[0]} is too small for {brain.name} at {', '.join(blobs)}; "
+            f"it needs at least {need}x{need} pixels"
+        )
+
+
+def auto_tile(brain: Brain, blobs: Sequence[str], device: str, align: int, floor: int) -> int:
+    """The largest aligned tile whose activations fit the memory budget of the device."""
+    g = brain.truncated_graph(blobs)
+    if g is None:
+        return 512
+    first = next(iter(g.inputs))
+    probe = max(256, floor)
+    per_pixel = g.activation_bytes({first: (1, 3, probe, probe)}) / (probe * probe) * ACTIVATION_FACTOR
+    if device == "cuda":
+        free, _ = torch.cuda.mem_get_info()
+        budget = free // 2
+    else:
+        from convert.graph import available_memory
+
+        budget = min(available_memory() // 4, CPU_TILE_BUDGET)
+    side = int(math.sqrt(budget / max(per_pixel, 1e-9)))
+    return max(geometry.align_down(side, align), geometry.align_down(floor, align) + align)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the net imposes on one dream: tile plan and the smallest octave side it can see."""
+
+    tiles: render.TilePlan
+    min_side: int
+
+
+def plan_for(brain: Brain, blobs: Sequence[str], params: DreamParams, device: str) -> Plan:
+    align = stride_of(brain, blobs)
+    smallest = min_side(brain, blobs)
+    margin_floor = geometry.align_down(max(smallest, align), align)
+    floor = 3 * margin_floor + align
+    tile = params.tile or auto_tile(brain, blobs, device, align, floor)
+    tile = max(geometry.align_down(tile, align), floor)
+    margin = max(geometry.align_down(tile // 16, align), margin_floor)
+    while tile - 2 * margin < max(margin, smallest):
+        tile += align
+    return Plan(render.TilePlan(tile, margin, align), smallest)
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def dream_rgb(
+    brain: Brain,
+    rgb: np.ndarray,
+    objective: Objective,
+    params: DreamParams,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    plan: Plan | None = None,
+    on_progress: Callable[[render.Progress], None] | None = None,
+) -> tuple[np.ndarray, render.DreamResult]:
+    """Dream on an RGB image (HxWx3, 0..255) and return the RGB result at the same size."""
+    pre = brain.preprocess
+    plan = plan or plan_for(brain, objective.blobs, params, device)
+    x = to_net(pre, rgb).to(device)
+    lo, hi = (torch.from_numpy(b) for b in pre.bounds())
+    result = render.dream(
+        brain.net_for(objective.blobs, device),
+        objective,
+        x,
+        params,
+        bounds=(lo, hi) if params.clip else None,
+        tiles=plan.tiles,
+        seed=seed,
+        autocast=device == "cuda",
+        min_size=(plan.min_side, plan.min_side),
+        pixel_scale=float(pre.scale),
+        inplace=True,
+        on_progress=on_progress,
+    )
+    return from_net(pre, result.image[0].float().cpu()), result
+
+
+BAND = 256  # rows converted at a time: print-size images are converted without full-size temporaries
+
+
+def to_net(pre, rgb: np.ndarray) -> torch.Tensor:
+    """Preprocess.to_net in bands of rows, into one 1x3xHxW tensor."""
+    h, w = rgb.shape[:2]
+    out = torch.empty((1, 3, w, h) if pre.transpose else (1, 3, h, w))
+    for r in range(0, h, BAND):
+        band = torch.from_numpy(pre.to_net(rgb[r:r + BAND]))
+        if pre.transpose:
+            out[0, :, :, r:r + BAND] = band
+        else:
+            out[0, :, r:r + BAND] = band
+    return out
+
+
+def from_net(pre, x: torch.Tensor) -> np.ndarray:
+    """Preprocess.from_net in bands, clipped to 0..255, into one HxWx3 float32 array."""
+    h, w = (x.shape[2], x.shape[1]) if pre.transpose else (x.shape[1], x.shape[2])
+    out = np.empty((h, w, 3), np.float32)
+    for r in range(0, h, BAND):
+        band = x[:, :, r:r + BAND] if pre.transpose else x[:, r:r + BAND]
+        out[r:r + BAND] = pre.from_net(band.numpy())
+    np.clip(out, 0.0, 255.0, out=out)
+    return out
+
+
+def load_start(recipe: Recipe, input_override: str | None = None) -> np.ndarray:
+    """The start image of a recipe: the input (checked against its checksum), or a generated start."""
+    kind, _ = starts.parse_init(recipe.init)
+    path = input_override or recipe.input
+    rgb = None
+    if path is not None:
+        rgb = starts.load_image(path)
+        if recipe.input_sha256 and file_sha256(path) != recipe.input_sha256:
+            raise UserError(f"{path}: not the input this recipe was made from (sha256 differs)")
+    if kind == "image":
+        if rgb is None:
+            raise UserError("no input image given (or use --init noise|gradient|color)")
+        size = rgb.shape[:2]
+    else:
+        size = rgb.shape[:2] if rgb is not None else (512, 512)
+    if recipe.size:
+        try:
+            size = geometry.scaled_size(size[0], size[1], recipe.size)
+        except ValueError as e:
+            raise UserError(f"--size: {e}") from None
+    if kind == "image":
+        assert rgb is not None
+        return starts.resize_rgb(rgb, size)
+    return starts.make_start(recipe.init, size, recipe.seed)

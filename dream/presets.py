@@ -1,0 +1,71 @@
+"""Named parameter sets: `classic` is the DeepDream notebook's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from convert.errors import UserError
+
+
+@dataclass(frozen=True)
+class DreamParams:
+    """Everything the render loop needs besides the net, the objective and the image."""
+
+    octaves: int = 4
+    octave_scale: float = 1.4
+    iterations: int = 10
+    step: float = 1.5
+    jitter: int = 32
+    tile: int | None = None  # None: chosen from available memory
+    clip: bool = True
+
+    def with_(self, **changes: object) -> DreamParams:
+        """A copy with the given fields changed; None values leave a field as it is."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> DreamParams:
+        names = {f.name for f in fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise UserError(f"recipe has unknown parameters: {', '.join(sorted(unknown))}")
+        return cls(**data)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Parameters plus the model and blob they were made for (None: the model's default)."""
+
+    params: DreamParams
+    model: str | None = None
+    layer: str | None = None
+    description: str = ""
+
+
+PRESETS: dict[str, Preset] = {
+    "classic": Preset(
+        DreamParams(octaves=4, octave_scale=1.4, iterations=10, step=1.5, jitter=32),
+        model="bvlc_googlenet",
+        layer="inception_4c/output",
+        description="the DeepDream notebook's defaults",
+    ),
+    "quick": Preset(
+        DreamParams(octaves=3, octave_scale=1.4, iterations=5, step=1.5, jitter=32),
+        description="a fast preview: 3 octaves of 5 steps",
+    ),
+    "deep": Preset(
+        DreamParams(octaves=6, octave_scale=1.4, iterations=20, step=1.5, jitter=32),
+        description="more octaves and steps: larger, stronger structures",
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name; the error lists the known ones."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UserError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}") from None

@@ -1,0 +1,107 @@
+"""Starting images: a photo, noise, a chromatic gradient or a solid colour (RGB float 0..255, HxWx3).
+
+Artists report that the start matters as much as the brain, so each start is one small function in
+a registry, chosen by `--init KIND[:ARG]`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
+
+from convert.errors import UserError
+
+Image.MAX_IMAGE_PIXELS = 20000 * 20000  # print sizes are the point; keep PIL's bomb check above them
+
+
+def load_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to RGB float32, honouring EXIF orientation; one-line error if it cannot."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            return np.asarray(im.convert("RGB"), dtype=np.float32)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not an image") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+        raise UserError(f"{path}: cannot decode as an image ({type(e).__name__})") from None
+
+
+def resize_rgb(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize an RGB float image to (height, width) with Lanczos filtering (keeps float precision)."""
+    h, w = size
+    if img.shape[:2] == (h, w):
+        return img
+    out = np.empty((h, w, 3), np.float32)
+    for c in range(3):
+        out[..., c] = np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c])).resize((w, h), Image.LANCZOS))
+    np.clip(out, 0, 255, out=out)
+    return out
+
+
+def noise(size: tuple[int, int], arg: str, rng: np.random.Generator) -> np.ndarray:
+    """Grey noise like the notebook's dream from scratch; ARG is the spread (default 32)."""
+    spread = float(arg) if arg else 32.0
+    return (100.0 + rng.uniform(0.0, spread, size=(*size, 3))).astype(np.float32)
+
+
+def gradient(size: tuple[int, int], arg: str, rng: np.random.Generator) -> np.ndarray:
+    """Hue sweeps left to right, saturation fades top to bottom; ARG turns the hue (degrees)."""
+    h, w = size
+    turn = (float(arg) if arg else 0.0) / 360.0
+    hue = (np.linspace(0.0, 1.0, w, endpoint=False)[None, :] + turn) % 1.0
+    sat = np.linspace(1.0, 0.35, h)[:, None]
+    return hsv_to_rgb(np.broadcast_to(hue, (h, w)), np.broadcast_to(sat, (h, w)), 0.9)
+
+
+def color(size: tuple[int, int], arg: str, rng: np.random.Generator) -> np.ndarray:
+    """A solid colour: ARG is any PIL colour ("#ff8800", "teal"); mid grey when not given."""
+    try:
+        rgb = ImageColor.getrgb(arg or "#808080")[:3]
+    except ValueError:
+        raise UserError(f"colour {arg!r} is not a colour name or #rrggbb") from None
+    return np.broadcast_to(np.array(rgb, dtype=np.float32), (*size, 3)).copy()
+
+
+def hsv_to_rgb(h: np.ndarray, s: np.ndarray, v: float) -> np.ndarray:
+    """HSV (all in 0..1) to RGB 0..255 float32."""
+    i = np.floor(h * 6.0) % 6
+    f = h * 6.0 - np.floor(h * 6.0)
+    p, q, t = v * (1 - s), v * (1 - f * s), v * (1 - (1 - f) * s)
+    vv = np.full_like(h, v)
+    table = [(vv, t, p), (q, vv, p), (p, vv, t), (p, q, vv), (t, p, vv), (vv, p, q)]
+    out = np.zeros((*h.shape, 3))
+    for k, chans in enumerate(table):
+        mask = i == k
+        for c in range(3):
+            out[..., c][mask] = chans[c][mask]
+    return (out * 255.0).astype(np.float32)
+
+
+Start = Callable[[tuple[int, int], str, np.random.Generator], np.ndarray]
+STARTS: dict[str, Start] = {"noise": noise, "gradient": gradient, "color": color}
+KINDS = ("image", *STARTS)
+
+
+def parse_init(spec: str) -> tuple[str, str]:
+    """Split `--init KIND[:ARG]` and check the kind."""
+    kind, _, arg = spec.partition(":")
+    if kind not in KINDS:
+        raise UserError(f"--init {spec!r}: unknown start; choose one of {', '.join(KINDS)}")
+    return kind, arg
+
+
+def make_start(spec: str, size: tuple[int, int], seed: int) -> np.ndarray:
+    """A generated start (not `image`) of the given (height, width)."""
+    kind, arg = parse_init(spec)
+    if kind == "image":
+        raise UserError("--init image needs an input image")
+    try:
+        return STARTS[kind](size, arg, np.random.default_rng(seed))
+    except ValueError:
+        raise UserError(f"--init {spec!r}: bad argument {arg!r}") from None

@@ -1,0 +1,215 @@
+"""Benchmark `zoo dream` on the bvlc_googlenet topology (seeded random weights: the real ones cannot be
+fetched here; the speed and memory are the same).
+
+Prints, at 512x512 on inception_4c/output:
+  1. seconds per dream step and its ratio to a bare forward+backward of the truncated net (target <= 1.10);
+  2. the whole classic run (4 octaves x 10 steps; building the net, reading the photo and writing
+     the PNG with its recipe included) against the sum of its bare steps (target <= 1.25);
+and, in a child process so its peak memory is its own:
+  3. a tiled 5400x5400 dream, one octave, one step: wall time and peak resident memory (target < 3 GB).
+
+    python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOTXT = ROOT.parent / "shared" / "models" / "bvlc_googlenet" / "deploy.prototxt"
+BLOB = "inception_4c/output"
+
+
+def build_brain():
+    import convert
+    from dream.brain import from_graph
+    from zoo.preprocess import Preprocess
+
+    graph = convert.random_weights(convert.load_net(PROTOTXT), seed=0)
+    return from_graph("bvlc_googlenet", graph, Preprocess(mean=(104.0, 117.0, 123.0)), default_blob=BLOB)
+
+
+def photo(side: int) -> np.ndarray:
+    from skimage import data
+
+    from dream.starts import resize_rgb
+
+    return resize_rgb(np.asarray(data.astronaut(), np.float32), (side, side))
+
+
+class Clock:
+    """Wall and process CPU seconds together: on a shared machine the CPU time is the fairer ratio."""
+
+    def __init__(self) -> None:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def read(self) -> tuple[float, float]:
+        return time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def bare_step(net, x: torch.Tensor) -> tuple[float, float]:
+    """One forward to the blob and one backward to the input, nothing else: the floor a step can reach."""
+    clock = Clock()
+    x = x.detach().requires_grad_(True)
+    y = net(x, outputs=[BLOB])[BLOB]
+    (0.5 * y.pow(2).sum() / y.shape[1]).backward()
+    return clock.read()
+
+
+def medians(samples: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+def bare_median(net, x: torch.Tensor, reps: int) -> tuple[float, float]:
+    bare_step(net, x)  # warm-up
+    return medians([bare_step(net, x) for _ in range(reps)])
+
+
+def step_ratio(brain, side: int, reps: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Median (wall, cpu) seconds of a bare step and of a dream step, measured alternately (fair under load)."""
+    from dream import render
+    from dream.objectives import blob_l2
+    from dream.presets import DreamParams
+
+    net = brain.net_for([BLOB])
+    lo, hi = (torch.from_numpy(b) for b in brain.preprocess.bounds())
+    x = torch.from_numpy(brain.preprocess.to_net(photo(side)))[None]
+    params = DreamParams(octaves=1, iterations=1)
+    bare_step(net, x)
+    render.dream(net, blob_l2(BLOB), x, params, bounds=(lo, hi))  # warm-up
+    bare, dream = [], []
+    for i in range(reps):
+        bare.append(bare_step(net, x))
+        clock = Clock()
+        render.dream(net, blob_l2(BLOB), x, params, bounds=(lo, hi), seed=i)
+        dream.append(clock.read())
+    return medians(bare), medians(dream)
+
+
+def classic_run(side: int, reps: int) -> tuple[tuple[float, float], tuple[float, float], list[tuple[int, int]]]:
+    """(wall, cpu) of a whole classic run, and the sum of its bare steps at each octave's size.
+
+    The bare steps run on the same octave images (the start zoomed down), half before the run and
+    half after it, so a change in the machine's load during the run counts on both sides.
+    """
+    from dream import pipeline
+    from dream.objectives import blob_l2
+    from dream.output import write_image
+    from dream.presets import get_preset
+    from dream.recipe import Recipe, png_info
+    from dream.starts import load_image
+
+    params = get_preset("classic").params
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "astronaut.png"
+        from PIL import Image
+
+        Image.fromarray(photo(side).astype(np.uint8)).save(src)
+        floor_before = bare_floor(side, params, reps)
+        clock = Clock()
+        brain = build_brain()
+        rgb = load_image(src)
+        objective = blob_l2(BLOB)
+        plan = pipeline.plan_for(brain, objective.blobs, params, "cpu")
+        out, result = pipeline.dream_rgb(brain, rgb, objective, params, seed=0, plan=plan)
+        recipe = Recipe(model=brain.name, weights_sha256=brain.weights_sha256, layers=(BLOB,),
+                        params=params.with_(tile=plan.tiles.tile), input=str(src))
+        write_image(Path(tmp) / "dream.png", out, png_info(recipe))
+        whole = clock.read()
+    floor_after = bare_floor(side, params, reps)
+    floor = tuple((a + b) / 2 for a, b in zip(floor_before, floor_after))
+    return whole, floor, result.octave_sizes  # type: ignore[return-value]
+
+
+def bare_floor(side: int, params, reps: int) -> tuple[float, float]:
+    """Sum over the classic octaves of iterations x a bare step at that size (in a fresh net)."""
+    from dream import geometry, render
+
+    brain = build_brain()
+    net = brain.net_for([BLOB])
+    x = torch.from_numpy(brain.preprocess.to_net(photo(side)))[None]
+    wall = cpu = 0.0
+    for size in geometry.octave_sizes(side, side, params.octaves, params.octave_scale):
+        w, c = bare_median(net, render.zoom(x, size), reps)
+        wall, cpu = wall + params.iterations * w, cpu + params.iterations * c
+    return wall, cpu
+
+
+def tiled_child(side: int) -> None:
+    """One octave, one step on a side x side photo, tiles chosen from memory; prints JSON."""
+    from dream import pipeline
+    from dream.objectives import blob_l2
+    from dream.output import write_image
+    from dream.presets import DreamParams
+
+    t0 = time.perf_counter()
+    brain = build_brain()
+    rgb = photo(side)
+    objective = blob_l2(BLOB)
+    params = DreamParams(octaves=1, iterations=1)
+    plan = pipeline.plan_for(brain, objective.blobs, params, "cpu")
+    tiles = plan.tiles.tiles(side, side)
+    t1 = time.perf_counter()
+    out, _ = pipeline.dream_rgb(brain, rgb, objective, params, seed=0, plan=plan)
+    t2 = time.perf_counter()
+    del rgb
+    with tempfile.TemporaryDirectory() as tmp:
+        write_image(Path(tmp) / "print.png", out)
+    t3 = time.perf_counter()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"tile": plan.tiles.tile, "margin": plan.tiles.margin, "tiles": len(tiles),
+                      "setup_s": t1 - t0, "dream_s": t2 - t1, "write_s": t3 - t2, "wall_s": t3 - t0,
+                      "peak_bytes": peak}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=512)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--print-size", type=int, default=5400)
+    ap.add_argument("--skip-tiled", action="store_true")
+    ap.add_argument("--child-tiled", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child_tiled:
+        torch.set_flush_denormal(True)
+        tiled_child(args.child_tiled)
+        return
+    torch.manual_seed(0)
+    torch.set_flush_denormal(True)  # as render.dream does on the CPU: the bare steps get the same treatment
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bvlc_googlenet topology, {BLOB}")
+
+    brain = build_brain()
+    bare, dream = step_ratio(brain, args.size, args.reps)
+    print(f"[1] {args.size}x{args.size}: dream step {dream[0]:.3f} s wall / {dream[1]:.3f} s cpu, bare "
+          f"forward+backward {bare[0]:.3f} / {bare[1]:.3f} s; ratio {dream[0] / bare[0]:.3f} wall, "
+          f"{dream[1] / bare[1]:.3f} cpu (target <= 1.10)")
+
+    whole, floor, sizes = classic_run(args.size, max(3, args.reps // 2))
+    octs = ", ".join(f"{w}x{h}" for h, w in sizes)
+    print(f"[2] classic run (octaves {octs}; 10 steps each; start-up and saving included): "
+          f"{whole[0]:.2f} s wall / {whole[1]:.2f} s cpu; sum of bare steps {floor[0]:.2f} / {floor[1]:.2f} s; "
+          f"ratio {whole[0] / floor[0]:.3f} wall, {whole[1] / floor[1]:.3f} cpu (target <= 1.25)")
+
+    if not args.skip_tiled:
+        side = args.print_size
+        res = subprocess.run([sys.executable, __file__, "--child-tiled", str(side)], capture_output=True,
+                             text=True, check=True)
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"[3] tiled {side}x{side}, 1 octave x 1 step: wall {r['wall_s']:.1f} s (set-up {r['setup_s']:.1f}, "
+              f"dream {r['dream_s']:.1f}, PNG {r['write_s']:.1f}), {r['tiles']} tiles of {r['tile']} "
+              f"(margin {r['margin']}), peak memory {r['peak_bytes'] / 2**30:.2f} GiB (target < 3 GB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -74,7 +74,7 @@ def dream_cmd(
     input_: Annotated[Path | None, typer.Argument(
         metavar="INPUT", help="start image (optional with --init noise|gradient|color, or with --recipe)")] = None,
     output_: Annotated[Path | None, typer.Option("-o", "--output", help="PNG (or .gif/.webp with --frames)")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="a zoo model name (see `zoo models`)")] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="a zoo model name (see `zoo list`)")] = None,
     layer: Annotated[list[str] | None, typer.Option(
         "--layer", "-l", help="BLOB, BLOB:CH[,CH..], BLOB:LABEL or BLOB:CH@Y,X; repeatable")] = None,
     weight: Annotated[list[float] | None, typer.Option("--weight", "-w", help="one per --layer, default 1")] = None,

@@ -17,6 +17,7 @@ from convert.errors import ConvertError
 from convert.graph import Graph
 from convert.proto import caffe_pb2
 from convert.prototxt import to_text
+from convert.wire import field_header, varint
 
 
 def caffe_name(blob: str) -> str:
@@ -40,27 +41,13 @@ def deploy_net(graph: Graph) -> caffe_pb2.NetParameter:
     return net
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, payload_len: int) -> bytes:
-    return _varint(number << 3 | 2) + _varint(payload_len)
-
-
 def _blob_pieces(arr: np.ndarray) -> tuple[bytes, memoryview]:
     arr = np.ascontiguousarray(arr, dtype="<f4")
-    dims = b"".join(_varint(d) for d in arr.shape)
-    shape = _field(1, len(dims)) + dims
-    head = _field(7, len(shape)) + shape
+    dims = b"".join(varint(d) for d in arr.shape)
+    shape = field_header(1, len(dims)) + dims
+    head = field_header(7, len(shape)) + shape
     raw = memoryview(arr).cast("B")
-    return head + _field(5, raw.nbytes), raw
+    return head + field_header(5, raw.nbytes), raw
 
 
 def write_caffemodel(graph: Graph, path: str | Path) -> Path:
@@ -71,15 +58,15 @@ def write_caffemodel(graph: Graph, path: str | Path) -> Path:
 
     with atomic_write(path) as f:
         name = net.name.encode()
-        f.write(_field(1, len(name)) + name)
+        f.write(field_header(1, len(name)) + name)
         for lp in net.layer:
             params = lp.SerializeToString()
             blobs = [_blob_pieces(b) for b in (by_name[lp.name].blobs if lp.name in by_name else [])]
-            body = len(params) + sum(len(_field(7, len(h) + r.nbytes)) + len(h) + r.nbytes for h, r in blobs)
-            f.write(_field(100, body))
+            body = len(params) + sum(len(field_header(7, len(h) + r.nbytes)) + len(h) + r.nbytes for h, r in blobs)
+            f.write(field_header(100, body))
             f.write(params)
             for head, raw in blobs:
-                f.write(_field(7, len(head) + raw.nbytes))
+                f.write(field_header(7, len(head) + raw.nbytes))
                 f.write(head)
                 f.write(raw)
     return path

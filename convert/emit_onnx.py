@@ -20,6 +20,7 @@ from convert.api import require_weights
 from convert.atomic import atomic_write
 from convert.errors import ConvertError
 from convert.graph import Graph, Layer
+from convert.wire import field_header
 
 OPSET = 17
 IR_VERSION = 8  # opset 17's IR; ONNX Runtime accepts up to 13 while onnx 1.23 would write 14
@@ -115,16 +116,6 @@ def preprocessing_metadata(graph: Graph) -> dict[str, str]:
     return meta
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b = n & 0x7F
-        n >>= 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
 _DTYPES = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.int64): TensorProto.INT64}
 
 
@@ -143,17 +134,17 @@ def write_model(model: onnx.ModelProto, weights: list[tuple[str, np.ndarray]], p
         arr = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<"))
         head = _tensor_header(name, arr)
         raw = memoryview(arr).cast("B")
-        body = len(head) + 1 + len(_varint(raw.nbytes)) + raw.nbytes  # raw_data = field 9
-        entry = 1 + len(_varint(body)) + body  # GraphProto.initializer = field 5
+        body = len(head) + len(field_header(9, raw.nbytes)) + raw.nbytes  # TensorProto.raw_data = field 9
+        entry = len(field_header(5, body)) + body  # GraphProto.initializer = field 5
         pieces.append((head, raw, body))
         total += entry
     with atomic_write(path) as f:
         f.write(model.SerializeToString())
-        f.write(b"\x3a" + _varint(total))  # field 7, wire type 2
+        f.write(field_header(7, total))  # ModelProto.graph, merged into the one above
         for head, raw, body in pieces:
-            f.write(b"\x2a" + _varint(body))  # field 5, wire type 2
+            f.write(field_header(5, body))
             f.write(head)
-            f.write(b"\x4a" + _varint(raw.nbytes))  # field 9, wire type 2
+            f.write(field_header(9, raw.nbytes))
             f.write(raw)
 
 

@@ -75,7 +75,20 @@ def _broadcast(w_shape: tuple[int, ...], ax: int, ndim: int) -> tuple[int, ...]:
 
 
 class _Axes(Op):
-    """Shared shape logic of Scale and Bias: a parameter over axes [axis, axis + num_axes)."""
+    """Shared logic of Scale and Bias: a parameter (or a second bottom) over axes [axis, axis + num_axes)."""
+
+    def _onnx_target(self, ctx, a, layer) -> tuple[int, ...]:
+        shape = ctx.shape(layer.bottoms[0])
+        ax, s = self._second_shape(a, [shape] + [ctx.shape(b) for b in layer.bottoms[1:]], layer.name)
+        return _broadcast(s, ax, len(shape))
+
+    def _onnx_operand(self, ctx, layer, target, blob_index: int, hint: str) -> str:
+        """The second bottom or a weight blob, shaped to broadcast along the covered axes."""
+        if blob_index < 0:
+            y = ctx.outputs(layer)[0]
+            shape = ctx.const_i64(list(target), f"{y}/{hint}shape")
+            return ctx.node("Reshape", [ctx.inputs(layer)[1], shape], [ctx.tmp(y, hint)])[0]
+        return ctx.weight(layer, blob_index, lambda w: w.reshape(target))
 
     def _second_shape(self, a, ins, name):
         if a.two_bottoms:
@@ -112,20 +125,14 @@ class Scale(_Axes):
 
     def onnx(self, ctx, a, layer):
         ins, (y,) = ctx.inputs(layer), ctx.outputs(layer)
-        shape = ctx.shape(layer.bottoms[0])
-        ax, s = self._second_shape(a, [shape] + [ctx.shape(b) for b in layer.bottoms[1:]], layer.name)
-        target = _broadcast(s, ax, len(shape))
-        if a.two_bottoms:
-            gamma = ctx.node("Reshape", [ins[1], ctx.const_i64(list(target), y + "/gshape")],
-                             [ctx.tmp(y, "gamma")])[0]
-        else:
-            gamma = ctx.weight(layer, 0, lambda w: w.reshape(target))
+        target = self._onnx_target(ctx, a, layer)
+        gamma = self._onnx_operand(ctx, layer, target, -1 if a.two_bottoms else 0, "gamma")
         if not a.bias:
             ctx.node("Mul", [ins[0], gamma], [y])
             return
-        bi = 0 if a.two_bottoms else 1
         prod = ctx.node("Mul", [ins[0], gamma], [ctx.tmp(y, "mul")])[0]
-        ctx.node("Add", [prod, ctx.weight(layer, bi, lambda b: b.reshape(target))], [y])
+        beta = self._onnx_operand(ctx, layer, target, 0 if a.two_bottoms else 1, "beta")
+        ctx.node("Add", [prod, beta], [y])
 
     def torch(self, a, m, xs):
         x = xs[0]
@@ -151,15 +158,9 @@ class Bias(_Axes):
         return [] if a.two_bottoms else [_span(a, ins[0], "")[1]]
 
     def onnx(self, ctx, a, layer):
-        ins, (y,) = ctx.inputs(layer), ctx.outputs(layer)
-        shape = ctx.shape(layer.bottoms[0])
-        ax, s = self._second_shape(a, [shape] + [ctx.shape(b) for b in layer.bottoms[1:]], layer.name)
-        target = _broadcast(s, ax, len(shape))
-        if a.two_bottoms:
-            b = ctx.node("Reshape", [ins[1], ctx.const_i64(list(target), y + "/bshape")], [ctx.tmp(y, "b")])[0]
-        else:
-            b = ctx.weight(layer, 0, lambda w: w.reshape(target))
-        ctx.node("Add", [ins[0], b], [y])
+        target = self._onnx_target(ctx, a, layer)
+        b = self._onnx_operand(ctx, layer, target, -1 if a.two_bottoms else 0, "bias")
+        ctx.node("Add", [ctx.inputs(layer)[0], b], [ctx.outputs(layer)[0]])
 
     def torch(self, a, m, xs):
         x = xs[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -18,26 +18,48 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from convert.errors import UserError
-from dream import atlas, output, pipeline, sequence, starts
-from dream.objectives import parse_target
 from dream.presets import PRESETS, DreamParams, get_preset
 from dream.recipe import Recipe, file_sha256, png_info, read_recipe
-from dream.render import Progress as Step
-from dream.render import usable_octaves
+
+
+class _Lazy:
+    """A module imported on first use: torch loads only when a dream command runs, not for `zoo --help`
+    or `zoo convert` (whose path to ONNX never imports torch)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
+atlas, output, pipeline, sequence, starts = (_Lazy(f"dream.{m}") for m in ("atlas", "output", "pipeline", "sequence",
+                                                                           "starts"))
+_objectives, _render = _Lazy("dream.objectives"), _Lazy("dream.render")
+
+
+def parse_target(text: str):
+    return _objectives.parse_target(text)
+
+
+def usable_octaves(*args, **kwargs):
+    return _render.usable_octaves(*args, **kwargs)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
 @contextlib.contextmanager
-def progress_bar(total: int, label: str) -> Iterator[Callable[[Step], None]]:
+def progress_bar(total: int, label: str) -> Iterator[Callable[[Any], None]]:
     """A rich bar over every step of every octave (and frame); tiles show in the description."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task(label, total=total)
 
-        def update(p: Step) -> None:
+        def update(p) -> None:  # a dream.render.Progress
             tiles = f" · tile {p.tile}/{p.tiles}" if p.tiles > 1 else ""
             bar.update(task, description=f"{label} · octave {p.octave}/{p.octaves} · step {p.step}/{p.steps}{tiles}",
                        advance=1 if p.tile == p.tiles else 0)

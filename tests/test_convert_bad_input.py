@@ -210,3 +210,12 @@ def test_mean_file_and_its_metadata(tmp_path):
     shutil.copy(DET3_W, bad)
     with pytest.raises(ConvertError, match=str(bad)):
         convert.read_mean(bad)
+
+
+def test_convert_to_onnx_never_imports_torch(tmp_path):
+    code = ("import sys; from zoo.cli import main; "
+            f"rc = main(['convert', {str(DET3)!r}, '-w', {str(DET3_W)!r}, '-o', {str(tmp_path / 'd')!r}, '-f', 'onnx']); "
+            "print(rc, 'torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.stdout.split()[-2:] == ["0", "False"], proc.stdout + proc.stderr
+    assert (tmp_path / "d.onnx").is_file()

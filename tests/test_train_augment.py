@@ -117,3 +117,19 @@ def test_hue_matrix_rows_sum_to_one():
     m = A.hue_matrix_bgr(0.123)
     assert torch.allclose(m.sum(1), torch.ones(3, dtype=torch.float64))
     assert math.isclose(float(torch.linalg.det(m)), 1.0, rel_tol=1e-9)
+
+
+def test_folded_colour_pipeline_equals_the_steps_one_by_one():
+    """Compose folds runs of photometric steps into one 3x3 matrix + offset: same draws, same picture."""
+    from train.augment import build
+
+    t = build("crop,mirror,brightness=0.4,contrast=0.4,saturation=0.4,hue=0.1,lighting=0.1", (24, 32))
+    img = torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(1)) * 255
+    for seed in range(4):
+        fused = t(img, torch.Generator().manual_seed(seed))
+        gen, x = torch.Generator().manual_seed(seed), img
+        for step in t.steps:
+            x = step(x, gen)
+        assert fused.shape == (3, 24, 32)
+        assert torch.allclose(fused, x, atol=2e-4, rtol=0), float((fused - x).abs().max())
+        assert not torch.allclose(fused, t(img, torch.Generator().manual_seed(seed + 10)))

@@ -33,6 +33,15 @@ PCA_EIGVEC_RGB = (
 YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))
 
 
+# The same constants as float64 tensors, built once (the folded colour path runs per image).
+_GRAY64 = torch.tensor(GRAY_BGR, dtype=torch.float64)
+_EYE64 = torch.eye(3, dtype=torch.float64)
+_YIQ64 = torch.tensor(YIQ, dtype=torch.float64)
+_YIQ_INV64 = torch.linalg.inv(_YIQ64)
+_PCA_VEC64 = torch.tensor(PCA_EIGVEC_RGB, dtype=torch.float64)
+_PCA_VAL64 = torch.tensor(PCA_EIGVAL, dtype=torch.float64)
+
+
 def _uniform(gen: torch.Generator, lo: float, hi: float) -> float:
     return lo + (hi - lo) * float(torch.rand((), generator=gen, dtype=torch.float64))
 
@@ -150,6 +159,10 @@ class Brightness(_Factor):
     def apply(img: Tensor, f: float) -> Tensor:
         return img * f
 
+    def fold(self, gen: torch.Generator, m: Tensor, b: Tensor, mean0: Tensor) -> tuple[Tensor, Tensor]:
+        f = self.sample(gen)
+        return f * m, f * b
+
 
 class Contrast(_Factor):
     """Blend with the image's mean luma: f * img + (1 - f) * mean(gray)."""
@@ -157,6 +170,11 @@ class Contrast(_Factor):
     @staticmethod
     def apply(img: Tensor, f: float) -> Tensor:
         return img * f + (1.0 - f) * gray(img).mean()
+
+    def fold(self, gen: torch.Generator, m: Tensor, b: Tensor, mean0: Tensor) -> tuple[Tensor, Tensor]:
+        f = self.sample(gen)
+        luma = _GRAY64 @ (m @ mean0 + b)  # mean luma of the image so far
+        return f * m, f * b + (1.0 - f) * luma
 
 
 class Saturation(_Factor):
@@ -166,14 +184,18 @@ class Saturation(_Factor):
     def apply(img: Tensor, f: float) -> Tensor:
         return img * f + (1.0 - f) * gray(img)
 
+    def fold(self, gen: torch.Generator, m: Tensor, b: Tensor, mean0: Tensor) -> tuple[Tensor, Tensor]:
+        f = self.sample(gen)
+        s = f * _EYE64 + (1.0 - f) * _GRAY64.expand(3, 3)
+        return s @ m, s @ b
+
 
 def hue_matrix_bgr(turns: float) -> Tensor:
     """3x3 matrix rotating hue by `turns` of a full circle in YIQ, acting on BGR column vectors."""
-    m = torch.tensor(YIQ, dtype=torch.float64)
     a = 2.0 * math.pi * turns
     c, s = math.cos(a), math.sin(a)
     rot = torch.tensor([[1, 0, 0], [0, c, -s], [0, s, c]], dtype=torch.float64)
-    rgb = torch.linalg.inv(m) @ rot @ m
+    rgb = _YIQ_INV64 @ rot @ _YIQ64
     return rgb.flip(0).flip(1)  # reorder rows and columns to B, G, R
 
 
@@ -194,6 +216,10 @@ class Hue:
     def __call__(self, img: Tensor, gen: torch.Generator) -> Tensor:
         return self.apply(img, self.sample(gen))
 
+    def fold(self, gen: torch.Generator, m: Tensor, b: Tensor, mean0: Tensor) -> tuple[Tensor, Tensor]:
+        t = hue_matrix_bgr(self.sample(gen))
+        return t @ m, t @ b
+
 
 @dataclass
 class Lighting:
@@ -207,9 +233,8 @@ class Lighting:
 
     @staticmethod
     def offset_bgr(alpha: Sequence[float]) -> Tensor:
-        vec = torch.tensor(PCA_EIGVEC_RGB, dtype=torch.float64)
-        val = torch.tensor(PCA_EIGVAL, dtype=torch.float64) * torch.tensor(alpha, dtype=torch.float64)
-        return (255.0 * vec @ val).flip(0)
+        val = _PCA_VAL64 * torch.tensor(alpha, dtype=torch.float64)
+        return (255.0 * _PCA_VEC64 @ val).flip(0)
 
     @classmethod
     def apply(cls, img: Tensor, alpha: Sequence[float]) -> Tensor:
@@ -217,6 +242,9 @@ class Lighting:
 
     def __call__(self, img: Tensor, gen: torch.Generator) -> Tensor:
         return self.apply(img, self.sample(gen))
+
+    def fold(self, gen: torch.Generator, m: Tensor, b: Tensor, mean0: Tensor) -> tuple[Tensor, Tensor]:
+        return m, b + self.offset_bgr(self.sample(gen))
 
 
 @dataclass
@@ -232,14 +260,36 @@ class Clip:
 
 @dataclass
 class Compose:
-    """Apply callables in order with one generator."""
+    """Apply callables in order with one generator.
+
+    Runs of photometric steps are all affine in colour (y = M x + b, contrast's b from the mean luma),
+    so each run is folded into one 3x3 matrix and offset and applied in a single pass over the
+    pixels: the same draws, in the same order, as applying them one by one, at a fraction of the cost.
+    """
 
     steps: list[Callable[[Tensor, torch.Generator], Tensor]]
 
     def __call__(self, img: Tensor, gen: torch.Generator) -> Tensor:
+        run: list = []
         for s in self.steps:
+            if hasattr(s, "fold"):
+                run.append(s)
+                continue
+            img = _apply_folded(run, img, gen)
+            run = []
             img = s(img, gen)
+        return _apply_folded(run, img, gen)
+
+
+def _apply_folded(run: list, img: Tensor, gen: torch.Generator) -> Tensor:
+    if not run:
         return img
+    m, b = _EYE64, torch.zeros(3, dtype=torch.float64)
+    mean0 = img.mean(dim=(1, 2), dtype=torch.float64)
+    for step in run:
+        m, b = step.fold(gen, m, b, mean0)
+    flat = torch.addmm(b.to(img.dtype)[:, None], m.to(img.dtype), img.reshape(3, -1))
+    return flat.reshape(img.shape)
 
 
 # --- spec parsing ---------------------------------------------------------------------------------

@@ -9,12 +9,12 @@ import onnxruntime as ort
 import torch
 
 import convert
+from convert.build import build_graph
 from convert.emit_caffe import caffe_name
 from convert.graph import Graph
 from convert.prototxt import parse_prototxt
-from convert.build import build_graph
-from convert.upgrade import upgrade_net
 from convert.torch_module import CaffeModule
+from convert.upgrade import upgrade_net
 
 
 def graph_from_text(text: str, seed: int | None = 0) -> Graph:

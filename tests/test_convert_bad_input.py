@@ -219,3 +219,23 @@ def test_convert_to_onnx_never_imports_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.stdout.split()[-2:] == ["0", "False"], proc.stdout + proc.stderr
     assert (tmp_path / "d.onnx").is_file()
+
+
+def test_the_three_ways_to_declare_an_input_and_dummy_data(tmp_path):
+    body = 'layer { name: "r" type: "ReLU" bottom: "data" top: "r" }\n'
+    forms = {
+        "input_dim": 'input: "data" input_dim: 2 input_dim: 3 input_dim: 5 input_dim: 7\n',
+        "input_shape": 'input: "data" input_shape { dim: 2 dim: 3 dim: 5 dim: 7 }\n',
+        "Input layer": 'layer { name: "in" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 5 dim: 7 } } }\n',
+        "DummyData": 'layer { name: "in" type: "DummyData" top: "data" dummy_data_param { num: 2 channels: 3 height: 5 width: 7 } }\n',
+    }
+    for form, head in forms.items():
+        p = tmp_path / "net.prototxt"
+        p.write_text(head + body)
+        g = convert.load_net(p)
+        assert g.inputs == {"data": (2, 3, 5, 7)}, form
+        assert g.shapes()["r"] == (2, 3, 5, 7), form
+    p.write_text('input: "data"\n' + body)
+    with pytest.raises(ConvertError, match="--input-shape"):
+        convert.load_net(p)
+    assert convert.load_net(p, input_shape=(1, 3, 4, 4)).inputs == {"data": (1, 3, 4, 4)}

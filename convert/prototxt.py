@@ -6,16 +6,13 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
-from convert.errors import ConvertError
+from convert.errors import ConvertError, read_bytes
 from convert.proto import caffe_pb2
 
 
 def read_prototxt(path: str | Path) -> caffe_pb2.NetParameter:
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ConvertError(f"{path}: cannot read ({e.strerror or e})") from None
+    raw = read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.errors import ConvertError
+from convert.errors import ConvertError, read_bytes
 from convert.proto import caffe_pb2
 
 Weights = dict[str, list[np.ndarray]]
@@ -131,10 +131,7 @@ def _blob(buf, start: int, end: int) -> Blob:
 def read_caffemodel(path: str | Path) -> tuple[Weights, dict[str, str]]:
     """Blobs by layer name, and the layer types the file records (for error messages)."""
     path = Path(path)
-    try:
-        buf = path.read_bytes()
-    except OSError as e:
-        raise ConvertError(f"{path}: cannot read ({e.strerror or e})") from None
+    buf = read_bytes(path)
     if not buf:
         raise ConvertError(f"{path}: empty file, not a caffemodel")
     weights: Weights = {}
@@ -188,11 +185,7 @@ def read_caffemodel_h5(path: str | Path) -> Weights:
 def read_weights(path: str | Path) -> Weights:
     """Blobs by layer name from a binary caffemodel or an HDF5 snapshot (told apart by magic bytes)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as e:
-        raise ConvertError(f"{path}: cannot read ({e.strerror or e})") from None
+    head = read_bytes(path, 8)
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return read_caffemodel_h5(path)
     return read_caffemodel(path)[0]
@@ -201,10 +194,7 @@ def read_weights(path: str | Path) -> Weights:
 def read_mean(path: str | Path) -> np.ndarray:
     """A mean.binaryproto as a float32 (C, H, W) array."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ConvertError(f"{path}: cannot read ({e.strerror or e})") from None
+    raw = read_bytes(path)
     blob = caffe_pb2.BlobProto()
     try:
         blob.ParseFromString(raw)

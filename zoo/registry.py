@@ -22,7 +22,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-BUILTIN_TOML = Path(__file__).resolve().parents[1] / "models.toml"
+# The repo root's models.toml; zoo/models.toml links to it so that wheels carry it as package data.
+BUILTIN_TOML = Path(__file__).parent / "models.toml"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CHECKSUM_KINDS = ("sha256", "sha1", "md5", "git_blob")
 FILE_ROLES = ("prototxt", "weights", "mean", "labels", "archive")

@@ -117,6 +117,18 @@ def test_other_input_sizes(key, model_files, tmp_path):
         assert rel_err(got_t, ref) <= TOL and rel_err(got_o, ref) <= TOL, (hh, ww)
 
 
+@pytest.mark.parametrize("key", ["mtcnn_det3", "open_nsfw", "efficientnet_lite0", "gender_net"])
+def test_onnx_checker_on_every_layer_family(key, model_files, tmp_path):
+    import onnx
+
+    _, _, g = model_files(key)
+    model = onnx.load(str(convert.write_onnx(g, tmp_path / "m.onnx")))
+    onnx.checker.check_model(model, full_check=True)
+    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    out = next(o for o in inferred.graph.output if o.name == g.outputs[-1])
+    assert out.type.tensor_type.shape.dim[-1].dim_value == g.shapes()[g.outputs[-1]][-1]
+
+
 def test_onnx_checker_and_shape_inference(model_files, tmp_path):
     import onnx
 

@@ -224,7 +224,13 @@ def ensure_model(
             raise NotCachedError(f"model {card.name} is not cached (offline); run: zoo fetch {card.name}")
         say(f"fetching {card.name} (not cached yet)")
         for role in missing:
-            _fetch_role(card, role, options)
+            try:
+                _fetch_role(card, role, options)
+            except UserError as e:
+                if "cannot connect" not in str(e):
+                    raise
+                raise type(e)(f"{e} (no network? set ZOO_MIRROR, or use --model efficientnet_lite0, which needs "
+                              "no download)") from None
         _drop_archives(card)
     return {role: file_path(card, role) for role in needed_roles(card)}
 

@@ -152,12 +152,17 @@ def _non_faces(d: Path) -> list[Path]:
     return out
 
 
-def test_mtcnn_det3_face_probability_matches_opencv(home, capsys, monkeypatch, tmp_path: Path) -> None:
-    mirror = tmp_path / "mirror" / "mtcnn_det3"
+def mirror_mtcnn(tmp_path: Path, monkeypatch, net: str) -> None:
+    """A directory mirror holding one real MTCNN net, set as $ZOO_MIRROR."""
+    mirror = tmp_path / "mirror" / f"mtcnn_{net}"
     mirror.mkdir(parents=True)
-    for name in ("det3.prototxt", "det3.caffemodel"):
+    for name in (f"{net}.prototxt", f"{net}.caffemodel"):
         shutil.copy(SHARED_MODELS / "mtcnn" / name, mirror / name)
     monkeypatch.setenv("ZOO_MIRROR", str(tmp_path / "mirror"))
+
+
+def test_mtcnn_det3_face_probability_matches_opencv(home, capsys, monkeypatch, tmp_path: Path) -> None:
+    mirror_mtcnn(tmp_path, monkeypatch, "det3")
     faces, others = _faces(tmp_path), _non_faces(tmp_path)
     code, out, err = run(capsys, "classify", "-m", "mtcnn_det3", "--json", "-k", "2", *faces, *others)
     assert code == 0, err
@@ -176,11 +181,7 @@ def test_mtcnn_det3_face_probability_matches_opencv(home, capsys, monkeypatch, t
 
 
 def test_list_fetch_remove(home, capsys, monkeypatch, tmp_path: Path) -> None:
-    mirror = tmp_path / "mirror" / "mtcnn_det1"
-    mirror.mkdir(parents=True)
-    for name in ("det1.prototxt", "det1.caffemodel"):
-        shutil.copy(SHARED_MODELS / "mtcnn" / name, mirror / name)
-    monkeypatch.setenv("ZOO_MIRROR", str(tmp_path / "mirror"))
+    mirror_mtcnn(tmp_path, monkeypatch, "det1")
     code, out, err = run(capsys, "fetch", "mtcnn_det1")
     assert code == 0, err
     assert (home / "models" / "mtcnn_det1" / "model.onnx").is_file()

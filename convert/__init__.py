@@ -3,20 +3,22 @@
 Importing this package does not import torch: the path to ONNX stays light.
 """
 
-from convert.api import load_net, random_weights, require_weights
-from convert.errors import ConvertError, UserError
-from convert.graph import Graph, Layer
-from convert.weights import read_mean
+from zoo.convert.api import load_net, random_weights, require_weights
+from zoo.convert.errors import ConvertError
+from zoo.convert.graph import Graph, Layer
+from zoo.convert.weights import read_mean
+
+from zoo.errors import UserError
 
 
 def write_onnx(graph, path, **kwargs):
-    from convert.emit_onnx import write_onnx as _write
+    from zoo.convert.emit_onnx import write_onnx as _write
 
     return _write(graph, path, **kwargs)
 
 
 def write_caffe(graph, prototxt_path, caffemodel_path):
-    from convert.emit_caffe import write_caffe as _write
+    from zoo.convert.emit_caffe import write_caffe as _write
 
     return _write(graph, prototxt_path, caffemodel_path)
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from convert.build import attach_weights, build_graph
-from convert.errors import ConvertError
-from convert.graph import Graph
-from convert.prototxt import read_prototxt
-from convert.upgrade import upgrade_net
-from convert.weights import read_mean, read_weights
+from zoo.convert.build import attach_weights, build_graph
+from zoo.convert.errors import ConvertError
+from zoo.convert.graph import Graph
+from zoo.convert.prototxt import read_prototxt
+from zoo.convert.upgrade import upgrade_net
+from zoo.convert.weights import read_mean, read_weights
 
 
 def load_net(prototxt: str | Path, weights: str | Path | None = None, *,

@@ -9,12 +9,11 @@ needs; give in-place versions their own names; attach and check the weights.
 from __future__ import annotations
 
 import numpy as np
-
-from convert.errors import ConvertError
-from convert.graph import Graph, Layer, needed_layers
-from convert.layers import DATA_TYPES, INPUT_TYPES, LOSS_TYPES, REGISTRY
-from convert.proto import caffe_pb2
-from convert.weights import Weights
+from zoo.convert.errors import ConvertError
+from zoo.convert.graph import Graph, Layer, needed_layers
+from zoo.convert.layers import DATA_TYPES, INPUT_TYPES, LOSS_TYPES, REGISTRY
+from zoo.convert.proto import caffe_pb2
+from zoo.convert.weights import Weights
 
 TEST = caffe_pb2.TEST
 

@@ -67,8 +67,9 @@ def convert_cmd(
                                                 exists=True, dir_okay=False)] = None,
 ) -> None:
     """Convert a Caffe net to ONNX, a PyTorch .pt, or clean Caffe files."""
-    import convert
-    from convert.convert_job import run_convert
+    from zoo.convert.convert_job import run_convert
+
+    from zoo import convert
 
     shape = parse_shape(input_shape)
     graph = convert.load_net(prototxt, weights, input_shape=shape, mean=mean)
@@ -87,8 +88,9 @@ def info_cmd(
     input_shape: Annotated[str | None, typer.Option("--input-shape", help="N,C,H,W")] = None,
 ) -> None:
     """Per-blob table (type, shape at the deploy size, parameters, multiply-adds), or a model card."""
-    import convert
-    from convert.report import human, summary
+    from zoo.convert.report import human, summary
+
+    from zoo import convert
 
     path = Path(target)
     if not path.is_file():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from convert.errors import ConvertError
-from convert.graph import Graph
+from zoo.convert.errors import ConvertError
+from zoo.convert.graph import Graph
 
 
 def output_base(prototxt: Path, output: Path | None) -> Path:
@@ -27,16 +27,16 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
         raise ConvertError(f"{base.parent}: output folder does not exist")
     written: list[Path] = []
     if "onnx" in formats:
-        from convert.emit_onnx import write_onnx
+        from zoo.convert.emit_onnx import write_onnx
 
         written.append(write_onnx(graph, base.with_suffix(".onnx")))
     if "caffe" in formats:
-        from convert.emit_caffe import write_caffe
+        from zoo.convert.emit_caffe import write_caffe
 
         written.extend(write_caffe(graph, base.parent / f"{base.name}.deploy.prototxt",
                                    base.with_suffix(".caffemodel")))
     if "pt" in formats:
-        from convert.emit_pt import save_pt
+        from zoo.convert.emit_pt import save_pt
 
         written.append(save_pt(graph, base.with_suffix(".pt")))
     if name:

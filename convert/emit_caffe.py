@@ -10,14 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from zoo.convert.api import require_weights
+from zoo.convert.errors import ConvertError
+from zoo.convert.graph import Graph
+from zoo.convert.proto import caffe_pb2
+from zoo.convert.prototxt import to_text
+from zoo.convert.wire import field_header, varint
 
-from convert.api import require_weights
-from convert.atomic import atomic_write
-from convert.errors import ConvertError
-from convert.graph import Graph
-from convert.proto import caffe_pb2
-from convert.prototxt import to_text
-from convert.wire import field_header, varint
+from zoo.io import atomic_write
 
 
 def caffe_name(blob: str) -> str:

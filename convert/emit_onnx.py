@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
+from zoo.convert.api import require_weights
+from zoo.convert.errors import ConvertError
+from zoo.convert.graph import Graph, Layer
+from zoo.convert.wire import field_header
 
-from convert.api import require_weights
-from convert.atomic import atomic_write
-from convert.errors import ConvertError
-from convert.graph import Graph, Layer
-from convert.wire import field_header
+from zoo.io import atomic_write
 
 OPSET = 17
 IR_VERSION = 8  # opset 17's IR; ONNX Runtime accepts up to 13 while onnx 1.23 would write 14

@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from zoo.convert.build import build_graph
+from zoo.convert.emit_caffe import deploy_net
+from zoo.convert.errors import ConvertError
+from zoo.convert.graph import Graph
+from zoo.convert.prototxt import parse_prototxt, to_text
+from zoo.convert.torch_module import CaffeModule, module_key
 
-from convert.atomic import atomic_path
-from convert.build import build_graph
-from convert.emit_caffe import deploy_net
-from convert.errors import ConvertError
-from convert.graph import Graph
-from convert.prototxt import parse_prototxt, to_text
-from convert.torch_module import CaffeModule, module_key
+from zoo.io import atomic_path
 
 FORMAT = "zoo-caffe-pt/1"
 

@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-
-from convert.errors import ConvertError
-from convert.layers import handler
-from convert.layers.base import Op, Shape
-from convert.proto import caffe_pb2
+from zoo.convert.errors import ConvertError
+from zoo.convert.layers import handler
+from zoo.convert.layers.base import Op, Shape
+from zoo.convert.proto import caffe_pb2
 
 
 @dataclass

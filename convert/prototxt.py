@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from google.protobuf import text_format
-
-from convert.errors import ConvertError, read_bytes
-from convert.proto import caffe_pb2
+from zoo.convert.errors import ConvertError, read_bytes
+from zoo.convert.proto import caffe_pb2
 
 
 def read_prototxt(path: str | Path) -> caffe_pb2.NetParameter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from convert.graph import Graph
+from zoo.convert.graph import Graph
 
 
 @dataclass(frozen=True)

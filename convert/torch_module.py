@@ -13,10 +13,9 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 from torch import nn
-
-from convert.api import require_weights
-from convert.errors import ConvertError
-from convert.graph import Graph, Layer, needed_layers
+from zoo.convert.api import require_weights
+from zoo.convert.errors import ConvertError
+from zoo.convert.graph import Graph, Layer, needed_layers
 
 
 def module_key(layer_name: str) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from convert.errors import ConvertError
-from convert.proto import caffe_pb2
+from zoo.convert.errors import ConvertError
+from zoo.convert.proto import caffe_pb2
 
 V1 = caffe_pb2.V1LayerParameter
 

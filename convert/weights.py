@@ -11,9 +11,8 @@ import struct
 from pathlib import Path
 
 import numpy as np
-
-from convert.errors import ConvertError, read_bytes
-from convert.proto import caffe_pb2
+from zoo.convert.errors import ConvertError, read_bytes
+from zoo.convert.proto import caffe_pb2
 
 Weights = dict[str, list[np.ndarray]]
 

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-
-from dream import render
-from dream.brain import Brain
-from dream.objectives import blob_l2
-from dream.output import to_uint8
-from dream.pipeline import dream_rgb, plan_for
-from dream.presets import DreamParams
+from zoo.dream import render
+from zoo.dream.brain import Brain
+from zoo.dream.objectives import blob_l2
+from zoo.dream.output import to_uint8
+from zoo.dream.pipeline import dream_rgb, plan_for
+from zoo.dream.presets import DreamParams
 
 LABEL_HEIGHT = 22
 

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+from zoo.dream.objectives import Target, resolve_target
 
-from convert.errors import UserError
-from dream.objectives import Target, resolve_target
+from zoo.errors import UserError
 
 Net = Callable[..., dict[str, Tensor]]
 
@@ -50,7 +50,7 @@ class Brain:
                 assert self.net is not None, "a Brain needs a net or a graph"
                 net = self.net
             else:
-                from convert.torch_module import CaffeModule
+                from zoo.convert.torch_module import CaffeModule
 
                 net = freeze(CaffeModule(self.graph.truncated(list(blobs))))
             if isinstance(net, torch.nn.Module):
@@ -130,9 +130,9 @@ def from_graph(
 
 def load_brain(name: str | None) -> Brain:
     """A Brain for a model of the zoo (built-in or added by `zoo convert --name`); None: the default."""
-    import convert
-    from dream.recipe import file_sha256
-    from zoo import api
+    from zoo.dream.recipe import file_sha256
+
+    from zoo import api, convert
 
     card, paths = api.resolve(name)
     graph = convert.load_net(str(paths["prototxt"]), str(paths["weights"]))

@@ -16,10 +16,10 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
+from zoo.dream.presets import PRESETS, DreamParams, get_preset
+from zoo.dream.recipe import Recipe, file_sha256, png_info, read_recipe
 
-from convert.errors import UserError
-from dream.presets import PRESETS, DreamParams, get_preset
-from dream.recipe import Recipe, file_sha256, png_info, read_recipe
+from zoo.errors import UserError
 
 
 class _Lazy:
@@ -35,9 +35,9 @@ class _Lazy:
         return getattr(importlib.import_module(self._name), attr)
 
 
-atlas, output, pipeline, sequence, starts = (_Lazy(f"dream.{m}") for m in ("atlas", "output", "pipeline", "sequence",
-                                                                           "starts"))
-_objectives, _render = _Lazy("dream.objectives"), _Lazy("dream.render")
+atlas, output, pipeline, sequence, starts = (
+    _Lazy(f"zoo.dream.{m}") for m in ("atlas", "output", "pipeline", "sequence", "starts"))
+_objectives, _render = _Lazy("zoo.dream.objectives"), _Lazy("zoo.dream.render")
 
 
 def parse_target(text: str):
@@ -144,7 +144,7 @@ def dream_cmd(
 
 def run_dream(rec: Recipe, target: Path, *, input_override: str | None = None, reproduce: bool = False) -> None:
     """Load, dream and write one recipe (a still or a sequence)."""
-    from dream.brain import load_brain
+    from zoo.dream.brain import load_brain
 
     start = pipeline.load_start(rec, input_override)
     brain = load_brain(rec.model or None)
@@ -207,7 +207,7 @@ def layers_cmd(
     model: Annotated[str, typer.Argument(help="a zoo model name")],
 ) -> None:
     """List a model's dreamable blobs with their shapes and channel counts."""
-    from dream.brain import load_brain
+    from zoo.dream.brain import load_brain
 
     brain = load_brain(model)
     table = Table(title=f"dreamable blobs of {brain.name} (shape at the deploy size)")
@@ -240,7 +240,7 @@ def atlas_cmd(
     device: Annotated[str | None, typer.Option("--device")] = None,
 ) -> None:
     """Render the same start through every dreamable blob: a labelled contact sheet and a web page."""
-    from dream.brain import load_brain
+    from zoo.dream.brain import load_brain
 
     dev = pipeline.check_device(device or pipeline.default_device())
     folder = output_ or Path(f"atlas-{model}")

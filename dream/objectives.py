@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 Blobs = Mapping[str, Tensor]
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from zoo.dream import geometry, objectives, render, starts
+from zoo.dream.brain import Brain
+from zoo.dream.objectives import Objective, Target
+from zoo.dream.presets import DreamParams
+from zoo.dream.recipe import Recipe, file_sha256
 
-from convert.errors import UserError
-from dream import geometry, objectives, render, starts
-from dream.brain import Brain
-from dream.objectives import Objective, Target
-from dream.presets import DreamParams
-from dream.recipe import Recipe, file_sha256
+from zoo.errors import UserError
 
 GUIDE_SIDE = 512  # guide images are fitted inside this square: the notebook used small guides
 CPU_TILE_BUDGET = 1 << 30  # bytes of activations a tile may take on the CPU
@@ -134,7 +134,7 @@ def auto_tile(brain: Brain, blobs: Sequence[str], device: str, align: int, floor
         free, _ = torch.cuda.mem_get_info()
         budget = free // 2
     else:
-        from convert.graph import available_memory
+        from zoo.convert.graph import available_memory
 
         budget = min(available_memory() // 4, CPU_TILE_BUDGET)
     side = int(math.sqrt(budget / max(per_pixel, 1e-9)))

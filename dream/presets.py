@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 
 @dataclass(frozen=True)

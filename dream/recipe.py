@@ -13,10 +13,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from zoo.dream.presets import DreamParams
 
 import zoo
-from convert.errors import UserError
-from dream.presets import DreamParams
+from zoo.errors import UserError
 
 KEY = "zoo:recipe"
 FORMAT = 1

@@ -19,11 +19,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from zoo.dream import geometry
+from zoo.dream.objectives import Objective
+from zoo.dream.presets import DreamParams
 
-from convert.errors import UserError
-from dream import geometry
-from dream.objectives import Objective
-from dream.presets import DreamParams
+from zoo.errors import UserError
 
 Net = Callable[..., dict[str, Tensor]]  # net(x, outputs=[...]) -> {blob: tensor}
 

@@ -14,13 +14,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
-
-from dream import render
-from dream.brain import Brain
-from dream.objectives import Objective
-from dream.output import atomic_path, to_uint8
-from dream.pipeline import Plan, dream_rgb
-from dream.presets import DreamParams
+from zoo.dream import render
+from zoo.dream.brain import Brain
+from zoo.dream.objectives import Objective
+from zoo.dream.output import atomic_path, to_uint8
+from zoo.dream.pipeline import Plan, dream_rgb
+from zoo.dream.presets import DreamParams
 
 ANIMATIONS = (".gif", ".webp")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 Image.MAX_IMAGE_PIXELS = 20000 * 20000  # print sizes are the point; keep PIL's bomb check above them
 

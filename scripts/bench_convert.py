@@ -30,7 +30,8 @@ sys.path.insert(0, str(ROOT))
 CHILD = r"""
 import json, sys, time
 import numpy, onnx, google.protobuf
-import convert, convert.emit_onnx
+from zoo import convert
+import zoo.convert.emit_onnx
 def status_kb(key):
     with open("/proc/self/status") as f:
         return next(int(l.split()[1]) for l in f if l.startswith(key))
@@ -49,9 +50,10 @@ print(json.dumps({"seconds": dt, "base_mb": base / 1024, "peak_above_base_mb": (
 
 def googlenet_sized(tmp: Path) -> tuple[Path, Path]:
     """The real deploy prototxt, seeded weights, and the aux heads a real caffemodel carries."""
-    import convert
-    from convert.emit_caffe import write_caffemodel
-    from convert.proto import caffe_pb2
+    from zoo.convert.emit_caffe import write_caffemodel
+    from zoo.convert.proto import caffe_pb2
+
+    from zoo import convert
 
     proto = MODELS / "bvlc_googlenet" / "deploy.prototxt"
     g = convert.random_weights(convert.load_net(proto), seed=1)
@@ -82,7 +84,7 @@ def throughput(proto: Path, weights: Path, onnx_path: Path, batch: int, repeat: 
     import cv2
     import onnxruntime as ort
 
-    import convert
+    from zoo import convert
 
     g = convert.load_net(proto, weights)
     c, h, w = g.inputs["data"][1:]

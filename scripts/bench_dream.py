@@ -32,8 +32,9 @@ BLOB = "inception_4c/output"
 
 
 def build_brain():
-    import convert
-    from dream.brain import from_graph
+    from zoo.dream.brain import from_graph
+
+    from zoo import convert
     from zoo.preprocess import Preprocess
 
     graph = convert.random_weights(convert.load_net(PROTOTXT), seed=0)
@@ -42,8 +43,7 @@ def build_brain():
 
 def photo(side: int) -> np.ndarray:
     from skimage import data
-
-    from dream.starts import resize_rgb
+    from zoo.dream.starts import resize_rgb
 
     return resize_rgb(np.asarray(data.astronaut(), np.float32), (side, side))
 
@@ -78,9 +78,9 @@ def bare_median(net, x: torch.Tensor, reps: int) -> tuple[float, float]:
 
 def step_ratio(brain, side: int, reps: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """Median (wall, cpu) seconds of a bare step and of a dream step, measured alternately (fair under load)."""
-    from dream import render
-    from dream.objectives import blob_l2
-    from dream.presets import DreamParams
+    from zoo.dream import render
+    from zoo.dream.objectives import blob_l2
+    from zoo.dream.presets import DreamParams
 
     net = brain.net_for([BLOB])
     lo, hi = (torch.from_numpy(b) for b in brain.preprocess.bounds())
@@ -103,12 +103,12 @@ def classic_run(side: int, reps: int) -> tuple[tuple[float, float], tuple[float,
     The bare steps run on the same octave images (the start zoomed down), half before the run and
     half after it, so a change in the machine's load during the run counts on both sides.
     """
-    from dream import pipeline
-    from dream.objectives import blob_l2
-    from dream.output import write_image
-    from dream.presets import get_preset
-    from dream.recipe import Recipe, png_info
-    from dream.starts import load_image
+    from zoo.dream import pipeline
+    from zoo.dream.objectives import blob_l2
+    from zoo.dream.output import write_image
+    from zoo.dream.presets import get_preset
+    from zoo.dream.recipe import Recipe, png_info
+    from zoo.dream.starts import load_image
 
     params = get_preset("classic").params
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,7 +134,7 @@ def classic_run(side: int, reps: int) -> tuple[tuple[float, float], tuple[float,
 
 def bare_floor(side: int, params, reps: int) -> tuple[float, float]:
     """Sum over the classic octaves of iterations x a bare step at that size (in a fresh net)."""
-    from dream import geometry, render
+    from zoo.dream import geometry, render
 
     brain = build_brain()
     net = brain.net_for([BLOB])
@@ -148,10 +148,10 @@ def bare_floor(side: int, params, reps: int) -> tuple[float, float]:
 
 def tiled_child(side: int) -> None:
     """One octave, one step on a side x side photo, tiles chosen from memory; prints JSON."""
-    from dream import pipeline
-    from dream.objectives import blob_l2
-    from dream.output import write_image
-    from dream.presets import DreamParams
+    from zoo.dream import pipeline
+    from zoo.dream.objectives import blob_l2
+    from zoo.dream.output import write_image
+    from zoo.dream.presets import DreamParams
 
     t0 = time.perf_counter()
     brain = build_brain()

@@ -21,10 +21,9 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
-from train.config import TrainConfig, accumulation
-from train.loop import start_config, train
-from train.model import CaffeSGD, build, load_source, param_groups
+from zoo.train.config import TrainConfig, accumulation
+from zoo.train.loop import start_config, train
+from zoo.train.model import CaffeSGD, build, load_source, param_groups
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import torch
+from zoo.convert.build import build_graph
+from zoo.convert.emit_caffe import caffe_name
+from zoo.convert.graph import Graph
+from zoo.convert.prototxt import parse_prototxt
+from zoo.convert.torch_module import CaffeModule
+from zoo.convert.upgrade import upgrade_net
 
-import convert
-from convert.build import build_graph
-from convert.emit_caffe import caffe_name
-from convert.graph import Graph
-from convert.prototxt import parse_prototxt
-from convert.torch_module import CaffeModule
-from convert.upgrade import upgrade_net
+from zoo import convert
 
 
 def graph_from_text(text: str, seed: int | None = 0) -> Graph:

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from zoo.convert.errors import ConvertError
+from zoo.convert.torch_module import CaffeModule
 
-import convert
-from convert.errors import ConvertError
-from convert.torch_module import CaffeModule
 from tests.conftest import MODELS
+from zoo import convert
 
 DET3 = MODELS / "mtcnn" / "det3.prototxt"
 DET3_W = MODELS / "mtcnn" / "det3.caffemodel"
@@ -178,7 +178,7 @@ def test_hdf5_weights_and_v1_caffemodel(tmp_path):
     for a, b in zip(g.layers, g2.layers):
         assert all(np.array_equal(x, y) for x, y in zip(a.blobs, b.blobs))
     # a V1 caffemodel with legacy 4-D blobs: written with the V1 schema, read back through the upgrade
-    from convert.proto import caffe_pb2
+    from zoo.convert.proto import caffe_pb2
 
     net = caffe_pb2.NetParameter(name="v1")
     for layer in g.layers:

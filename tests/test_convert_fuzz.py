@@ -8,12 +8,12 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from zoo.convert.build import build_graph
+from zoo.convert.errors import ConvertError
+from zoo.convert.prototxt import parse_prototxt
+from zoo.convert.upgrade import upgrade_net
+from zoo.convert.weights import read_caffemodel, read_mean
 
-from convert.build import build_graph
-from convert.errors import ConvertError
-from convert.prototxt import parse_prototxt
-from convert.upgrade import upgrade_net
-from convert.weights import read_caffemodel, read_mean
 from tests.conftest import MODELS
 
 SEEDS = [(MODELS / p).read_text() for p in ("mtcnn/det1.prototxt", "gender_net/deploy_gender.prototxt",

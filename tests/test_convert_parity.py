@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import convert
 from tests.caffe_helpers import onnx_session, rel_err, run_opencv, run_torch
 from tests.conftest import MODELS, shared_or_skip
+from zoo import convert
 
 TOL = 1e-4
 
@@ -63,7 +63,7 @@ def model_files(tmp_path_factory):
             else:
                 g = convert.random_weights(convert.load_net(proto), seed=7)
                 weights = tmp_path_factory.mktemp(key) / "seeded.caffemodel"
-                from convert.emit_caffe import write_caffemodel
+                from zoo.convert.emit_caffe import write_caffemodel
 
                 write_caffemodel(g, weights)
             cache[key] = (proto, weights, convert.load_net(proto, weights))
@@ -160,7 +160,7 @@ def test_dynamic_hw_where_the_net_allows(model_files, tmp_path):
 
 def test_caffe_round_trip_through_opencv(model_files, tmp_path):
     """Caffe -> our writer -> OpenCV gives the same outputs as the original files."""
-    from convert.emit_caffe import write_caffe
+    from zoo.convert.emit_caffe import write_caffe
 
     for key in ("mtcnn_det3", "open_nsfw"):
         proto, weights, g = model_files(key)
@@ -176,8 +176,7 @@ def test_caffe_round_trip_through_opencv(model_files, tmp_path):
 
 def test_pt_file_round_trip(model_files, tmp_path):
     import torch
-
-    from convert.emit_pt import load_pt, save_pt
+    from zoo.convert.emit_pt import load_pt, save_pt
 
     _, _, g = model_files("mtcnn_det3")
     path = save_pt(g, tmp_path / "det3.pt")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from zoo.convert.torch_module import CaffeModule
 
-import convert
-from convert.torch_module import CaffeModule
 from tests.conftest import MODELS
+from zoo import convert
 
 
 def googlenet() -> CaffeModule:

@@ -15,8 +15,8 @@ import pytest
 import torch
 from PIL import Image
 from skimage import data
+from zoo.dream.sequence import zoom_rotate
 
-from dream.sequence import zoom_rotate
 from zoo.cli import main
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -50,7 +50,7 @@ def astronaut(tmp_path_factory) -> Path:
 
 
 def _activation(path: Path, blob: str) -> float:
-    from dream.brain import load_brain
+    from zoo.dream.brain import load_brain
 
     brain = load_brain(MODEL)
     x = torch.from_numpy(brain.preprocess.to_net(np.asarray(Image.open(path).convert("RGB"), np.float32)))[None]
@@ -115,7 +115,7 @@ def test_bad_input_is_one_line_exit_1_and_no_output(zoo_home, astronaut, tmp_pat
 def test_layers_lists_blobs_with_channels(zoo_home, capsys):
     assert main(["layers", MODEL]) == 0
     text = capsys.readouterr().out
-    from dream.brain import load_brain
+    from zoo.dream.brain import load_brain
 
     brain = load_brain(MODEL)
     assert f"{brain.default_blob} (default)" in text

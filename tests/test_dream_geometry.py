@@ -7,9 +7,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from dream import geometry
-from dream.render import ascent_step, plan_tiles, zoom
+from zoo.dream import geometry
+from zoo.dream.render import ascent_step, plan_tiles, zoom
 
 
 def test_octave_sizes_follow_the_notebook_rounding():

@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
+from zoo.dream import output, starts
+from zoo.dream.presets import PRESETS, DreamParams, get_preset
+from zoo.dream.recipe import Recipe, png_info, read_recipe
 
-from convert.errors import UserError
-from dream import output, starts
-from dream.presets import PRESETS, DreamParams, get_preset
-from dream.recipe import Recipe, png_info, read_recipe
+from zoo.errors import UserError
 
 
 def test_generated_starts_have_the_size_and_look_asked_for():
@@ -113,7 +113,7 @@ def test_output_is_checked_early_and_never_left_half_written(tmp_path):
 
 
 def test_contact_sheet_and_page():
-    from dream import atlas
+    from zoo.dream import atlas
 
     red = np.zeros((20, 30, 3), np.float32)
     red[..., 0] = 255

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from zoo.dream import objectives as ob
 
-from convert.errors import UserError
-from dream import objectives as ob
+from zoo.errors import UserError
 
 
 def _grad(objective: ob.Objective, acts: dict[str, torch.Tensor]) -> tuple[float, dict[str, torch.Tensor]]:

@@ -9,12 +9,12 @@ import pytest
 import torch
 from scipy import ndimage
 from skimage import data
+from zoo.dream import objectives as ob
+from zoo.dream import pipeline, render
+from zoo.dream.brain import from_graph
+from zoo.dream.presets import DreamParams
 
-import convert
-from dream import objectives as ob
-from dream import pipeline, render
-from dream.brain import from_graph
-from dream.presets import DreamParams
+from zoo import convert
 from zoo.preprocess import Preprocess
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import convert
+from zoo import convert
 from zoo.fetch import file_digest
 from zoo.labels import load_labels, synset_ids
 from zoo.registry import (

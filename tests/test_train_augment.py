@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
+from zoo.train import augment as A
 
-from convert.errors import UserError
-from train import augment as A
+from zoo.errors import UserError
 
 
 def px(b, g, r, h=1, w=1):
@@ -121,7 +121,7 @@ def test_hue_matrix_rows_sum_to_one():
 
 def test_folded_colour_pipeline_equals_the_steps_one_by_one():
     """Compose folds runs of photometric steps into one 3x3 matrix + offset: same draws, same picture."""
-    from train.augment import build
+    from zoo.train.augment import build
 
     t = build("crop,mirror,brightness=0.4,contrast=0.4,saturation=0.4,hue=0.1,lighting=0.1", (24, 32))
     img = torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(1)) * 255

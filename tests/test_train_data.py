@@ -6,12 +6,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from train import augment
-from train.data import AugmentedImages, BatchSampler, Plan, loader
-from train.datasets import DatasetError, keep_classes, resolve, scan_folder, stratified_split
-from train.pack import open_or_pack, pack
-from train.sources import FolderSource, PackedSource
+from zoo.train import augment
+from zoo.train.data import AugmentedImages, BatchSampler, Plan, loader
+from zoo.train.datasets import DatasetError, keep_classes, resolve, scan_folder, stratified_split
+from zoo.train.pack import open_or_pack, pack
+from zoo.train.sources import FolderSource, PackedSource
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 PAINTINGS = SHARED / "datasets" / "aic_paintings_by_period"

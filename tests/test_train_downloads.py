@@ -13,14 +13,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-
-from train import download
-from train.arthistory import image_path, parse_centuries
-from train.arthistory import prepare as prepare_arthistory
-from train.datasets import DatasetError
-from train.download import DownloadError, fetch
-from train.lfw import parse_names, safe_extract
-from train.lfw import prepare as prepare_lfw
+from zoo.train import download
+from zoo.train.arthistory import image_path, parse_centuries
+from zoo.train.arthistory import prepare as prepare_arthistory
+from zoo.train.datasets import DatasetError
+from zoo.train.download import DownloadError, fetch
+from zoo.train.lfw import parse_names, safe_extract
+from zoo.train.lfw import prepare as prepare_lfw
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 HEADER = "AUTHOR;BORN-DIED;TITLE;DATE;TECHNIQUE;LOCATION;URL;FORM;TYPE;SCHOOL;TIMEFRAME"

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from zoo.train import checkpoint
 
 import zoo.cli
-from train import checkpoint
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DET3 = SHARED / "models" / "mtcnn"
@@ -107,8 +107,7 @@ def test_two_torchrun_processes_equal_one(faces, tmp_path, zoo_home):
 
 def test_exported_caffemodel_matches_module_in_opencv(faces, tmp_path, zoo_home):
     import cv2
-
-    from train.export import export_run, restore
+    from zoo.train.export import export_run, restore
 
     run = tmp_path / "run"
     assert zoo.cli.main(common(faces, run, iters=2) + DET3_ARGS + ["--workers", "0"]) == 0

@@ -5,11 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-import convert
-from train.data import NetInput
-from train.fillers import scratch_weights
-from train.model import (
+from zoo.train.data import NetInput
+from zoo.train.fillers import scratch_weights
+from zoo.train.model import (
     CaffeSGD,
     ModelError,
     Source,
@@ -20,6 +18,8 @@ from train.model import (
     param_groups,
     set_lr,
 )
+
+from zoo import convert
 from zoo.preprocess import Preprocess
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -151,8 +151,9 @@ def test_one_class_is_refused(det3):
 
 
 def test_export_graph_drops_aux_heads_and_checks_the_class_count(aux_source):
-    from convert.errors import UserError
-    from train.export import deploy_graph
+    from zoo.train.export import deploy_graph
+
+    from zoo.errors import UserError
 
     net = build(aux_source, 3, seed=0)
     g = deploy_graph(net, ["a", "b", "c"])

@@ -3,9 +3,9 @@
 import math
 
 import pytest
+from zoo.train.schedule import learning_rate, poly
 
-from convert.errors import UserError
-from train.schedule import learning_rate, poly
+from zoo.errors import UserError
 
 
 def test_poly_matches_hand_computed_values():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 Tensor = torch.Tensor
 Box = tuple[int, int, int, int]  # top, left, height, width

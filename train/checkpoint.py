@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 NAME = "ckpt.pt"
 

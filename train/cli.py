@@ -75,9 +75,9 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, Opt("--quiet", "-q", help="No progress bars.")] = False,
     ) -> None:
         """Fine-tune a zoo brain (or train one from scratch) on your images; export it with --name."""
-        from train.config import TrainConfig
-        from train.dist import launch
-        from train.loop import start_config, train
+        from zoo.train.config import TrainConfig
+        from zoo.train.dist import launch
+        from zoo.train.loop import start_config, train
 
         given = _given(
             dataset=dataset, label=label, centuries=centuries, per_class=per_class, min_per_class=min_per_class,
@@ -128,8 +128,8 @@ def register(app: typer.Typer) -> None:
         per_class: Annotated[int, Opt(help="arthistory: at most this many per class.")] = 500,
     ) -> None:
         """Decode and resize every image once into an HDF5 file next to the dataset."""
-        from train.datasets import resolve
-        from train.pack import open_or_pack
+        from zoo.train.datasets import resolve
+        from zoo.train.pack import open_or_pack
 
         images = resolve(dataset, label=label, centuries=centuries, per_class=per_class)
         src, notes = open_or_pack(images, size)
@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _export(run: Path, name: str) -> None:
-    from train.export import export_run
+    from zoo.train.export import export_run
 
     ex = export_run(run, name)
     out.print(f"exported {ex.name}: {ex.prototxt}, {ex.caffemodel}, {ex.onnx}", markup=False)

@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 from .augment import DEFAULT_SPEC
 

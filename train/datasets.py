@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
 

@@ -35,7 +35,7 @@ def pick_device(pref: str, local_rank: int = 0) -> torch.device:
     if pref == "cpu" or (pref == "auto" and not torch.cuda.is_available()):
         return torch.device("cpu")
     if not torch.cuda.is_available():
-        from convert.errors import UserError
+        from zoo.errors import UserError
 
         raise UserError(f"--device {pref}: no CUDA device on this machine")
     return torch.device("cuda", local_rank)

@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 USER_AGENT = "zoo-train/0.1 (+https://github.com/; polite dataset fetcher)"
 CHUNK = 1 << 16

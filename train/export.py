@@ -16,8 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import convert
-from convert.errors import UserError
+from zoo import convert
+from zoo.errors import UserError
 
 from . import checkpoint, preview
 from .config import TrainConfig

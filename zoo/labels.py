@@ -6,7 +6,7 @@ import csv
 import io
 from pathlib import Path
 
-from convert.errors import UserError
+from zoo.errors import UserError
 from zoo.registry import DATA_DIR, Labels
 
 

@@ -111,11 +111,11 @@ class Preprocess:
 def read_mean_pixel(path: Path) -> np.ndarray:
     """Per-channel mean of a Caffe mean file (BlobProto, CxHxW in the net's channel order)."""
     try:
-        from convert import read_mean
+        from zoo.convert import read_mean
 
         mean = np.asarray(read_mean(str(path)), dtype=np.float64)
     except ImportError:  # pragma: no cover - before the converter had read_mean
-        from convert.proto import caffe_pb2
+        from zoo.convert.proto import caffe_pb2
 
         blob = caffe_pb2.BlobProto.FromString(Path(path).read_bytes())
         dims = list(blob.shape.dim) or [blob.channels, blob.height, blob.width]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from convert.errors import UserError
+from zoo.errors import UserError
 
 if sys.version_info >= (3, 11):
     import tomllib

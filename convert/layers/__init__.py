@@ -1,7 +1,7 @@
 """All layer handlers; importing this package fills the registry."""
 
-from convert.layers import activation, conv, dense, lrn, norm, pool, structure  # noqa: F401
-from convert.layers.base import REGISTRY, Op, handler
+from zoo.convert.layers import activation, conv, dense, lrn, norm, pool, structure  # noqa: F401
+from zoo.convert.layers.base import REGISTRY, Op, handler
 
 # Layer types that declare the net's inputs; the graph turns them into inputs, not layers.
 INPUT_TYPES = {"Input", "DummyData"}

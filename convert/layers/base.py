@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from convert.errors import ConvertError
+from zoo.convert.errors import ConvertError
 
 Shape = tuple[int, ...]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convert.errors import ConvertError
-from convert.layers.base import Op, Shape, pair, register
+from zoo.convert.errors import ConvertError
+from zoo.convert.layers.base import Op, Shape, pair, register
 
 
 @dataclass(frozen=True)

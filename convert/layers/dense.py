@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from convert.errors import ConvertError
-from convert.layers.base import Op, axis_index, register
+from zoo.convert.errors import ConvertError
+from zoo.convert.layers.base import Op, axis_index, register
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from convert.errors import ConvertError
-from convert.layers.base import Op, register
+from zoo.convert.errors import ConvertError
+from zoo.convert.layers.base import Op, register
 
 ACROSS, WITHIN = 0, 1
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from convert.errors import ConvertError
-from convert.layers.base import Op, register
+from zoo.convert.errors import ConvertError
+from zoo.convert.layers.base import Op, register
 
 MAX, AVE, STOCHASTIC = 0, 1, 2
 

@@ -61,7 +61,7 @@ def deploy_graph(net: TrainNet, classes: list[str]):
     """The Graph to export: trained weights, classifier output only, head checked against classes."""
     g = net.module.to_graph()
     head = g.layer(net.classifier)
-    n = head.blobs[0].shape[0] if head.type == "Convolution" else head.attrs.num_output
+    n = head.attrs.num_output
     if n != len(classes):
         raise UserError(f"layer {net.classifier!r}: {n} outputs do not fit {len(classes)} class names")
     keep = g.truncated([net.output])

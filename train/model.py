@@ -23,8 +23,6 @@ from zoo.preprocess import Preprocess
 
 from .fillers import fill_layer, scratch_weights
 
-CLASSIFIER_TYPES = ("InnerProduct", "Convolution")
-PASS_THROUGH = ("Softmax", "Dropout", "ReLU", "PReLU", "Sigmoid", "TanH", "Flatten", "Reshape", "Split")
 AUX_NAME = re.compile(r"^loss\d+/classifier$")  # GoogLeNet's auxiliary heads (train_val prototxts)
 
 
@@ -106,7 +104,7 @@ def _main_output(g: Graph) -> str:
     """The Softmax output computed last (GoogLeNet's prob after its auxiliary loss1/loss2 heads)."""
     order = {layer.name: i for i, layer in enumerate(g.layers)}
     producers = g.producers
-    soft = [o for o in g.outputs if producers[o].type == "Softmax"] or list(g.outputs)
+    soft = [o for o in g.outputs if producers[o].op.probabilities] or list(g.outputs)
     return max(soft, key=lambda o: order[producers[o].name])
 
 
@@ -114,14 +112,15 @@ def _main_output(g: Graph) -> str:
 
 
 def find_classifier(g: Graph, output: str) -> Layer:
-    """The InnerProduct (or 1x1-style Convolution) that feeds `output` through pass-through layers."""
+    """The classifier layer (InnerProduct, or a 1x1-style Convolution) that feeds `output` through
+    layers that keep the class axis (Softmax, Dropout, ReLU, Flatten...: the handlers say which)."""
     producers = g.producers
     blob = output
     while blob in producers:
         layer = producers[blob]
-        if layer.type in CLASSIFIER_TYPES:
+        if layer.op.is_classifier:
             return layer
-        if layer.type not in PASS_THROUGH or len(layer.bottoms) != 1:
+        if not layer.op.passes_through or len(layer.bottoms) != 1:
             break
         blob = layer.bottoms[0]
     raise ModelError(f"model {g.name}: no InnerProduct/Convolution classifier feeds output {output!r}")
@@ -131,10 +130,7 @@ def replace_head(g: Graph, name: str, num_classes: int, rng: np.random.Generator
     """Give layer `name` num_output = num_classes and fresh blobs from its fillers, in place."""
     i = next(k for k, layer in enumerate(g.layers) if layer.name == name)
     old = g.layers[i]
-    proto = type(old.proto)()
-    proto.CopyFrom(old.proto)
-    sub = proto.inner_product_param if old.type == "InnerProduct" else proto.convolution_param
-    sub.num_output = num_classes
+    proto = old.op.with_outputs(old.proto, num_classes)
     new = Layer(old.name, old.type, list(old.bottoms), list(old.tops), proto, [])
     shapes = g.shapes()
     want = new.op.weight_shapes(new.attrs, [shapes[b] for b in new.bottoms])

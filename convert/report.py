@@ -72,5 +72,9 @@ def dreamable_blobs(graph: Graph, most: int = 10) -> list[str]:
 
 
 def default_dream_blob(blobs: list[str]) -> str:
-    """Halfway down (GoogLeNet: inception_4c/output): deep enough for objects, shallow enough to stay an image."""
+    """THE rule for a default dream blob, given dreamable blobs shallow to deep: halfway down
+    (GoogLeNet: inception_4c/output), deep enough for objects, shallow enough to stay an image.
+    zoo convert --name, training previews and zoo export all use it."""
+    if not blobs:
+        raise ValueError("no dreamable blobs to choose from")
     return blobs[min(len(blobs) - 1, len(blobs) // 2)]

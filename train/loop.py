@@ -25,7 +25,7 @@ from .data import AugmentedImages, BatchSampler, NetInput, Plan, eval_batches, l
 from .datasets import DatasetError, counts_line, keep_classes, resolve, stratified_split
 from .dist import Dist, all_reduce_grads, setup, teardown
 from .logbook import Logbook
-from .model import CaffeSGD, TrainNet, build, load_source, param_groups, set_lr
+from .model import CaffeSGD, TrainNet, build, load_source, param_groups, set_lr, trained_blobs
 from .pack import open_or_pack
 from .progress import bar, log
 from .schedule import learning_rate
@@ -208,9 +208,10 @@ def _train(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool) -> 
     ds = AugmentedImages(data.source, augment.build(cfg.augment, size), data.label_map)
     batches = iter(loader(ds, BatchSampler(plan, start, cfg.max_iter, d.rank, d.world, micro), cfg.workers))
     book = Logbook(run_dir, resume_at=start if resume_state is not None else None) if d.master else None
-    previews = say and cfg.preview and preview.available()
+    previews = d.master and cfg.preview and preview.available()
     start_rgb = preview.start_image(data.source[int(data.val_idx[0])]) if previews else None
-    blob = preview.default_blob(net.module.graph, source.card) if previews else ""
+    trained = trained_blobs(net.module.graph, net.frozen)
+    blob = preview.default_blob(net.module.graph, source.card, trained) if previews else ""
     result = RunResult(run_dir, start, data.classes)
     if resume_state is not None:
         result.val_top1 = float(resume_state.get("metrics", {}).get("val_top1", float("nan")))

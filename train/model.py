@@ -50,6 +50,7 @@ class TrainNet:
     aux: list[str]  # auxiliary logits blobs
     preprocess: Preprocess
     card: object | None = None
+    frozen: set[str] = field(default_factory=set)  # layers whose weights training keeps
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         out = self.module(x, outputs=[self.logits, *self.aux])
@@ -170,10 +171,10 @@ def build(source: Source, num_classes: int, *, seed: int, freeze_to: str = "") -
     for layer in aux:
         replace_head(g, layer.name, num_classes, rng)
     module = CaffeModule(g)
-    if freeze_to:
-        for name in frozen_layers(g, freeze_to):
-            for p in module.layers[module_key(name)].parameters():
-                p.requires_grad_(False)
+    frozen = frozen_layers(g, freeze_to) if freeze_to else set()
+    for name in frozen:
+        for p in module.layers[module_key(name)].parameters():
+            p.requires_grad_(False)
     module.train()
     return TrainNet(
         module=module,
@@ -183,7 +184,17 @@ def build(source: Source, num_classes: int, *, seed: int, freeze_to: str = "") -
         aux=[layer.tops[0] for layer in aux],
         preprocess=source.preprocess,
         card=source.card,
+        frozen=frozen,
     )
+
+
+def trained_blobs(g: Graph, frozen: set[str]) -> list[str]:
+    """Public blobs whose values training changes (a trained layer lies below them), shallow to deep."""
+    changed: set[str] = set()
+    for layer in g.layers:
+        if (layer.blob_names and layer.name not in frozen) or any(b in changed for b in layer.bottoms):
+            changed.update(layer.tops)
+    return [b for b in g.blob_names if b in changed]
 
 
 # --- optimisation --------------------------------------------------------------------------------

@@ -87,6 +87,7 @@ class ModelCard:
     labels: Labels
     files: Mapping[str, FileSpec]
     dream_blobs: tuple[DreamBlob, ...] = ()
+    trained_blobs: tuple[str, ...] = ()  # a fine-tune's blobs that training changed (the rest are the base's)
     mean: tuple[float, float, float] | None = None
     resize: int = 256
     transpose: bool = False
@@ -164,7 +165,7 @@ _CARD_KEYS: dict[str, Any] = {
     "title": str, "task": str, "license": str, "origin": str, "notes": str, "builtin": str,
     "input_size": list, "channel_order": str, "scale": (int, float), "mean": list, "resize": int,
     "transpose": bool, "num_classes": int, "output": str, "default_blob": str,
-    "labels": dict, "files": dict, "dream_blobs": list,
+    "labels": dict, "files": dict, "dream_blobs": list, "trained_blobs": list,
 }
 _REQUIRED = ("title", "task", "license", "origin", "input_size", "channel_order", "num_classes", "output",
              "default_blob", "labels")
@@ -200,6 +201,9 @@ def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
     if labels.file and labels.file not in files:
         raise RegistryError(f"{where}.labels: file {labels.file!r} is not a file of this model")
     blobs = tuple(_dream_blob(b, f"{where}.dream_blobs[{i}]") for i, b in enumerate(t.get("dream_blobs", [])))
+    trained = t.get("trained_blobs", [])
+    if not all(isinstance(b, str) for b in trained):
+        raise RegistryError(f"{where}: trained_blobs must be a list of blob names")
     return ModelCard(
         name=name,
         title=t["title"],
@@ -220,6 +224,7 @@ def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
         labels=labels,
         files=files,
         dream_blobs=blobs,
+        trained_blobs=tuple(trained),
         defined_in=source,
     )
 
@@ -395,6 +400,8 @@ def card_table_from_card(card: ModelCard, **changes: Any) -> dict[str, Any]:
     table["files"] = files
     table["dream_blobs"] = [{"name": b.name, "shape": list(b.shape), "produces": b.produces}
                             for b in card.dream_blobs]
+    if card.trained_blobs:
+        table["trained_blobs"] = list(card.trained_blobs)
     table.update(changes)
     return table
 

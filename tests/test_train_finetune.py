@@ -113,3 +113,65 @@ def test_trained_blobs_follow_the_freeze(freeze: str) -> None:
         assert got == names
     else:
         assert "conv1" not in got and "conv2" not in got and "conv3" in got and got == names[names.index("conv3"):]
+
+
+def _train(args: list[str], cwd: Path, home: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    full = {"ZOO_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home), "OMP_NUM_THREADS": "1", **(env or {})}
+    return subprocess.run([sys.executable, "-m", "zoo.cli", "train", *args], capture_output=True, text=True,
+                          env=full, cwd=cwd, timeout=600)
+
+
+def test_ctrl_c_says_how_to_resume_and_a_relative_dataset_resumes_from_elsewhere(tmp_path: Path) -> None:
+    home, start_dir, other = tmp_path / "home", tmp_path / "a", tmp_path / "b"
+    _faces(start_dir / "faces", 8)
+    other.mkdir()
+    run = tmp_path / "run"
+    args = ["--model", str(DET3 / "det3.prototxt"), "--weights", str(DET3 / "det3.caffemodel"), "--like", "mtcnn_det3",
+            "--max-iter", "6", "--batch", "4", "--ckpt-every", "2", "--eval-every", "2", "--workers", "0",
+            "--no-preview"]
+    first = _train(["--dataset", "faces", "--out", str(run), *args], start_dir, home, {"ZOO_TRAIN_KILL_AT": "sigint:3"})
+    assert first.returncode == 130, first.stderr
+    last = first.stderr.strip().splitlines()[-1]
+    assert "iteration 3 of 6" in last and "(iteration 2)" in last and str(run / "ckpt.pt") in last, last
+    assert f"zoo train --out {run} --resume" in last and "Traceback" not in first.stderr
+    assert "top-1" in first.stderr and "top-2" not in first.stderr  # 2 classes: top-2 is always 1
+
+    again = _train(["--out", str(run), "--resume", "-q"], other, home)  # another folder, no --dataset
+    assert again.returncode == 0, again.stderr
+    assert "6 iterations" in again.stdout and "images/s" in again.stdout
+    absolute = _train(["--out", str(run), "--resume", "--dataset", str(start_dir / "faces"), "-q"], other, home)
+    assert absolute.returncode == 0, absolute.stderr
+    assert "already finished" in absolute.stdout and "nan" not in absolute.stdout, absolute.stdout
+    assert "held-out top-1" in absolute.stdout
+
+
+def test_no_checkpoint_yet_says_nothing_was_saved(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    faces = _faces(tmp_path / "faces", 4)
+    r = _train(["--dataset", str(faces), "--out", str(tmp_path / "run"), "--model", str(DET3 / "det3.prototxt"),
+                "--weights", str(DET3 / "det3.caffemodel"), "--like", "mtcnn_det3", "--max-iter", "6", "--batch", "4",
+                "--ckpt-every", "5", "--workers", "0", "--no-preview", "-q"], tmp_path, home,
+               {"ZOO_TRAIN_KILL_AT": "sigint:1"})
+    assert r.returncode == 130 and "before the first checkpoint" in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("option", ["--device", "--lr-policy", "--init"])
+def test_closed_choices_are_listed_and_a_bad_one_is_usage_error(option: str, tmp_path: Path) -> None:
+    from zoo.train.config import Device, Init, LrPolicy
+
+    kind = {"--device": Device, "--lr-policy": LrPolicy, "--init": Init}[option]
+    help_text = _train(["--help"], tmp_path, tmp_path, {"COLUMNS": "200"}).stdout
+    assert "|".join(c.value for c in kind) in help_text
+    r = _train(["--dataset", str(tmp_path), option, "bogus"], tmp_path, tmp_path)
+    assert r.returncode == 2 and "bogus" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_every_config_field_is_an_option(tmp_path: Path) -> None:
+    from dataclasses import fields
+
+    from zoo.train.config import TrainConfig
+
+    help_text = _train(["--help"], tmp_path, tmp_path, {"COLUMNS": "200"}).stdout
+    for f in fields(TrainConfig):
+        assert "--" + f.name.replace("_", "-") in help_text, f.name
+    assert "[default: 1000]" in help_text and "[default: bvlc_googlenet]" in help_text

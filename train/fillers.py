@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from zoo.convert.api import random_weights
 from zoo.convert.graph import Graph, Layer
 
 Filler = Callable[..., np.ndarray]
@@ -62,10 +63,4 @@ def fill_layer(layer: Layer, shapes: list[tuple[int, ...]], rng: np.random.Gener
 
 def scratch_weights(graph: Graph, seed: int) -> Graph:
     """A copy of the graph with every weighted layer filled from its Caffe fillers."""
-    out = graph.copy()
-    rng = np.random.default_rng(seed)
-    shapes = out.weight_shapes()
-    for layer in out.layers:
-        if layer.blob_names:
-            layer.blobs = fill_layer(layer, shapes[layer.name], rng)
-    return out
+    return random_weights(graph, seed, fill=fill_layer)

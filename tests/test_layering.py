@@ -23,6 +23,7 @@ How imports count:
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -155,7 +156,11 @@ def test_generic_names_are_not_importable_outside_the_repo(name: str, tmp_path: 
 
 
 def test_wheel_installs_the_areas_inside_zoo(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(ROOT)],
+    # a clean copy: a build/ folder left in the checkout would carry stale files into the wheel
+    src = tmp_path / "src"
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".git", "build", "dist", "*.egg-info", "__pycache__",
+                                                             ".*_cache", ".hypothesis", "runs", "out"))
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(src)],
                        capture_output=True, text=True, timeout=300)
     if r.returncode != 0 and ("No matching distribution" in r.stderr or "connection" in r.stderr.lower()):
         pytest.skip("no build backend available offline: " + r.stderr.strip().splitlines()[-1])

@@ -49,7 +49,8 @@ def _option(f: Field) -> inspect.Parameter:
     flag = "--" + f.name.replace("_", "-")
     meta = f.metadata
     default = f.default if f.default is not MISSING else None
-    kind = meta.get("choices") or {"str": str, "int": int, "float": float, "bool": bool}[str(f.type)]
+    plain = f.type if isinstance(f.type, type) else {"str": str, "int": int, "float": float, "bool": bool}[f.type]
+    kind = meta.get("choices") or plain
     shown = str(default.value if isinstance(default, Enum) else default) if default not in ("", None) else False
     names = (f"{flag}/--no-{flag[2:]}",) if kind is bool else (flag,)
     if kind is bool:

@@ -12,7 +12,9 @@ import pytest
 
 from zoo import cache
 from zoo.fetch import ChecksumMismatch, FetchError, FetchOptions, fetch_file, file_digest, mirror_sources
-from zoo.registry import Checksum, card_table_from_card, get_card, register_user_model
+from zoo.register import register_card as register_user_model
+from zoo.register import register_local_model
+from zoo.registry import Checksum, get_card
 
 try:  # tests/ is on sys.path when pytest imports test files from it
     from zoo_helpers import SHARED_MODELS, FileServer
@@ -202,7 +204,7 @@ def test_register_local_model_caches_it(zoo_home: Path, tmp_path: Path) -> None:
     src.mkdir()
     for name in ("det3.prototxt", "det3.caffemodel"):
         (src / name).write_bytes((SHARED_MODELS / "mtcnn" / name).read_bytes())
-    card = cache.register_local_model("my_faces", src / "det3.prototxt", src / "det3.caffemodel",
+    card = register_local_model("my_faces", src / "det3.prototxt", src / "det3.caffemodel",
                                       base=get_card("mtcnn_det3"), title="my faces")
     from zoo.registry import load_registry
 
@@ -226,7 +228,7 @@ def test_files_taken_out_of_a_verified_archive(zoo_home: Path, tmp_path: Path) -
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     archive = buf.getvalue()
-    table = card_table_from_card(get_card("googlenet_places205"))
+    table = get_card("googlenet_places205").to_table()
     with FileServer({"a.tar.gz": archive}) as srv:
         table["files"]["archive"] = {"url": srv.url("a.tar.gz"), "sha1": hashlib.sha1(archive).hexdigest()}
         for role, member in (("prototxt", "m/deploy.protxt"), ("weights", "m/w.caffemodel"),
@@ -247,7 +249,8 @@ def test_files_taken_out_of_a_verified_archive(zoo_home: Path, tmp_path: Path) -
 
 def test_register_converted_then_remove(zoo_home: Path, capsys) -> None:
     import zoo.cli
-    from zoo.registry import load_registry, register_converted
+    from zoo.register import register_converted
+    from zoo.registry import load_registry
 
     toml = register_converted("faces_conv", prototxt=SHARED_MODELS / "mtcnn" / "det2.prototxt",
                               weights=SHARED_MODELS / "mtcnn" / "det2.caffemodel",

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from rich.console import Console
 
-from zoo.errors import UserError
+from zoo.errors import NetworkError, UserError
 from zoo.fetch import FetchOptions, fetch_file, file_digest, file_lock, matches, mirror_sources
+from zoo.names import model_file, model_folder
 from zoo.registry import Checksum, FileSpec, ModelCard, zoo_home
 
 PINS = ".pins.json"
@@ -35,11 +36,13 @@ def models_dir() -> Path:
 
 
 def model_dir(name: str) -> Path:
-    return models_dir() / name
+    """`$ZOO_HOME/models/<name>`, for a valid name only, proven to be inside the cache."""
+    return model_folder(models_dir(), name)
 
 
 def file_path(card: ModelCard, role: str) -> Path:
-    return model_dir(card.name) / card.files[role].filename
+    """Where file `role` of the card lives in the cache, proven to be inside the model's folder."""
+    return model_file(models_dir(), card.name, role, card.files[role].filename)
 
 
 def onnx_path(card: ModelCard) -> Path:
@@ -226,11 +229,11 @@ def ensure_model(
         for role in missing:
             try:
                 _fetch_role(card, role, options)
-            except UserError as e:
-                if "cannot connect" not in str(e):
+            except NetworkError as e:
+                if not e.offline:
                     raise
-                raise type(e)(f"{e} (no network? set ZOO_MIRROR, or use --model efficientnet_lite0, which needs "
-                              "no download)") from None
+                raise NetworkError(f"{e} (no network? set ZOO_MIRROR, or use --model efficientnet_lite0, which "
+                                   "needs no download)", offline=True) from None
         _drop_archives(card)
     return {role: file_path(card, role) for role in needed_roles(card)}
 
@@ -262,93 +265,3 @@ def remove_model(name: str) -> bool:
         return False
     shutil.rmtree(d)
     return True
-
-
-def register_local_model(
-    name: str,
-    prototxt: Path,
-    weights: Path,
-    *,
-    base: ModelCard | None = None,
-    **fields: object,
-) -> ModelCard:
-    """Register local Caffe files as model NAME in the user's models.toml and cache them.
-
-    For `zoo convert --name` and `zoo train`: the entry points at the files (file:// URLs with their
-    sha256) and takes preprocessing, labels and dream blobs from `base` (a card of the model it was
-    made from), overridden by `fields` (any models.toml key).
-    """
-    from zoo.registry import card_table_from_card, register_user_model
-
-    table: dict[str, object] = card_table_from_card(base) if base is not None else {
-        "title": name, "task": "classify", "license": "unknown (registered locally)", "origin": "local",
-        "input_size": [224, 224], "channel_order": "BGR", "mean": [104.0, 117.0, 123.0], "num_classes": 1000,
-        "output": "prob", "default_blob": "prob", "labels": {"names": []}, "dream_blobs": [],
-    }
-    table.pop("builtin", None)
-    table["origin"] = f"registered locally from {Path(prototxt).resolve().parent}"
-    table["files"] = {
-        role: {"url": Path(p).resolve().as_uri(), "filename": Path(p).name,
-               "sha256": file_digest(Path(p), "sha256")}
-        for role, p in (("prototxt", prototxt), ("weights", weights))
-    }
-    table.update(fields)
-    card = register_user_model(name, table)
-    remove_model(name)  # a re-registration replaces what was cached under this name
-    ensure_model(card, say=lambda msg: None)
-    return card
-
-
-def _graph_fields(graph) -> dict[str, object]:  # noqa: ANN001 - convert.Graph, imported lazily
-    """Card fields a converted graph can tell: input size, output, classes, dreamable blobs."""
-    (_, (n, c, h, w)), *_ = graph.inputs.items()
-    shapes = graph.shapes()
-    output = graph.outputs[-1]
-    out_shape = shapes[output]
-    from zoo.convert.report import default_dream_blob, dreamable_blobs
-
-    picked = dreamable_blobs(graph) or [b for b in graph.blob_names if b not in graph.inputs][-1:]
-    blobs = [{"name": b, "shape": list(shapes[b][1:]), "produces": "picked by zoo convert (a block output)"}
-             for b in picked]
-    return {
-        "input_size": [int(h), int(w)], "output": output, "num_classes": int(out_shape[1]),
-        "dream_blobs": blobs, "default_blob": default_dream_blob(picked),
-    }
-
-
-def register_converted(name: str, *, prototxt: Path, weights: Path | None, mean: Path | None = None,
-                       graph=None, preprocess: dict | None = None,  # noqa: ANN001 - convert.Graph
-                       labels: list[str] | None = None) -> Path:
-    """`zoo convert --name NAME`: register the Caffe files as a user model; returns the user models.toml.
-
-    `preprocess` overrides Caffe's ImageNet convention (channel_order, mean, scale, resize) with
-    what the net was trained on; `labels` names the classes.
-    """
-    from zoo import convert
-    from zoo.registry import BUILTIN_TOML, parse_toml, user_toml
-
-    if weights is None:
-        raise UserError(f"--name {name}: registering a model needs its weights (--weights FILE.caffemodel)")
-    if name in parse_toml(BUILTIN_TOML):
-        raise UserError(f"--name {name}: a built-in model has that name; choose another")
-    graph = graph if graph is not None else convert.load_net(str(prototxt), str(weights))
-    fields: dict[str, object] = {
-        "title": f"{graph.name or name} (converted)", "task": "classify", "license": "unknown (converted locally)",
-        "channel_order": "BGR", "scale": 1.0, "resize": 256,
-        "notes": "Registered by zoo convert; preprocessing as given to it, else Caffe's ImageNet convention "
-                 "(BGR, mean pixel 104/117/123) or the mean file.",
-        "labels": {"names": list(labels or [])}, **_graph_fields(graph),
-    }
-    if mean is None:
-        fields["mean"] = [104.0, 117.0, 123.0]
-    fields.update({k: v for k, v in (preprocess or {}).items() if v is not None})
-    card = register_local_model(name, Path(prototxt), Path(weights), **fields)
-    if mean is not None:
-        from zoo.registry import card_table_from_card, register_user_model
-
-        table = card_table_from_card(card)
-        table.pop("mean", None)
-        table["files"]["mean"] = {"url": Path(mean).resolve().as_uri(), "filename": Path(mean).name,
-                                  "sha256": file_digest(Path(mean), "sha256")}
-        ensure_model(register_user_model(name, table), say=lambda msg: None)
-    return user_toml()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import tarfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from rich.console import Console
 
 from zoo.errors import NetworkError, UserError
 from zoo.fetch import FetchOptions, fetch_file, file_digest, file_lock, matches, mirror_sources
+from zoo.io import atomic_path, atomic_write, write_text_atomic
 from zoo.names import model_file, model_folder
 from zoo.registry import Checksum, FileSpec, ModelCard, zoo_home
 
@@ -70,10 +71,7 @@ def _read_pins(name: str) -> dict[str, str]:
 
 
 def _write_pins(name: str, pins: dict[str, str]) -> None:
-    path = model_dir(name) / PINS
-    tmp = path.with_name(f"{PINS}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(pins, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(model_dir(name) / PINS, json.dumps(pins, indent=1, sort_keys=True))
 
 
 def expected_checksum(card: ModelCard, role: str) -> Checksum | None:
@@ -133,14 +131,12 @@ def _extract_member(archive: Path, member: str, dest: Path) -> None:
             src = tar.extractfile(info) if info.isfile() else None
             if src is None:
                 raise UserError(f"{archive}: {member} is not a regular file")
-            tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")
-            with src, open(tmp, "wb") as out:
+            with src, atomic_write(dest) as out:
                 shutil.copyfileobj(src, out)
-            os.replace(tmp, dest)
     except KeyError:
         raise UserError(f"{archive}: has no member {member}") from None
-    except tarfile.TarError as e:
-        raise UserError(f"{archive}: not a readable archive ({e})") from None
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise UserError(f"{archive}: not a readable archive ({e or type(e).__name__})") from None
 
 
 def _fetch_role(card: ModelCard, role: str, options: FetchOptions | None) -> None:
@@ -213,6 +209,7 @@ def ensure_model(
 ) -> dict[str, Path]:
     """Paths of the model's verified files (role -> path), fetching or building what is missing."""
     say = say or (lambda msg: _err.print(msg, markup=False))
+    options = options or FetchOptions.from_env()  # a bad ZOO_FETCH_* value fails before anything is said
     model_dir(card.name).mkdir(parents=True, exist_ok=True)
     if card.builtin:
         _ensure_builtin(card, say)
@@ -238,23 +235,26 @@ def ensure_model(
     return {role: file_path(card, role) for role in needed_roles(card)}
 
 
-def ensure_onnx(card: ModelCard, paths: dict[str, Path]) -> Path:
-    """The converted ONNX beside the Caffe files, built once (and again if the Caffe files change)."""
+def ensure_onnx(card: ModelCard, paths: dict[str, Path], say: Callable[[str], None] | None = None) -> Path:
+    """The converted ONNX beside the Caffe files, built once, and again if the Caffe files change or
+    the ONNX no longer matches the sha256 pinned when it was built (a truncated or damaged file)."""
     dest = onnx_path(card)
     sources = [paths["prototxt"], paths["weights"]]
     with file_lock(dest):
+        pinned = _read_pins(card.name).get(ONNX_NAME)
         if dest.is_file() and all(dest.stat().st_mtime >= p.stat().st_mtime for p in sources):
-            return dest
+            if pinned is None or file_digest(dest, "sha256") == pinned:
+                return dest
+            (say or (lambda m: _err.print(m, markup=False)))(
+                f"{card.name}: cached {ONNX_NAME} is damaged (checksum differs); building it again")
         from zoo import convert
 
         graph = convert.load_net(str(paths["prototxt"]), str(paths["weights"]))
-        tmp = dest.with_name(f"{dest.stem}.{os.getpid()}.tmp.onnx")
-        try:
+        with atomic_path(dest) as tmp:
             convert.write_onnx(graph, str(tmp))
-            os.replace(tmp, dest)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
+        pins = _read_pins(card.name)
+        pins[ONNX_NAME] = file_digest(dest, "sha256")
+        _write_pins(card.name, pins)
     return dest
 
 

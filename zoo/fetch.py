@@ -214,6 +214,8 @@ def _http_once(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: f
         raise FetchError(f"HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
         reason = getattr(e, "reason", e)
+        if isinstance(reason, TimeoutError):  # connected (or a black hole): not proof of being offline
+            raise _Retryable(f"no answer within {timeout:g} s (timed out)") from None
         raise _Retryable(f"cannot connect ({reason})", unreached=True) from None
     with resp:
         resumed = start > 0 and resp.status == 206
@@ -224,7 +226,7 @@ def _http_once(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: f
         received = start
         tick(received, expected)
         try:
-            out = open(part, "ab" if resumed else "wb")  # noqa: SIM115 - closed below
+            out = open(part, "ab" if resumed else "wb", buffering=0)  # noqa: SIM115 - closed below
         except OSError as e:
             raise _disk_error(e, part) from None
         with out:
@@ -276,7 +278,7 @@ def _copy_local(source: str, part: Path) -> None:
         raise FetchError(f"cannot read ({e.strerror or e})") from None
     with src:
         try:
-            out = open(part, "wb")  # noqa: SIM115 - closed below
+            out = open(part, "wb", buffering=0)  # noqa: SIM115 - closed below
         except OSError as e:
             raise _disk_error(e, part) from None
         with out:

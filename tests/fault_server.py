@@ -66,6 +66,9 @@ class FaultServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
+    def full_requests(self, path: str) -> int:
+        return sum(1 for p, r in self.log if p == path and r is None)
+
     def requests(self, path: str) -> int:
         return sum(1 for p, _ in self.log if p == path)
 

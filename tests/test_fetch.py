@@ -17,9 +17,11 @@ from zoo.register import register_local_model
 from zoo.registry import Checksum, get_card
 
 try:  # tests/ is on sys.path when pytest imports test files from it
-    from zoo_helpers import SHARED_MODELS, FileServer
+    from fault_server import FaultServer as FileServer
+    from zoo_helpers import SHARED_MODELS
 except ImportError:  # pragma: no cover
-    from tests.zoo_helpers import SHARED_MODELS, FileServer
+    from tests.fault_server import FaultServer as FileServer
+    from tests.zoo_helpers import SHARED_MODELS
 
 PAYLOAD = bytes(range(256)) * 400  # 100 KiB, every offset distinguishable
 SHA = Checksum("sha256", hashlib.sha256(PAYLOAD).hexdigest())
@@ -61,7 +63,7 @@ def test_server_ignoring_range_restarts_cleanly(tmp_path: Path) -> None:
 
 
 def test_connection_that_keeps_dropping_fails_and_leaves_nothing(tmp_path: Path) -> None:
-    with FileServer({"a.bin": PAYLOAD}, {"a.bin": "drop_always"}) as srv, pytest.raises(FetchError) as e:
+    with FileServer({"a.bin": PAYLOAD}, {"a.bin": "drop:1000"}) as srv, pytest.raises(FetchError) as e:
         fetch_file([srv.url("a.bin")], tmp_path / "a.bin", SHA, options=FAST)
     assert "dropped" in str(e.value) and "\n" not in str(e.value)
     assert leftovers(tmp_path) == []
@@ -189,7 +191,7 @@ def _fetch_script(url: str, dest: Path) -> list[str]:
 def test_two_processes_fetching_the_same_file(tmp_path: Path) -> None:
     dest = tmp_path / "cache" / "a.bin"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    with FileServer({"a.bin": PAYLOAD}, {"a.bin": "slow"}) as srv:
+    with FileServer({"a.bin": PAYLOAD}, {"a.bin": "trickle"}) as srv:
         procs = [subprocess.Popen(_fetch_script(srv.url("a.bin"), dest), env=env, stderr=subprocess.PIPE)
                  for _ in range(2)]
         results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]  # type: ignore[union-attr]

@@ -46,9 +46,21 @@ def _decode(root: Path, rel: str, size: int) -> np.ndarray | None:
         return None
 
 
+MAX_SIDE = 4096  # 48 MiB per image: beyond that a pack is not what anybody wants
+
+
+def check_size(size: int) -> int:
+    """A pack side in pixels, refused before anything is allocated when it cannot be one."""
+    if not 1 <= size <= MAX_SIDE:
+        raise DatasetError(f"pack size {size}: must be between 1 and {MAX_SIDE} pixels")
+    return size
+
+
 def pack(images: ImageList, size: int, dest: Path, *, threads: int = 4, show: bool = True) -> PackResult:
     """Write the pack for `images` at `size` to `dest` atomically."""
     import h5py
+
+    check_size(size)
 
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -84,7 +96,7 @@ def pack(images: ImageList, size: int, dest: Path, *, threads: int = 4, show: bo
 
 def open_or_pack(images: ImageList, size: int, *, show: bool = True) -> tuple[PackedSource, list[str]]:
     """The pack for `images` at `size`, made first if missing; returns (source, notes for the log)."""
-    dest = pack_path(images, size)
+    dest = pack_path(images, check_size(size))
     notes: list[str] = []
     if dest.exists():
         try:

@@ -21,6 +21,7 @@ import contextlib
 import errno
 import http.client
 import os
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -216,6 +217,8 @@ def _http_once(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: f
         reason = getattr(e, "reason", e)
         if isinstance(reason, TimeoutError):  # connected (or a black hole): not proof of being offline
             raise _Retryable(f"no answer within {timeout:g} s (timed out)") from None
+        if isinstance(reason, socket.gaierror):  # no such host (or no DNS at all): a retry will not help
+            raise FetchError(f"cannot connect ({reason})", offline=True) from None
         raise _Retryable(f"cannot connect ({reason})", unreached=True) from None
     with resp:
         resumed = start > 0 and resp.status == 206

@@ -127,6 +127,20 @@ def find_classifier(g: Graph, output: str) -> Layer:
     raise ModelError(f"model {g.name}: no InnerProduct/Convolution classifier feeds output {output!r}")
 
 
+def card_classifier(g: Graph, card) -> Layer | None:
+    """The classifier layer the card names (its `classifier` field), None when it names none."""
+    name = getattr(card, "classifier", "") if card is not None else ""
+    if not name:
+        return None
+    try:
+        layer = g.layer(name)
+    except KeyError:
+        raise ModelError(f"model {card.name}: its card names classifier {name!r}, which {g.name} lacks") from None
+    if not layer.op.is_classifier:
+        raise ModelError(f"model {card.name}: classifier {name!r} is a {layer.type}, not a classifier layer")
+    return layer
+
+
 def replace_head(g: Graph, name: str, num_classes: int, rng: np.random.Generator) -> None:
     """Give layer `name` num_output = num_classes and fresh blobs from its fillers, in place."""
     i = next(k for k, layer in enumerate(g.layers) if layer.name == name)
@@ -165,7 +179,7 @@ def build(source: Source, num_classes: int, *, seed: int, freeze_to: str = "") -
         raise ModelError(f"{num_classes} class(es): a classifier needs at least 2")
     g = source.graph.copy()
     rng = np.random.default_rng([seed, 17])
-    head = find_classifier(g, source.output)
+    head = card_classifier(g, source.card) or find_classifier(g, source.output)
     replace_head(g, head.name, num_classes, rng)
     aux = aux_heads(g, head.name)
     for layer in aux:

@@ -82,7 +82,8 @@ def render(module: torch.nn.Module, preprocess, start_rgb: np.ndarray, blob: str
         result = dream(net, blob_l2(blob), x, params, bounds=(lo, hi), seed=0, pixel_scale=float(preprocess.scale))
     rgb = preprocess.from_net(result.image[0].detach().cpu().numpy())
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    Image.fromarray(np.clip(rgb, 0, 255).round().astype(np.uint8)).save(tmp, format="PNG")
-    tmp.replace(dest)
+    from zoo.io import atomic_path
+
+    with atomic_path(dest) as tmp:
+        Image.fromarray(np.clip(rgb, 0, 255).round().astype(np.uint8)).save(tmp, format="PNG")
     return dest

@@ -159,6 +159,7 @@ ENV = st.one_of(st.just({}), st.just({}), st.fixed_dictionaries({}, optional={
     "ZOO_FETCH_TIMEOUT": st.sampled_from(["1", "-1", "x", "0"]),
     "ZOO_FETCH_DEADLINE": st.sampled_from(["5", "0", "later"]),
     "ZOO_MIRROR": st.sampled_from(["", "/nonexistent/mirror", "http://127.0.0.1:9/zoo"]),
+    "ZOO_HOME": st.sampled_from(["/proc/zoo-home", "/dev/null/zoo"]),  # cannot be created
 }))
 
 

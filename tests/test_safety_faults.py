@@ -361,3 +361,11 @@ def test_checksum_mismatch_names_both_sums(tmp_path: Path) -> None:
     with FaultServer({"a.bin": PAYLOAD}, {"a.bin": "wrong"}) as srv, pytest.raises(ChecksumMismatch) as e:
         fetch_file([srv.url("a.bin")], tmp_path / "a.bin", SHA, options=FAST)
     assert SHA.hexdigest in str(e.value) and srv.url("a.bin") in str(e.value)
+
+
+@pytest.mark.parametrize("home", ["/proc/zoo-home", "/dev/null/zoo"])
+def test_zoo_home_that_cannot_be_made_is_one_line(monkeypatch, capsys, home: str) -> None:
+    monkeypatch.setenv("ZOO_HOME", home)
+    assert zoo.cli.main(["fetch", "mtcnn_det1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {home}") and "cannot create this folder" in err[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError
-from zoo.io import write_text_atomic
+from zoo.io import make_dirs, write_text_atomic
 from zoo.names import InvalidName, validate_filename, validate_name
 
 if sys.version_info >= (3, 11):
@@ -405,9 +405,12 @@ def _read_user_tables(path: Path) -> dict[str, Any]:
 
 
 def _write_user_tables(path: Path, tables: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, "# Models registered on this machine (zoo convert --name, zoo train).\n\n"
-                      + dump_models(tables))
+    make_dirs(path.parent)
+    try:
+        write_text_atomic(path, "# Models registered on this machine (zoo convert --name, zoo train).\n\n"
+                          + dump_models(tables))
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def card_table_from_card(card: ModelCard, **changes: Any) -> dict[str, Any]:

@@ -269,6 +269,8 @@ def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
         for spec in files.values():
             if not spec.url and not spec.archive:
                 raise RegistryError(f"{where}.files.{spec.role}: no url")
+    if mean is None and "mean" not in files:
+        raise RegistryError(f"{where}: no mean (give mean = [B, G, R] in channel_order, or files.mean)")
     labels = _labels(t["labels"], f"{where}.labels")
     if labels.file and labels.file not in files:
         raise RegistryError(f"{where}.labels: file {labels.file!r} is not a file of this model")

@@ -209,6 +209,7 @@ CARD = ('[models.x]\ntitle="t"\ntask="classify"\nlicense="l"\norigin="o"\ninput_
     (lambda t: t.replace("input_size=[8,8]", "input_size=[true,8]"), "input_size"),
     (lambda t: t.replace("[models.x]", '[models."a.b"]'), "not allowed"),
     (lambda t: t.replace("mean=[1,2,3]\n", ""), "no mean"),
+    (lambda t: t.replace('names=["a","b"]', 'builtin="../../../etc/passwd"'), "not a labels file shipped"),
 ])
 def test_bad_models_toml_is_one_line(tmp_path: Path, edit, said: str) -> None:
     p = tmp_path / "models.toml"

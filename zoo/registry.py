@@ -17,7 +17,7 @@ from typing import Any
 
 from zoo.errors import UserError
 from zoo.io import make_dirs, write_text_atomic
-from zoo.names import InvalidName, validate_filename, validate_name
+from zoo.names import InvalidName, is_valid_filename, validate_filename, validate_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -203,6 +203,8 @@ def _labels(table: Mapping[str, Any], where: str) -> Labels:
     given = [k for k in ("builtin", "file", "names") if k in t]
     if len(given) != 1:
         raise RegistryError(f"{where}: give exactly one of builtin, file, names")
+    if "builtin" in t and (not is_valid_filename(t["builtin"]) or not (DATA_DIR / t["builtin"]).is_file()):
+        raise RegistryError(f"{where}: builtin {t['builtin']!r} is not a labels file shipped in {DATA_DIR}")
     fmt = t.get("format", "plain")
     if fmt not in LABEL_FORMATS:
         raise RegistryError(f"{where}: unknown label format {fmt!r} (known: {', '.join(LABEL_FORMATS)})")

@@ -205,13 +205,13 @@ def _labels(table: Mapping[str, Any], where: str) -> Labels:
         raise RegistryError(f"{where}: give exactly one of builtin, file, names")
     if "builtin" in t and (not is_valid_filename(t["builtin"]) or not (DATA_DIR / t["builtin"]).is_file()):
         raise RegistryError(f"{where}: builtin {t['builtin']!r} is not a labels file shipped in {DATA_DIR}")
-    fmt = t.get("format", "plain")
-    if fmt not in LABEL_FORMATS:
-        raise RegistryError(f"{where}: unknown label format {fmt!r} (known: {', '.join(LABEL_FORMATS)})")
+    if "format" in t and t["format"] not in LABEL_FORMATS:
+        raise RegistryError(f"{where}: unknown label format {t['format']!r} (known: {', '.join(LABEL_FORMATS)})")
     if "names" in t and not all(isinstance(n, str) for n in t["names"]):
         raise RegistryError(f"{where}: names must be strings")
     names = tuple(t["names"]) if "names" in t else None
-    return Labels(builtin=t.get("builtin"), file=t.get("file"), names=names, format=fmt, source=t.get("source"))
+    given_keys = {k: t[k] for k in ("builtin", "file", "format", "source") if k in t}
+    return Labels(names=names, **given_keys)
 
 
 def _dream_blob(table: Mapping[str, Any], where: str) -> DreamBlob:

@@ -138,7 +138,7 @@ def dream_cmd(
 
     if (nproc or 1) > 1 and not video_cli.distributed.launched():
         video_cli.relaunch(nproc)
-    clip = video.is_clip_path(input_) or (input_ is not None and video.is_clip_output(output_))
+    clip = video.is_clip_path(input_)  # a video file, a folder of frames, an animated GIF/WebP
     if recipe is not None:
         rec = read_recipe(recipe)
         rec = rec.with_(device=pipeline.check_device(device or rec.device))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -80,7 +80,6 @@ class ClipJob:
     fps: Fraction
     size: tuple[int, int]  # (height, width) of the dreamt frames
     world: int = 1  # ranks of a chunked run (chunk bounds depend on it)
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({"recipe": json.loads(self.recipe.to_json()), "video": asdict(self.options),
@@ -117,13 +116,6 @@ def is_clip_path(path: Path | None) -> bool:
         except (UnidentifiedImageError, OSError):
             return False
     return False
-
-
-def is_clip_output(path: Path | None) -> bool:
-    """Outputs that make a clip: a video file, a folder (existing, or named with a trailing slash or no suffix)."""
-    if path is None:
-        return False
-    return path.suffix.lower() in VIDEO_SUFFIXES or path.is_dir() or str(path).endswith("/") or not path.suffix
 
 
 def numbered_frames(folder: Path) -> list[Path]:
@@ -244,6 +236,21 @@ def prepare_folder(folder: Path, job: ClipJob, master: bool, say: Callable[[str]
         if not run.exists() or run.read_text(encoding="utf-8") != text:
             write_text_atomic(run, text)
     distributed.barrier()
+
+
+def earlier_tile(folder: Path, job: ClipJob) -> int | None:
+    """The tile of an earlier run in this folder that differs from `job` in nothing else (else None)."""
+    run = folder / "run.json"
+    if not run.is_file():
+        return None
+    try:
+        old = json.loads(run.read_text(encoding="utf-8"))
+        tile = int(old["recipe"]["params"]["tile"])
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
+    again = ClipJob(job.recipe.with_(params=job.recipe.params.with_(tile=tile)), job.options, job.source, job.frames,
+                    job.fps, job.size, job.world)
+    return tile if json.loads(again.to_json()) == old else None
 
 
 def frame_info(job: ClipJob, k: int) -> PngImagePlugin.PngInfo:

@@ -57,6 +57,7 @@ def run_clip(
     from zoo.dream.brain import load_brain
 
     ranks = distributed.setup(rec.device, share_tiles=not opts.chunks)
+    tile_given = rec.params.tile
     clip, frames, fps, size = plan_clip(rec, source, opts)
     brain = load_brain(rec.model or None)
     targets = pipeline.targets_for(brain, list(rec.layers))
@@ -77,6 +78,12 @@ def run_clip(
                     layers=tuple(str(t) for t in targets), params=rec.params.with_(tile=plan.tiles.tile))
     job = video.ClipJob(rec, opts, str(source), tuple(frames), fps, size, world=ranks.world)
     folder = video.frames_folder(target)
+    if tile_given is None:  # a resumed run keeps the tile its frames were made with (free memory varies)
+        old = video.earlier_tile(folder, job)
+        if old is not None and old != plan.tiles.tile:
+            plan = pipeline.plan_for(brain, objective.blobs, rec.params.with_(tile=old), rec.device)
+            rec = rec.with_(params=rec.params.with_(tile=plan.tiles.tile))
+            job = video.ClipJob(rec, opts, str(source), tuple(frames), fps, size, world=ranks.world)
     video.prepare_folder(folder, job, ranks.master, say)
     later = rec.params.with_(iterations=opts.later_iterations(rec.params.iterations))
     n_oct = len(render.usable_octaves(*size, rec.params, (plan.min_side, plan.min_side)))

@@ -113,3 +113,10 @@ def read_video(path: Path) -> tuple[list[np.ndarray], Fraction, float | None]:
         a = c.streams.audio[0]
         samples = sum(f.samples for f in c.decode(a))
         return frames, fps, samples / a.rate
+
+
+if __name__ == "__main__":  # python tests/video_helpers.py pan.mp4 [frames] [side]: the README's test clip
+    import sys
+
+    make_clip(Path(sys.argv[1]), n=int(sys.argv[2]) if len(sys.argv) > 2 else 24,
+              side=int(sys.argv[3]) if len(sys.argv) > 3 else 128)

@@ -93,6 +93,7 @@ def _default_output(input_: Path | None, frames: int) -> Path:
 
 
 def dream_cmd(
+    ctx: typer.Context,
     input_: Annotated[Path | None, typer.Argument(
         metavar="INPUT", help="start image (optional with --init noise|gradient|color, or with --recipe)")] = None,
     output_: Annotated[Path | None, typer.Option("-o", "--output", help="PNG (or .gif/.webp with --frames)")] = None,
@@ -137,7 +138,7 @@ def dream_cmd(
     from zoo.dream import video, video_cli
 
     if (nproc or 1) > 1 and not video_cli.distributed.launched():
-        video_cli.relaunch(nproc)
+        video_cli.relaunch(ctx, nproc)
     clip = video.is_clip_path(input_)  # a video file, a folder of frames, an animated GIF/WebP
     if recipe is not None:
         rec = read_recipe(recipe)

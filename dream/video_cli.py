@@ -10,7 +10,6 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -20,34 +19,33 @@ from zoo.dream.recipe import Recipe
 from zoo.errors import UserError
 
 
-def argv_from_context(ctx: click.Context, drop: set[str]) -> list[str]:
+def argv_from_context(ctx: typer.Context, drop: set[str]) -> list[str]:
     """The command line this command was given (options set on it, not defaults), less `drop`."""
     args: list[str] = []
     tail: list[str] = []
     for p in ctx.command.params:
         if p.name in drop or p.name is None:
             continue
-        if ctx.get_parameter_source(p.name) != click.core.ParameterSource.COMMANDLINE:
+        source = ctx.get_parameter_source(p.name)
+        if source is None or source.name != "COMMANDLINE":
             continue
         value = ctx.params.get(p.name)
-        if isinstance(p, click.Argument):
+        if p.param_type_name == "argument":
             tail += [str(v) for v in (value if isinstance(value, (list, tuple)) else [value]) if v is not None]
             continue
-        assert isinstance(p, click.Option)
-        if p.is_flag:
+        if getattr(p, "is_flag", False):
             if value:
                 args.append(p.opts[0])
             elif p.secondary_opts:
                 args.append(p.secondary_opts[0])
             continue
-        for v in (value if p.multiple else [value]):
+        for v in (value if getattr(p, "multiple", False) else [value]):
             args += [p.opts[0], str(v)]
     return args + tail
 
 
-def relaunch(nproc: int) -> None:
+def relaunch(ctx: typer.Context, nproc: int) -> None:
     """Run this same `zoo dream` command in `nproc` processes under torchrun; exits with its code."""
-    ctx = click.get_current_context()
     code = distributed.launch(nproc, argv_from_context(ctx, {"nproc"}))
     raise typer.Exit(code)
 

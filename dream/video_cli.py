@@ -98,6 +98,8 @@ def clip_cmd(rec: Recipe, input_: Path, target: Path | None, opts, out: Console,
     """`zoo dream CLIP -o OUT`: dream every frame with a progress bar; rank 0 reports."""
     from zoo.dream import video, video_run
 
+    if opts.flow not in ("dis", "farneback", "none"):
+        raise UserError(f"--flow {opts.flow!r}: choose dis or farneback (or --no-flow)")
     target = target or default_output(input_)
     check_target(target, input_)
     master = not distributed.launched() or int(__import__("os").environ.get("RANK", "0")) == 0

@@ -10,6 +10,8 @@ DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "Pyth
               "VideoData"}
 # Layers that only make sense with labels; stripped with every branch that only feeds them.
 LOSS_TYPES = {"SoftmaxWithLoss", "EuclideanLoss", "HingeLoss", "SigmoidCrossEntropyLoss", "InfogainLoss",
-              "MultinomialLogisticLoss", "ContrastiveLoss", "Accuracy", "Silence", "HDF5Output"}
+              "MultinomialLogisticLoss", "ContrastiveLoss", "Accuracy", "HDF5Output"}
+# Layers that consume blobs and produce nothing: their bottoms are not outputs, their branch stays.
+SINK_TYPES = {"Silence"}
 
-__all__ = ["REGISTRY", "Op", "handler", "INPUT_TYPES", "DATA_TYPES", "LOSS_TYPES"]
+__all__ = ["REGISTRY", "Op", "handler", "INPUT_TYPES", "DATA_TYPES", "LOSS_TYPES", "SINK_TYPES"]

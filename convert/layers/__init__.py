@@ -1,6 +1,6 @@
 """All layer handlers; importing this package fills the registry."""
 
-from zoo.convert.layers import activation, conv, dense, lrn, norm, pool, structure  # noqa: F401
+from zoo.convert.layers import activation, conv, dense, fork, lrn, norm, pool, structure  # noqa: F401
 from zoo.convert.layers.base import REGISTRY, Op, handler
 
 # Layer types that declare the net's inputs; the graph turns them into inputs, not layers.

@@ -23,6 +23,7 @@ class PoolAttrs:
     pad: tuple[int, int]
     global_pool: bool
     ceil: bool
+    mask: bool = False  # a second top: the flat index h * W + w of each maximum (SegNet's Upsample uses it)
 
 
 def _hw(p, field: str, default: int | None, name: str) -> tuple[int, int]:
@@ -66,7 +67,10 @@ class Pooling(Op):
             raise ConvertError(f"layer {name!r}: STOCHASTIC pooling with pad is not defined in Caffe")
         # BVLC's round_mode and the forks' ceil_mode: floor if either says so
         ceil = q.round_mode == 0 and (not q.HasField("ceil_mode") or q.ceil_mode)
-        return PoolAttrs(q.pool, tuple(kernel), tuple(stride), tuple(pad), glob, ceil)
+        mask = len(p.top) == 2
+        if mask and (q.pool != MAX or glob):
+            raise ConvertError(f"layer {name!r}: only MAX pooling gives a mask (second top)")
+        return PoolAttrs(q.pool, tuple(kernel), tuple(stride), tuple(pad), glob, ceil, mask)
 
     def shape(self, a, ins, name):
         x = ins[0]
@@ -79,7 +83,7 @@ class Pooling(Op):
             if size + 2 * p < k:
                 raise ConvertError(f"layer {name!r}: input {x[2]}x{x[3]} is smaller than kernel {a.kernel}")
             hw.append(pool_output(size, k, s, p, a.ceil))
-        return [(x[0], x[1], hw[0], hw[1])]
+        return [(x[0], x[1], hw[0], hw[1])] * (2 if a.mask else 1)
 
     def onnx(self, ctx, a, layer):
         (x,), outs = ctx.inputs(layer), ctx.outputs(layer)
@@ -96,6 +100,9 @@ class Pooling(Op):
         # pool, then slice to Caffe's size computed from the run-time input shape.
         exact = a.ceil and max(a.pad) > 0
         y = ctx.tmp(outs[0], "pool") if exact else outs[0]
+        if a.method == MAX and a.mask:
+            self._onnx_mask(ctx, a, x, outs, common, exact)
+            return
         if a.method == MAX:
             ctx.node("MaxPool", [x], [y], **common)
         elif a.method == AVE:
@@ -105,10 +112,28 @@ class Pooling(Op):
         if exact:
             _slice_to_caffe_size(ctx, a, x, y, outs[0])
 
+    def _onnx_mask(self, ctx, a, x, outs, common, exact):
+        """ONNX's indices count over the whole NCHW tensor: modulo H * W they are Caffe's mask."""
+        y, mask = outs
+        vals, idx = (ctx.tmp(y, "pool"), ctx.tmp(y, "idx")) if exact else (y, ctx.tmp(y, "idx"))
+        ctx.node("MaxPool", [x], [vals, idx], **common)
+        plane = ctx.node("ReduceProd", [ctx.node("Shape", [x], [ctx.tmp(y, "hw")], start=2)[0]],
+                         [ctx.tmp(y, "plane")], keepdims=1)[0]
+        local = ctx.node("Mod", [idx, plane], [ctx.tmp(y, "local")])[0]
+        if exact:
+            _slice_to_caffe_size(ctx, a, x, vals, y)
+            local2 = ctx.tmp(mask, "sliced")
+            _slice_to_caffe_size(ctx, a, x, local, local2)
+            local = local2
+        ctx.node("Cast", [local], [mask], to=1)
+
     def torch(self, a, m, xs):
         import torch.nn.functional as F
 
         x = xs[0]
+        if a.mask:
+            y, idx = F.max_pool2d(x, a.kernel, a.stride, a.pad, ceil_mode=a.ceil, return_indices=True)
+            return [y, idx.to(x.dtype)]
         if a.global_pool:
             if a.method == STOCHASTIC:
                 return [_stochastic_torch(x, lambda v: v.mean(dim=(2, 3), keepdim=True))]

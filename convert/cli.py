@@ -11,6 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def say_notes(graph) -> None:
+    """What the reader changed (renamed duplicate layers...), said once, on stderr."""
+    for note in graph.notes:
+        err.print(f"note: {note}", soft_wrap=True)
 
 
 class Format(str, Enum):
@@ -73,6 +80,7 @@ def convert_cmd(
 
     shape = parse_shape(input_shape)
     graph = convert.load_net(prototxt, weights, input_shape=shape, mean=mean)
+    say_notes(graph)
     preprocess = {"mean": parse_floats(mean_pixel, "--mean-pixel"), "scale": scale,
                   "channel_order": parse_order(channel_order)}
     names = labels.read_text(encoding="utf-8").splitlines() if labels else None
@@ -99,6 +107,7 @@ def info_cmd(
         print_model_card(target)
         return
     graph = convert.load_net(path, weights, input_shape=parse_shape(input_shape))
+    say_notes(graph)
     rows = summary(graph)
     table = Table(title=f"{graph.name}  ({path})", show_lines=False)
     for col, just in (("blob", "left"), ("layer type", "left"), ("shape", "right"),

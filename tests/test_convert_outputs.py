@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from zoo.convert.errors import ConvertError
 
-from tests.conftest import MODELS
 from tests.test_convert_bad_input import DET3, DET3_W, one_line_error, zoo
 from zoo import convert
 

@@ -61,7 +61,8 @@ def run_opencv(prototxt: Path, caffemodel: Path | None, x: np.ndarray, g: Graph,
     net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel) if caffemodel else None)
     net.enableWinograd(False)
     net.setInput(x, caffe_name(next(iter(g.inputs))))
-    outs = net.forward([last_writer(g, b) for b in blobs])
+    known = set(net.getLayerNames())  # OpenCV sometimes names a layer after its top (a 1x1 conv after another)
+    outs = net.forward([w if (w := last_writer(g, b)) in known else caffe_name(b) for b in blobs])
     return dict(zip(blobs, outs))
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from zoo.convert.errors import ConvertError
 from zoo.convert.graph import Graph, Layer, needed_layers
-from zoo.convert.layers import DATA_TYPES, INPUT_TYPES, LOSS_TYPES, REGISTRY, SINK_TYPES
+from zoo.convert.layers import DATA_TYPES, INPUT_TYPES, LOSS_TYPES, NOT_CONVERTED, REGISTRY, SINK_TYPES
 from zoo.convert.proto import caffe_pb2
 from zoo.convert.weights import Weights, unique_names
 
@@ -145,6 +145,8 @@ def _problem(p) -> str | None:
     if p.type == "Python":
         q = p.python_param
         return f"Python layer {q.module}.{q.layer}: runs Python code, not convertible"
+    if p.type in NOT_CONVERTED:
+        return f"{p.type}: {NOT_CONVERTED[p.type]}"
     if p.type not in REGISTRY and p.type not in LOSS_TYPES:
         return p.type
     if p.zoo_unknown and p.type not in LOSS_TYPES:

@@ -48,9 +48,11 @@ def layer(draw, i: int, blob: str, c: int):
         p = 0 if kind == "stochastic" else draw(st.integers(0, k - 1))
         method = "STOCHASTIC" if kind == "stochastic" else draw(st.sampled_from(["MAX", "AVE"]))
         rounding = draw(st.sampled_from(["", " ceil_mode: false", " round_mode: FLOOR", " ceil_mode: true"]))
+        # OpenCV's schema has the forks' ceil_mode where BVLC has round_mode: it cannot read round_mode
         return (f'layer {{ name: "{n}" type: "Pooling" bottom: "{blob}" top: "{y}" pooling_param {{ pool: {method} '
                 f'kernel_size: {k} stride: {s} pad: {p}{rounding} }} }}', y, c,
-                {"Pooling"} | ({"STOCHASTIC"} if kind == "stochastic" else set()))
+                {"Pooling"} | ({"STOCHASTIC"} if kind == "stochastic" else set())
+                | ({"Pooling/round_mode"} if "round_mode" in rounding else set()))
     if kind == "act":
         t, param = draw(st.sampled_from([("ReLU", "relu_param { negative_slope: 0.1 }"), ("PReLU", ""),
                                          ("ELU", ""), ("Sigmoid", ""), ("TanH", ""), ("AbsVal", ""),

@@ -185,3 +185,46 @@ def test_interp_shrink_and_crop(tmp_path):
                 + g_(y1, x1) * fy * fx)
 
     _check(text, tmp_path, want)
+
+
+def test_ssd_priorbox_against_opencv(tmp_path):
+    body = '''layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 2 kernel_size: 3 stride: 2 pad: 1 } }
+layer { name: "prior" type: "PriorBox" bottom: "conv" bottom: "data" top: "y"
+  prior_box_param { min_size: 4 max_size: 9 aspect_ratio: 2 aspect_ratio: 3 flip: true clip: true
+                    variance: 0.1 variance: 0.1 variance: 0.2 variance: 0.2 offset: 0.5 } }
+layer { name: "prior2" type: "PriorBox" bottom: "conv" bottom: "data" top: "y2"
+  prior_box_param { min_size: 3 aspect_ratio: 2 flip: false clip: false variance: 0.1 step: 2 } }'''
+    check_everywhere(net((1, 3, 12, 16), body), tmp_path, [(1, 3, 12, 16), (2, 3, 9, 14), (1, 3, 20, 11)],
+                     ["y", "y2"], tol=1e-5)
+
+
+def test_fast_rcnn_roi_pooling_against_opencv(tmp_path):
+    import cv2
+
+    text = '''name: "frcnn"
+input: "data" input_shape { dim: 1 dim: 3 dim: 20 dim: 24 }
+input: "rois" input_shape { dim: 4 dim: 5 }
+layer { name: "conv" type: "Convolution" bottom: "data" top: "conv" convolution_param { num_output: 4 kernel_size: 3 stride: 2 pad: 1 } }
+layer { name: "roi" type: "ROIPooling" bottom: "conv" bottom: "rois" top: "y"
+  roi_pooling_param { pooled_w: 3 pooled_h: 2 spatial_scale: 0.5 } }'''
+    proto, weights, g = seeded_files(text, tmp_path)
+    sess = __import__("tests.caffe_helpers", fromlist=["onnx_session"]).onnx_session(g, tmp_path / "r.onnx")
+    cvnet = cv2.dnn.readNetFromCaffe(str(proto), str(weights))
+    cvnet.enableWinograd(False)
+    import torch
+    from zoo.convert.torch_module import CaffeModule
+
+    m = CaffeModule(g)
+    for i, (n, h, w) in enumerate([(1, 20, 24), (2, 17, 30), (1, 26, 19)]):
+        rng = np.random.default_rng(i)
+        x = rng.uniform(-2, 2, (n, 3, h, w)).astype(np.float32)
+        x1, y1 = rng.uniform(0, w / 2, 4), rng.uniform(0, h / 2, 4)
+        rois = np.stack([rng.integers(0, n, 4), x1, y1, x1 + rng.uniform(1, w / 2, 4), y1 + rng.uniform(1, h / 2, 4)],
+                        1).astype(np.float32)
+        cvnet.setInput(x, "data")
+        cvnet.setInput(rois, "rois")
+        want = cvnet.forward("roi")
+        (got_o,) = sess.run(["y"], {"data": x, "rois": rois})
+        with torch.no_grad():
+            got_t = m({"data": torch.from_numpy(x), "rois": torch.from_numpy(rois)})["y"].numpy()
+        assert rel_err(got_o, want) < 1e-6 and rel_err(got_t, want) < 1e-6

@@ -109,3 +109,16 @@ def max_mask(x, k, s):
                     r, q = np.unravel_index(np.argmax(win), win.shape)
                     m[a, b, i, j] = (i * s + r) * w + j * s + q
     return m
+
+
+def spp(x, height, method):
+    """spp_layer.cpp: per level, a Caffe pooling of kernel ceil(H / bins), stride kernel, pad
+    (kernel * bins - H + 1) // 2; flattened and concatenated."""
+    n, c, h, w = x.shape
+    outs = []
+    for lv in range(height):
+        b = 2 ** lv
+        kh, kw = -(-h // b), -(-w // b)
+        ph, pw = (kh * b - h + 1) // 2, (kw * b - w + 1) // 2
+        outs.append(pool(x, method, (kh, kw), (kh, kw), (ph, pw)).reshape(n, -1))
+    return np.concatenate(outs, 1)

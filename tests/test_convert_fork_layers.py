@@ -228,3 +228,14 @@ layer { name: "roi" type: "ROIPooling" bottom: "conv" bottom: "rois" top: "y"
         with torch.no_grad():
             got_t = m({"data": torch.from_numpy(x), "rois": torch.from_numpy(rois)})["y"].numpy()
         assert rel_err(got_o, want) < 1e-6 and rel_err(got_t, want) < 1e-6
+
+
+@pytest.mark.parametrize("method", ["MAX", "AVE"])
+def test_spp_follows_the_input_size(tmp_path, method):
+    text = f'''layer {{ name: "spp" type: "SPP" bottom: "data" top: "y" spp_param {{ pyramid_height: 3 pool: {method} }} }}
+layer {{ name: "fc" type: "InnerProduct" bottom: "y" top: "fc" inner_product_param {{ num_output: 3 }} }}'''
+    sizes = [(1, 4, 6, 8), (2, 4, 9, 7), (1, 4, 12, 10)]
+    g = _check(text, tmp_path, lambda x, g: ref.spp(x.astype(np.float64), 3, method), sizes)
+    assert g.input_sizes() == "any"
+    with pytest.raises(ConvertError, match="SPP level 2 cannot pool a size of 5"):
+        g.shapes({"data": (1, 4, 8, 5)})

@@ -749,3 +749,98 @@ class PriorBox(Op):
             corners = corners.clamp(0, 1)
         var = torch.tensor(a.variance, dtype=f.dtype).expand_as(corners)
         return [torch.stack([corners.reshape(-1), var.reshape(-1)])[None]]
+
+
+@register("SPP")
+class SPP(Op):
+    """spp_layer.cpp: for each level l, 2^l x 2^l bins of kernel ceil(H / bins), stride = kernel, pad
+    (kernel * bins - H + 1) // 2, pooled with Caffe's rules, flattened and concatenated (a
+    pyramid of height 1 keeps its 4-D pool). Bins follow the input size, at run time in ONNX too."""
+
+    def attrs(self, p):
+        q = p.spp_param
+        if q.pyramid_height < 1 or q.pool not in (0, 1):
+            raise ConvertError(f"layer {p.name!r}: SPP needs pyramid_height >= 1 and MAX or AVE")
+        return (q.pyramid_height, q.pool)
+
+    def shape(self, a, ins, name):
+        x = ins[0]
+        if len(x) != 4 or min(x[2:]) < 2 ** (a[0] - 1):
+            raise ConvertError(f"layer {name!r}: SPP of height {a[0]} needs at least {2 ** (a[0] - 1)} rows "
+                               f"and columns, got {x}")
+        for lv in range(a[0]):
+            for n in x[2:]:
+                k = -(-n // 2 ** lv)
+                if (k * 2 ** lv - n + 1) // 2 >= k:  # Caffe's pooling refuses pad >= kernel
+                    raise ConvertError(f"layer {name!r}: SPP level {lv} cannot pool a size of {n} "
+                                       f"into {2 ** lv} bins (its pad would reach its kernel)")
+        if a[0] == 1:
+            return [(x[0], x[1], 1, 1)]
+        return [(x[0], x[1] * sum(4 ** lv for lv in range(a[0])))]
+
+    @staticmethod
+    def _windows(n: int, bins: int) -> list[tuple[int, int, int]]:
+        """(start clipped, end clipped, Caffe's divisor span) of each bin along one axis of size n."""
+        k = -(-n // bins)
+        pad = (k * bins - n + 1) // 2
+        out = []
+        for i in range(bins):
+            s = i * k - pad
+            out.append((max(s, 0), min(s + k, n), min(s + k, n + pad) - s))
+        return out
+
+    def torch(self, a, m, xs):
+        import torch
+
+        x = xs[0]
+        h, w = x.shape[2:]
+        levels = []
+        for lv in range(a[0]):
+            b = 2 ** lv
+            cells = []
+            for hs, he, hd in self._windows(h, b):
+                for ws, we, wd in self._windows(w, b):
+                    win = x[:, :, hs:he, ws:we]
+                    cells.append(win.amax(dim=(2, 3)) if a[1] == 0 else win.sum(dim=(2, 3)) / (hd * wd))
+            levels.append(torch.stack(cells, 2))  # (N, C, bins^2): flattened channel-major as in Caffe
+        if a[0] == 1:
+            return [levels[0].reshape(x.shape[0], x.shape[1], 1, 1)]
+        return [torch.cat([lv.flatten(1) for lv in levels], 1)]
+
+    def onnx(self, ctx, a, layer):
+        (x,), (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        hw = ctx.node("Shape", [x], [ctx.tmp(y, "hw")], start=2, end=4)[0]
+        i64 = lambda v, hint: ctx.const_i64(list(v), f"{y}/{hint}")  # noqa: E731
+        levels = []
+        for lv in range(a[0]):
+            b = 2 ** lv
+            k = ctx.node("Div", [ctx.node("Add", [hw, i64([b - 1] * 2, f"b{lv}")], [ctx.tmp(y, f"kb{lv}")])[0],
+                                 i64([b] * 2, f"bb{lv}")], [ctx.tmp(y, f"k{lv}")])[0]
+            rem = ctx.node("Sub", [ctx.node("Mul", [k, i64([b] * 2, f"m{lv}")], [ctx.tmp(y, f"kb2{lv}")])[0], hw],
+                           [ctx.tmp(y, f"rem{lv}")])[0]
+            pad = ctx.node("Div", [ctx.node("Add", [rem, i64([1, 1], f"one{lv}")], [ctx.tmp(y, f"r1{lv}")])[0],
+                                   i64([2, 2], f"two{lv}")], [ctx.tmp(y, f"pad{lv}")])[0]
+            cells = []
+            for i in range(b):
+                for j in range(b):
+                    idx = i64([i, j], f"ij{lv}_{i}_{j}")
+                    s = ctx.node("Sub", [ctx.node("Mul", [idx, k], [ctx.tmp(y, "ik")])[0], pad], [ctx.tmp(y, "s")])[0]
+                    e = ctx.node("Add", [s, k], [ctx.tmp(y, "e")])[0]
+                    s0 = ctx.node("Max", [s, i64([0, 0], "zero")], [ctx.tmp(y, "s0")])[0]
+                    e0 = ctx.node("Min", [e, hw], [ctx.tmp(y, "e0")])[0]
+                    win = ctx.node("Slice", [x, s0, e0, i64([2, 3], "axes")], [ctx.tmp(y, "win")])[0]
+                    if a[1] == 0:
+                        cells.append(ctx.node("ReduceMax", [win], [ctx.tmp(y, "cell")], axes=[2, 3], keepdims=1)[0])
+                        continue
+                    total = ctx.node("ReduceSum", [win, i64([2, 3], "axes2")], [ctx.tmp(y, "sum")], keepdims=1)[0]
+                    span = ctx.node("Sub", [ctx.node("Min", [e, ctx.node("Add", [hw, pad], [ctx.tmp(y, "hp")])[0]],
+                                                     [ctx.tmp(y, "ec")])[0], s], [ctx.tmp(y, "span")])[0]
+                    div = ctx.node("Cast", [ctx.node("ReduceProd", [span], [ctx.tmp(y, "area")], keepdims=1)[0]],
+                                   [ctx.tmp(y, "div")], to=1)[0]
+                    cells.append(ctx.node("Div", [total, div], [ctx.tmp(y, "cell")])[0])
+            cat = ctx.node("Concat", cells, [ctx.tmp(y, f"level{lv}")], axis=3)[0]  # (N, C, 1, bins^2)
+            if a[0] == 1:
+                ctx.node("Identity", [cat], [y])
+                return
+            levels.append(ctx.node("Flatten", [cat], [ctx.tmp(y, f"flat{lv}")], axis=1)[0])
+        ctx.node("Concat", levels, [y], axis=1)

@@ -159,7 +159,7 @@ def test_random_nets_agree_everywhere(case):
         try:
             proto, weights, g = seeded_files(text, folder)
         except ConvertError as e:  # a random net too small for its layers at the deploy size
-            assert "small" in str(e) or "smaller" in str(e), str(e)
+            assert any(w in str(e) for w in ("small", "not positive")), str(e)
             return
         sess = onnx_session(g, folder / "net.onnx")
         name = sess.get_inputs()[0].name

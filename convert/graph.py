@@ -132,10 +132,10 @@ class Graph:
             return False
         return True
 
-    def fits(self, input_shape: Shape) -> bool:
-        """Whether the net runs at this input shape with its deploy-size weights."""
+    def fits(self, input_shape: Shape | dict[str, Shape], base: dict | None = None) -> bool:
+        """Whether the net runs at this input shape with its deploy-size weights (`base`: those shapes)."""
         try:
-            return self.weight_shapes(input_shape) == self.weight_shapes()
+            return self.weight_shapes(input_shape) == (self.weight_shapes() if base is None else base)
         except ConvertError:
             return False
 
@@ -148,12 +148,12 @@ class Graph:
             return "deploy"
         if self.spatially_dynamic():
             return "any"
-        ranges = []
+        ranges, base = [], self.weight_shapes()
         for axis in (2, 3):
             def fits(v, axis=axis):
                 shp = list(s)
                 shp[axis] = v
-                return v >= 1 and self.fits({first: tuple(shp)})
+                return v >= 1 and self.fits({first: tuple(shp)}, base)
 
             lo = hi = s[axis]
             while lo > 1 and s[axis] - lo < reach and fits(lo - 1):

@@ -48,9 +48,12 @@ def layer(draw, i: int, blob: str, c: int):
         p = 0 if kind == "stochastic" else draw(st.integers(0, k - 1))
         method = "STOCHASTIC" if kind == "stochastic" else draw(st.sampled_from(["MAX", "AVE"]))
         rounding = draw(st.sampled_from(["", " ceil_mode: false", " round_mode: FLOOR", " ceil_mode: true"]))
-        # OpenCV's schema has the forks' ceil_mode where BVLC has round_mode: it cannot read round_mode
-        return (f'layer {{ name: "{n}" type: "Pooling" bottom: "{blob}" top: "{y}" pooling_param {{ pool: {method} '
-                f'kernel_size: {k} stride: {s} pad: {p}{rounding} }} }}', y, c,
+        # OpenCV's schema has the forks' ceil_mode where BVLC has round_mode: it cannot read round_mode.
+        # STOCHASTIC pooling weighs by value: Caffe uses it on non-negative maps (after a ReLU)
+        relu = f'layer {{ name: "{n}r" type: "ReLU" bottom: "{blob}" top: "{y}r" }}\n' if kind == "stochastic" else ""
+        src = f"{y}r" if relu else blob
+        return (relu + f'layer {{ name: "{n}" type: "Pooling" bottom: "{src}" top: "{y}" pooling_param {{ '
+                f'pool: {method} kernel_size: {k} stride: {s} pad: {p}{rounding} }} }}', y, c,
                 {"Pooling"} | ({"STOCHASTIC"} if kind == "stochastic" else set())
                 | ({"Pooling/round_mode"} if "round_mode" in rounding else set()))
     if kind == "act":

@@ -1,4 +1,5 @@
-"""What `zoo convert` writes, given a loaded graph: each format atomically, then optional registration."""
+"""What `zoo convert` writes, given a loaded graph: each format atomically (registering the result as a
+zoo model is the zoo CLI's job: zoo.register)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,7 @@ def with_ext(base: Path, ext: str) -> Path:
 
 
 def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list[str], *,
-                name: str | None = None, weights: Path | None = None, mean: Path | None = None,
-                preprocess: dict | None = None, labels: list[str] | None = None) -> list[Path]:
+                weights: Path | None = None) -> list[Path]:
     if weights is None:
         raise ConvertError(f"{prototxt}: converting needs trained weights; pass --weights FILE.caffemodel")
     base = output_base(prototxt, output)
@@ -53,9 +53,4 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
         where = e.filename or base.parent
         raise ConvertError(f"{where}: cannot write ({e.strerror or e}); "
                            f"{'wrote ' + ', '.join(map(str, written)) if written else 'nothing written'}") from None
-    if name:
-        from zoo.registry import register_converted
-
-        written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph,
-                                          preprocess=preprocess, labels=labels))
     return written

@@ -17,6 +17,8 @@ from zoo.convert.layers.conv import Convolution
 class ConvolutionDepthwise(Convolution):
     """ShuffleNet/MobileNet forks: one filter per input channel, group = channels whatever `group` says."""
 
+    is_classifier = False  # one filter per channel: never a class head
+
     def _a(self, a, ins):
         return replace(a, group=ins[0][1]) if len(ins[0]) == 4 else a
 
@@ -43,6 +45,8 @@ class ConvolutionDepthwise(Convolution):
 @register("Axpy")
 class Axpy(Op):
     """SE-ResNet's fused excitation: top = a * x + y, a (N, C) or (N, C, 1, 1) broadcast over H, W."""
+
+    block_end = True  # SE-ResNet's residual sum
 
     n_bottoms = (3, 3)
 
@@ -129,6 +133,10 @@ class Normalize(Op):
     """SSD's L2 normalization: x / sqrt(sum x^2 + eps) over C,H,W (across_spatial) or over C per
     position, times a learned scale (one value, or one per channel)."""
 
+    activation = True
+    filler_fields = {"scale": ("norm_param", "scale_filler")}
+    default_fillers = {"scale": ("constant", 1.0)}
+
     params = ("scale",)
 
     def attrs(self, p):
@@ -173,6 +181,8 @@ class MVNAttrs:
 class MVN(Op):
     """mvn_layer.cpp: subtract the mean over H,W (or C,H,W); divide by (std + eps), eps outside the root."""
 
+    activation = True
+
     def attrs(self, p):
         q = p.mvn_param
         return MVNAttrs(q.normalize_variance, q.across_channels, q.eps)
@@ -213,6 +223,8 @@ class BN(Op):
     """The forks' BN layer. SegNet with `bn_mode: INFERENCE`: y = scale * x + shift (its
     compute_bn_statistics folds the statistics in). PSPNet/yjxiong style (blobs slope, bias, mean,
     variance): y = slope * (x - mean) / sqrt(variance + eps) + bias."""
+
+    buffers = ("mean", "variance")  # statistics: never trained
 
     def attrs(self, p):
         q = p.bn_param
@@ -556,6 +568,8 @@ class Tile(Op):
 @register("Embed")
 class Embed(Op):
     """embed_layer.cpp: each input value is an index into a (input_dim, num_output) table, plus bias."""
+
+    filler_fields = {"weight": ("embed_param", "weight_filler"), "bias": ("embed_param", "bias_filler")}
 
     params = ("weight", "bias")
 

@@ -12,6 +12,7 @@ from zoo.convert.layers.base import Op, axis_index, register
 @register("Concat")
 class Concat(Op):
     n_bottoms = (1, None)
+    block_end = True
 
     def attrs(self, p):
         q = p.concat_param
@@ -87,6 +88,8 @@ class Slice(Op):
 
 @register("Split")
 class Split(Op):
+    passes_through = True
+
     def attrs(self, p):
         return len(p.top)
 
@@ -114,6 +117,7 @@ class EltwiseAttrs:
 @register("Eltwise")
 class Eltwise(Op):
     n_bottoms = (1, None)
+    block_end = True
 
     def attrs(self, p):
         q = p.eltwise_param
@@ -155,6 +159,8 @@ class Eltwise(Op):
 
 @register("Flatten")
 class Flatten(Op):
+    passes_through = True
+
     def attrs(self, p):
         return (p.flatten_param.axis, p.flatten_param.end_axis)
 
@@ -186,6 +192,8 @@ class Flatten(Op):
 
 @register("Reshape")
 class Reshape(Op):
+    passes_through = True
+
     def attrs(self, p):
         q = p.reshape_param
         return (tuple(q.shape.dim), q.axis, q.num_axes)

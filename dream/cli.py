@@ -33,7 +33,7 @@ Format = enum.Enum("Format", {k: k for k in OUT_TYPES}, type=str)
 
 
 def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
+    return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('s') else 's'}"
 
 
 def progress_columns() -> tuple:

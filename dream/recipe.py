@@ -183,7 +183,7 @@ def _show(v: object) -> str:
     return text if len(text) < 40 else text[:37] + "..."
 
 
-MAX_SIDE = 100_000  # a recipe side beyond this is refused outright; memory is checked before dreaming
+MAX_SIDE = 20_000  # a recipe side beyond this is refused outright; memory is checked before dreaming
 _sha = _optional(_text(limit=64))
 _CHECKS: dict[str, Callable[[object], str | None]] = {
     "model": _text(limit=200), "weights_sha256": _text(limit=64), "layers": _list_of(_text(limit=500)),

@@ -151,3 +151,19 @@ def test_windows_cover_evenly():
         starts = window_starts(length, 48)
         assert starts[0] == 0 and starts[-1] == length - 48
         assert all(b - a <= 48 for a, b in zip(starts, starts[1:]))  # no gap
+
+
+def test_a_fine_tune_whose_default_blob_was_not_trained_is_warned_about(tmp_path):
+    """A brain whose card lists trained_blobs without its default blob: one warning naming the first."""
+    import dataclasses
+
+    base = brain_for("mtcnn_det1")
+    brain = dataclasses.replace(base, trained_blobs=("conv3",), default_blob="conv2", _nets={})
+    start = tmp_path / "s.png"
+    Image.fromarray(np.full((24, 24, 3), 128, np.uint8)).save(start)
+    rec = Recipe(model=brain.name, weights_sha256="", layers=(), params=DreamParams(octaves=1, iterations=1),
+                 input=str(start))
+    (note,) = run.prepare(rec, brain=brain).notes
+    assert "conv2 was not changed by its fine-tune" in note and "--layer conv3" in note
+    assert not run.prepare(rec.with_(layers=("conv2",)), brain=brain).notes
+    assert not run.prepare(rec, brain=dataclasses.replace(brain, trained_blobs=("conv2",))).notes

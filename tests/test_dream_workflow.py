@@ -230,3 +230,70 @@ def test_recipe_json_is_ascii_for_exif(home, coffee, tmp_path):
                  "--iterations", "1"]) == 0
     with Image.open(out) as im:
         assert json.loads(im.getexif()[0x010E])["model"] == MODEL
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every `zoo dream|atlas|layers|labels` line in the README's bash blocks, as argument lists."""
+    import re
+    import shlex
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    cmds = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.splitlines():
+            for part in line.split("&&"):
+                words = shlex.split(part, comments=True)
+                placeholder = any(w in ("NAME", "MODEL", "RUN") for w in words)  # the train section's templates
+                if len(words) > 1 and words[0] == "zoo" and words[1] in ("dream", "atlas", "layers", "labels") \
+                        and not placeholder:
+                    cmds.append(words[1:])
+    return cmds
+
+
+def _scaled(args: list[str]) -> list[str]:
+    """The same command, small and short: --size 64, one octave of one step, at most two frames."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("--size", "--iterations", "--octaves", "--frames", "--blobs", "-b"):
+            skip = True
+            continue
+        out.append(a)
+    if args[0] in ("dream", "atlas"):
+        out += ["--octaves", "1", "--iterations", "1"]
+        neuron = any("@" in a for a in args)  # its position must lie inside the blob: keep enough pixels
+        out += ["--size", "32", "--blobs", "block1/dw/conv"] if args[0] == "atlas" else ["--size",
+                                                                                          "200" if neuron else "64"]
+        if "--frames" in args:
+            out += ["--frames", "2"]
+    return out
+
+
+def test_every_readme_dream_command_runs_scaled_down(home, tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror" / "mtcnn_det3"
+    mirror.mkdir(parents=True)
+    for name in ("det3.prototxt", "det3.caffemodel"):
+        shutil.copy(shared_or_skip(MODELS / "mtcnn" / name), mirror / name)
+    monkeypatch.setenv("ZOO_MIRROR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("ZOO_FETCH_RETRIES", "0")
+    work = tmp_path / "work"
+    (work / "photos").mkdir(parents=True)
+    Image.fromarray(data.coffee()).save(work / "coffee.png")
+    Image.fromarray(data.coffee()[100:300, 300:500]).save(work / "crop.png")
+    Image.fromarray(data.astronaut()).resize((96, 96)).save(work / "a.png")
+    Image.fromarray(data.chelsea()).resize((96, 64)).save(work / "b.jpg")
+    shutil.copy(work / "a.png", work / "photos" / "a.png")
+    monkeypatch.chdir(work)
+    cmds = _readme_commands()
+    assert len([c for c in cmds if c[0] == "dream"]) >= 8, cmds
+    for args in cmds:
+        target = work / args[args.index("-o") + 1] if "-o" in args else None
+        if target is not None and target.is_file():
+            target.unlink()
+        elif target is not None and target.is_dir():
+            shutil.rmtree(target)
+        assert main(_scaled(args)) == 0, args
+        if target is not None:  # wrote an image (or a folder of them)
+            assert target.is_file() or any(p.suffix in (".png", ".jpg") for p in target.iterdir()), args

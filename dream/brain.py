@@ -36,7 +36,36 @@ class Brain:
     labels: dict[str, list[str]] = field(default_factory=dict)
     descriptions: dict[str, str] = field(default_factory=dict)
     graph: Any = None  # convert.graph.Graph when known: truncation, stride and memory estimates
+    input_size: tuple[int, int] | None = None  # the deploy size (H, W): fixed-size heads run on tiles of it
+    trained_blobs: tuple[str, ...] | None = None  # for a fine-tune: blobs its training changed (card field)
     _nets: dict[tuple[tuple[str, ...], str], Net] = field(default_factory=dict, repr=False)
+    _fixed: dict[str, bool] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.input_size is None and self.graph is not None:
+            shape = next(iter(self.graph.inputs.values()), ())
+            if len(shape) == 4:
+                self.input_size = (int(shape[2]), int(shape[3]))
+
+    def is_fixed(self, blob: str) -> bool:
+        """Whether the part of the net below `blob` takes only its deploy size (an InnerProduct after
+        non-global pooling: GoogLeNet's loss heads, CaffeNet's fc6, MTCNN's fc layers)."""
+        if self.graph is None:
+            return False
+        if blob not in self._fixed:
+            self._fixed[blob] = not self.graph.truncated([blob]).spatially_dynamic()
+        return self._fixed[blob]
+
+    def logits(self, blob: str) -> str:
+        """The blob under a Softmax (its logits) when `blob` is a Softmax's output, else `blob`:
+        dreaming a probability saturates, its logit keeps pulling."""
+        if self.graph is None:
+            return blob
+        layer = self.graph.producers.get(blob)
+        if layer is not None and layer.type == "Softmax" and len(layer.bottoms) == 1:
+            under = layer.bottoms[0]
+            return under.split("@")[0] if under.split("@")[0] in self.channels else blob
+        return blob
 
     def resolve(self, target: Target) -> Target:
         """Check a `--layer` target against this model (known blob, channel in range, labels)."""
@@ -49,17 +78,60 @@ class Brain:
             if self.graph is None:
                 assert self.net is not None, "a Brain needs a net or a graph"
                 net = self.net
+                if isinstance(net, torch.nn.Module):
+                    net.to(device)
             else:
-                from zoo.convert.torch_module import CaffeModule
-
-                net = freeze(CaffeModule(self.graph.truncated(list(blobs))))
-            if isinstance(net, torch.nn.Module):
-                net.to(device)
+                fixed = [b for b in blobs if self.is_fixed(b)]
+                free = [b for b in blobs if b not in fixed]
+                net = self._module(free, device) if free else None
+                if fixed:
+                    assert self.input_size is not None
+                    net = WindowedNet(net, self._module(fixed, device), fixed, self.input_size)
             self._nets[key] = net
         return self._nets[key]
 
+    def _module(self, blobs: Sequence[str], device: torch.device | str) -> Net:
+        from zoo.convert.torch_module import CaffeModule
+
+        return freeze(CaffeModule(self.graph.truncated(list(blobs)))).to(device)
+
     def truncated_graph(self, blobs: Sequence[str]) -> Any:
         return None if self.graph is None else self.graph.truncated(list(blobs))
+
+
+def window_starts(length: int, window: int) -> list[int]:
+    """Starts of the fewest windows of `window` pixels that cover [0, length), spread evenly."""
+    if length < window:
+        raise ValueError(f"{length} pixels are fewer than one window of {window}")
+    n = -(-length // window)
+    if n == 1:
+        return [0]
+    return [round(i * (length - window) / (n - 1)) for i in range(n)]
+
+
+class WindowedNet:
+    """A net whose fixed-size heads run on windows of the deploy size covering the input.
+
+    The windows go through the head as one batch; a class term summed over the batch is the sum of
+    each window's logit, so a class can be dreamt into an image of any size. Blobs that take any
+    size come from one pass of `whole` over the input.
+    """
+
+    def __init__(self, whole: Net | None, head: Net, fixed: Sequence[str], window: tuple[int, int]) -> None:
+        self.whole, self.head, self.fixed, self.window = whole, head, tuple(fixed), window
+
+    def __call__(self, x: Tensor, outputs: Sequence[str]) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
+        free = [b for b in outputs if b not in self.fixed]
+        if free:
+            assert self.whole is not None
+            out.update(self.whole(x, outputs=free))
+        wanted = [b for b in outputs if b in self.fixed]
+        if wanted:
+            (wh, ww), (h, w) = self.window, x.shape[-2:]
+            crops = [x[:, :, r:r + wh, c:c + ww] for r in window_starts(h, wh) for c in window_starts(w, ww)]
+            out.update(self.head(torch.cat(crops), outputs=wanted))
+        return out
 
 
 def weights_digest(graph: Any) -> str:
@@ -116,6 +188,7 @@ def from_graph(
     from zoo.convert.report import default_dream_blob  # the one rule for a default blob
 
     default = default_blob or (default_dream_blob(list(listed)) if listed else "")
+    labels = {k: list(v) for k, v in (labels or {}).items()}
     return Brain(
         name=name,
         net=None,
@@ -124,9 +197,10 @@ def from_graph(
         dreamable=listed,
         default_blob=default,
         weights_sha256=weights_digest(graph),
-        labels={k: list(v) for k, v in (labels or {}).items()},
+        labels=labels,
         descriptions=dict(descriptions or {}),
         graph=graph,
+        input_size=tuple(input_size),  # type: ignore[arg-type]
     )
 
 
@@ -136,7 +210,7 @@ def load_brain(name: str | None) -> Brain:
 
     from zoo import api, convert
 
-    card, paths = api.resolve(name)
+    card, paths = api.resolve(name, say=_say)
     graph = convert.load_net(str(paths["prototxt"]), str(paths["weights"]))
     channels, spatial = blob_table(graph, tuple(card.input_size))  # type: ignore[arg-type]
     listed = {b.name: tuple(b.shape) for b in card.dream_blobs if b.name in channels} or spatial
@@ -156,4 +230,33 @@ def load_brain(name: str | None) -> Brain:
         labels=labels,
         descriptions={b.name: b.produces for b in card.dream_blobs},
         graph=graph,
+        input_size=tuple(card.input_size),  # type: ignore[arg-type]
+        trained_blobs=_trained(card),
     )
+
+
+def _say(message: str) -> None:
+    """Messages of model resolution on stderr; the fallback note is said once per cache, short."""
+    import sys
+
+    from zoo import api, cache
+    from zoo.io import write_text_atomic
+
+    if message.startswith(f"note: {api.DEFAULT_MODEL} is not available"):
+        marker = cache.zoo_home() / ".fallback-noted"
+        if marker.exists():
+            return
+        message = (f"note: {api.DEFAULT_MODEL} cannot be fetched, so the built-in {api.FALLBACK_MODEL} dreams "
+                   f"instead (`zoo fetch {api.DEFAULT_MODEL}` when online; said once)")
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(marker, "1\n")
+        except OSError:
+            pass
+    print(message, file=sys.stderr)
+
+
+def _trained(card: Any) -> tuple[str, ...] | None:
+    """The card's `trained_blobs` (a fine-tune's changed blobs), when the registry has that field."""
+    value = getattr(card, "trained_blobs", None)
+    return tuple(value) if isinstance(value, (list, tuple)) else None

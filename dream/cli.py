@@ -1,123 +1,145 @@
-"""`zoo dream`, `zoo layers` and `zoo atlas`: thin commands over dream's library functions.
+"""`zoo dream`, `zoo layers`, `zoo labels` and `zoo atlas`: thin commands over dream's library.
 
-Options become a Recipe; the recipe is what runs (so `--recipe OUT.png` runs the same code), and
-the progress bar is a callback handed to the loop from here.
+Options become a Recipe and `zoo.dream.run` runs it (so `--recipe OUT.png` runs the same code);
+the progress bar is a callback handed to it from here. Torch loads only inside the commands
+(function-local imports), so `zoo --help` stays fast.
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
-from zoo.dream.presets import PRESETS, DreamParams, get_preset
-from zoo.dream.recipe import Recipe, file_sha256, png_info, read_recipe
+from rich.table import Column, Table
+from zoo.dream.presets import PRESETS, DreamParams, describe
+from zoo.dream.recipe import Recipe, file_sha256, locate, read_recipe
 
 from zoo.errors import UserError
-
-
-class _Lazy:
-    """A module imported on first use: torch loads only when a dream command runs, not for `zoo --help`
-    or `zoo convert` (whose path to ONNX never imports torch)."""
-
-    def __init__(self, name: str):
-        self._name = name
-
-    def __getattr__(self, attr: str):
-        import importlib
-
-        return getattr(importlib.import_module(self._name), attr)
-
-
-atlas, output, pipeline, sequence, starts = (
-    _Lazy(f"zoo.dream.{m}") for m in ("atlas", "output", "pipeline", "sequence", "starts"))
-_objectives, _render = _Lazy("zoo.dream.objectives"), _Lazy("zoo.dream.render")
-
-
-def parse_target(text: str):
-    return _objectives.parse_target(text)
-
-
-def usable_octaves(*args, **kwargs):
-    return _render.usable_octaves(*args, **kwargs)
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
+Device = enum.Enum("Device", {"cpu": "cpu", "cuda": "cuda"}, type=str)
+PresetName = enum.Enum("PresetName", {name: name for name in PRESETS}, type=str)
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+OUT_TYPES = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
+Format = enum.Enum("Format", {k: k for k in OUT_TYPES}, type=str)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('s') else 's'}"
+
+
+def progress_columns() -> tuple:
+    """Short description, the bar (it shrinks first), counts, elapsed and ETA: readable at 80 columns."""
+    return (TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=4)),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TimeElapsedColumn(table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)))
+
 
 @contextlib.contextmanager
-def progress_bar(total: int, label: str) -> Iterator[Callable[[Any], None]]:
-    """A rich bar over every step of every octave (and frame); tiles show in the description."""
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=False) as bar:
+def progress_bar(total: int, label: str, console: Console | None = None) -> Iterator[Callable]:
+    """One bar over every step of every image, octave and frame; where it is shows in a short text."""
+    with Progress(*progress_columns(), console=console or err, transient=False, expand=True) as bar:
         task = bar.add_task(label, total=total)
 
-        def update(p) -> None:  # a dream.render.Progress
-            tiles = f" · tile {p.tile}/{p.tiles}" if p.tiles > 1 else ""
-            bar.update(task, description=f"{label} · octave {p.octave}/{p.octaves} · step {p.step}/{p.steps}{tiles}",
-                       advance=1 if p.tile == p.tiles else 0)
+        def update(u, prefix: str = "") -> None:  # a zoo.dream.run.Update
+            where = f"{prefix}oct {u.octave}/{u.octaves} step {u.step}/{u.steps}"
+            if u.frames > 1:
+                where = f"{prefix}frame {u.frame}/{u.frames} {where[len(prefix):]}"
+            if u.tiles > 1:
+                where += f" tile {u.tile}/{u.tiles}"
+            bar.update(task, description=where, advance=1 if u.tile == u.tiles else 0)
 
         yield update
 
 
-def _sha(path: str | Path | None) -> str | None:
+def _abs(path: Path | None) -> str | None:
+    return str(path.resolve()) if path is not None else None
+
+
+def _sha(path: Path | None) -> str | None:
     return file_sha256(path) if path is not None and Path(path).is_file() else None
 
 
-def _recipe_from_options(
-    input_: Path | None, model: str | None, layers: list[str], weights: list[float], guide: Path | None,
-    init: str, size: str | None, params: DreamParams, seed: int, frames: int, zoom: float, rotate: float,
-    preset: str | None, device: str,
-) -> Recipe:
-    starts.parse_init(init)
-    if guide is not None:
-        starts.load_image(guide)  # undecodable guides fail before the brain loads
-    return Recipe(
-        model=model or "", weights_sha256="", layers=tuple(layers), params=params, seed=seed,
-        weights=tuple(weights), init=init, input=str(input_) if input_ else None, input_sha256=_sha(input_),
-        guide=str(guide) if guide else None, guide_sha256=_sha(guide), size=size, frames=frames, zoom=zoom,
-        rotate=rotate, device=device, preset=preset,
-    )
+def expand_inputs(inputs: list[Path]) -> list[Path]:
+    """Files as given, folders as the images inside them (sorted); a missing path is one line."""
+    files: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_TYPES)
+            if not found:
+                raise UserError(f"{p}: folder holds no images ({', '.join(IMAGE_TYPES)})")
+            files.extend(found)
+        elif not p.exists():
+            raise UserError(f"{p}: no such file")
+        else:
+            files.append(p)
+    return files
 
 
-def _default_output(input_: Path | None, frames: int) -> Path:
-    stem = input_.stem if input_ is not None else "dream"
-    return Path(f"{stem}-dream{'.webp' if frames > 1 else '.png'}")
+def output_paths(inputs: list[Path], output: Path | None, fmt: Format | None, frames: int) -> list[Path]:
+    """Where each input's dream goes: `-o FILE` for one input, `-o FOLDER` (made if needed) for many."""
+    ext = OUT_TYPES[fmt.value] if fmt else (".webp" if frames > 1 else ".png")
+    many = len(inputs) > 1
+    if output is not None and (many or output.is_dir() or (not output.suffix and not output.exists())):
+        if output.exists() and not output.is_dir():
+            raise UserError(f"{output}: several inputs need a folder for -o, and this is a file")
+        if not output.parent.is_dir():
+            raise UserError(f"{output}: cannot write, folder {output.parent} does not exist")
+        output.mkdir(exist_ok=True)
+        targets = [output / f"{p.stem}-dream{ext}" for p in inputs]
+    elif output is not None:
+        targets = [output]
+    else:
+        targets = [Path(f"{p.stem}-dream{ext}") for p in inputs] or [Path(f"dream{ext}")]
+    if len(set(targets)) != len(targets):
+        raise UserError("two inputs have the same name; their dreams would overwrite each other")
+    return targets
 
 
 def dream_cmd(
     ctx: typer.Context,
-    input_: Annotated[Path | None, typer.Argument(
-        metavar="INPUT", help="start image (optional with --init noise|gradient|color, or with --recipe)")] = None,
-    output_: Annotated[Path | None, typer.Option("-o", "--output", help="PNG (or .gif/.webp with --frames)")] = None,
+    inputs: Annotated[list[Path] | None, typer.Argument(
+        metavar="INPUT...", help="start image(s) or folder(s) (optional with --init noise|gradient|color, "
+        "or with --recipe)", show_default=False)] = None,
+    output_: Annotated[Path | None, typer.Option(
+        "-o", "--output", help="file (.png .jpg .webp .tif; .gif/.webp with --frames) or, for several inputs, "
+        "a folder")] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="a zoo model name (see `zoo list`)")] = None,
     layer: Annotated[list[str] | None, typer.Option(
-        "--layer", "-l", help="BLOB, BLOB:CH[,CH..], BLOB:LABEL or BLOB:CH@Y,X; repeatable")] = None,
+        "--layer", "-l", help="BLOB, BLOB:CH[,CH..], BLOB:LABEL (see `zoo labels`) or BLOB:CH@Y,X (Y,X in the "
+        "blob at the final size, see `zoo layers MODEL --size`); repeatable")] = None,
     weight: Annotated[list[float] | None, typer.Option("--weight", "-w", help="one per --layer, default 1")] = None,
     guide: Annotated[Path | None, typer.Option("--guide", help="steer toward this image's features")] = None,
     init: Annotated[str, typer.Option("--init", help="image | noise[:SPREAD] | gradient[:DEG] | color[:#RRGGBB]")]
     = "image",
     octaves: Annotated[int | None, typer.Option("--octaves", min=1, max=32)] = None,
-    octave_scale: Annotated[float | None, typer.Option("--octave-scale", min=1.0, max=4.0)] = None,
+    octave_scale: Annotated[float | None, typer.Option("--octave-scale", min=1.01, max=4.0)] = None,
     iterations: Annotated[int | None, typer.Option("--iterations", min=1)] = None,
-    step: Annotated[float | None, typer.Option("--step", min=0.0, help="ascent step in pixel units")] = None,
+    step: Annotated[float | None, typer.Option("--step", min=0.0, max=1000.0, help="ascent step in pixel units")]
+    = None,
     jitter: Annotated[int | None, typer.Option("--jitter", min=0)] = None,
     tile: Annotated[int | None, typer.Option("--tile", min=16, help="tile side; default: from free memory")] = None,
     size: Annotated[str | None, typer.Option("--size", help="W or WxH: scale the input first")] = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="zoom/rotate feedback frames")] = 1,
     zoom: Annotated[float, typer.Option("--zoom", min=0.1, max=10.0, help="zoom per frame")] = 1.05,
-    rotate: Annotated[float, typer.Option("--rotate", help="degrees per frame")] = 0.0,
+    rotate: Annotated[float, typer.Option("--rotate", min=-360.0, max=360.0, help="degrees per frame")] = 0.0,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    preset: Annotated[str | None, typer.Option("--preset", help=f"one of: {', '.join(PRESETS)}")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (default: cuda if present)")] = None,
-    recipe: Annotated[Path | None, typer.Option("--recipe", help="reproduce the dream stored in this PNG")] = None,
+    preset: Annotated[PresetName | None, typer.Option("--preset", help="named parameter set")] = None,
+    device: Annotated[Device | None, typer.Option("--device", help="default: cuda if present")] = None,
+    fmt: Annotated[Format | None, typer.Option("--format", help="output type for folders (default png)")] = None,
+    quality: Annotated[int, typer.Option("--quality", min=1, max=100, help="JPEG/WebP quality")] = 92,
+    recipe: Annotated[Path | None, typer.Option("--recipe", help="reproduce the dream stored in this image")]
+    = None,
     blend: Annotated[float, typer.Option("--blend", min=0.0, max=1.0, help="clips: share of the last frame's "
                                          "detail carried along the flow")] = 0.8,
     flow: Annotated[str, typer.Option("--flow", help="clips: optical flow, dis or farneback")] = "dis",
@@ -134,120 +156,197 @@ def dream_cmd(
     = 4,
     nproc: Annotated[int | None, typer.Option("--nproc", min=1, help="processes through torchrun")] = None,
 ) -> None:
-    """Dream on an image or a clip with any brain of the zoo, at any size."""
-    from zoo.dream import video, video_cli
+    """Dream on images or clips with any brain of the zoo, at any size."""
+    from zoo.dream import output, pipeline, sequence, starts, video, video_cli
 
     if (nproc or 1) > 1 and not video_cli.distributed.launched():
         video_cli.relaunch(ctx, nproc)
-    clip = video.is_clip_path(input_)  # a video file, a folder of frames, an animated GIF/WebP
+    given = list(inputs or [])
+    dev = pipeline.check_device(device.value if device else pipeline.default_device())
+    jobs: list[tuple[Recipe, Path, dict]] = []
     if recipe is not None:
+        files = expand_inputs(given)
+        if len(files) > 1:
+            raise UserError("--recipe reproduces one dream; give at most one INPUT")
         rec = read_recipe(recipe)
-        rec = rec.with_(device=pipeline.check_device(device or rec.device))
-        target = output_ or Path(f"{recipe.stem}-again{'.webp' if rec.frames > 1 else '.png'}")
+        rec = rec.with_(device=pipeline.check_device(device.value if device else rec.device))
+        where: dict = {}
+        if files:
+            rec, where = _input_for(rec, files[0], where)
+        elif rec.input:
+            where["input_path"] = locate(rec.input, recipe, "input")
+        if guide is not None:
+            starts.image_size(guide)
+            rec = rec.with_(guide=_abs(guide), guide_sha256=_sha(guide))
+        elif rec.guide:
+            where["guide_path"] = locate(rec.guide, recipe, "guide")
+        if rec.interrupted:
+            err.print(f"note: {recipe} was interrupted; reproducing it to the same step"
+                      if rec.frames == 1 and rec.steps_done is not None else
+                      f"note: {recipe} was interrupted; this re-runs the whole dream", markup=False)
+        ext = ".webp" if rec.frames > 1 else (recipe.suffix.lower() if recipe.suffix.lower() in output.STILLS
+                                               else ".png")
+        jobs.append((rec, output_ or Path(f"{recipe.stem}-again{ext}"), where))
     else:
-        p = get_preset(preset) if preset else None
+        p = PRESETS[preset.value] if preset else None
         base = p.params if p else DreamParams()
         params = base.with_(octaves=octaves, octave_scale=octave_scale, iterations=iterations, step=step,
                             jitter=jitter, tile=tile)
-        model = model or (p.model if p else None)
-        layers = list(layer or ([p.layer] if p and p.layer and model == p.model else []))
-        rec = _recipe_from_options(input_, model, layers, list(weight or []), guide, init, size, params, seed,
-                                   frames, zoom, rotate, preset, pipeline.check_device(device or
-                                                                                     pipeline.default_device()))
-        target = output_ or _default_output(input_, frames)
-    if clip and input_ is not None:
-        opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
-                                  fps, crf, codec, chunks, warmup)
-        return video_cli.clip_cmd(rec, input_, output_, opts, out, err)
-    if rec.frames > 1:
-        output.check_writable(target, {k: v for k, v in output.FORMATS.items() if k in sequence.ANIMATIONS})
-    else:
-        output.check_writable(target)
-    with video_cli.ranked_still(rec.device, target, (out, err)) as target:  # under torchrun: rank 0 writes
-        run_dream(rec, target, input_override=str(input_) if (recipe is not None and input_) else None,
-                  reproduce=recipe is not None)
+        starts.parse_init(init)
+        if guide is not None:
+            starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
+        from zoo import api
+
+        preset_model = p.model if p and p.model != api.DEFAULT_MODEL else None  # the default falls back offline
+
+        def new_recipe(path: Path | None) -> Recipe:
+            return Recipe(
+                model=model or preset_model or "", weights_sha256="", layers=tuple(layer or ()), params=params,
+                seed=seed, weights=tuple(weight or ()), init=init, input=_abs(path), input_sha256=_sha(path),
+                guide=_abs(guide), guide_sha256=_sha(guide), size=size, frames=frames, zoom=zoom, rotate=rotate,
+                device=dev, preset=preset.value if preset else None)
+
+        if len(given) == 1 and _is_clip(video, given[0], output_):
+            opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
+                                      fps, crf, codec, chunks, warmup)
+            return video_cli.clip_cmd(new_recipe(given[0]), given[0], output_, opts, out, err)
+        files = expand_inputs(given)
+        for path, target in zip(files or [None], output_paths(files, output_, fmt, frames)):
+            jobs.append((new_recipe(path), target, {}))
+    for rec, target, _ in jobs:
+        output.check_writable(target, {k: v for k, v in output.FORMATS.items() if k in sequence.ANIMATIONS}
+                              if rec.frames > 1 else output.STILLS)
+    if video_cli.distributed.launched():  # under torchrun the ranks share each step's tiles; rank 0 writes
+        if len(jobs) != 1:
+            raise UserError("--nproc dreams one image (or one clip) at a time; give one INPUT")
+        rec, target, where = jobs[0]
+        with video_cli.ranked_still(rec.device, target, (out, err)) as ranked:
+            _run_jobs([(rec, ranked, where)], reproduce=recipe is not None, quality=quality)
+        return
+    _run_jobs(jobs, reproduce=recipe is not None, quality=quality)
 
 
-def run_dream(rec: Recipe, target: Path, *, input_override: str | None = None, reproduce: bool = False) -> None:
-    """Load, dream and write one recipe (a still or a sequence)."""
+def _is_clip(video, path: Path, output_: Path | None) -> bool:
+    """A video file or an animated GIF/WebP is a clip; a folder is a clip of frames only when -o names one
+    file (a clip), otherwise it is a batch of photos."""
+    if path.is_dir():
+        return output_ is not None and output_.suffix.lower() in (*video.VIDEO_SUFFIXES, *video.ANIMATION_SUFFIXES)
+    return video.is_clip_path(path)
+
+
+def _input_for(rec: Recipe, path: Path, where: dict) -> tuple[Recipe, dict]:
+    """INPUT with --recipe: the recipe's own input moved (same checksum) or another input (override)."""
+    if rec.input_sha256 and file_sha256(path) == rec.input_sha256:
+        return rec, {**where, "input_path": path}
+    return rec.with_(input=_abs(path), input_sha256=_sha(path)), where
+
+
+def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality: int) -> None:
+    """Prepare every dream first (all errors before any long work), then run them under one bar."""
+    from zoo.dream import run
     from zoo.dream.brain import load_brain
 
-    start = pipeline.load_start(rec, input_override)
-    brain = load_brain(rec.model or None)
-    if reproduce and rec.weights_sha256 and brain.weights_sha256 != rec.weights_sha256:
-        raise UserError(f"model {brain.name}: its weights differ from the recipe's (sha256 {rec.weights_sha256[:12]}…)")
-    targets = pipeline.targets_for(brain, list(rec.layers))
-    blobs = list(dict.fromkeys(t.blob for t in targets))
-    pipeline.check_fits(brain, blobs, start.shape[:2], rec.input or rec.init)
-    guide_feats = None
-    if rec.guide:
-        if rec.guide_sha256 and file_sha256(rec.guide) != rec.guide_sha256:
-            raise UserError(f"{rec.guide}: not the guide this recipe was made from (sha256 differs)")
-        g = starts.load_image(rec.guide)
-        guide_feats = {b: pipeline.guide_features(brain, g, b, rec.device) for b in blobs}
-    objective = pipeline.build_objective(brain, targets, rec.weights, guide_blobs=guide_feats)
-    plan = pipeline.plan_for(brain, objective.blobs, rec.params, rec.device)
-    rec = rec.with_(model=brain.name, weights_sha256=brain.weights_sha256,
-                    layers=tuple(str(t) for t in targets), params=rec.params.with_(tile=plan.tiles.tile))
-    n_oct = len(usable_octaves(*start.shape[:2], rec.params, (plan.min_side, plan.min_side)))
-    total = rec.frames * n_oct * rec.params.iterations
-    label = f"{brain.name} {', '.join(rec.layers)}"
-    h, w = start.shape[:2]
-    tiles = f"tiles of {plan.tiles.tile}" if max(h, w) > plan.tiles.tile else "untiled"
-    err.print(f"dreaming {w}x{h} on {label}: {n_oct} octaves × {rec.params.iterations} steps"
-              f"{f' × {rec.frames} frames' if rec.frames > 1 else ''}, {tiles}, {rec.device}, seed {rec.seed}",
-              markup=False)
-    with progress_bar(total, label) as update:
-        if rec.frames > 1:
-            done, interrupted = _write_sequence(brain, start, objective, rec, plan, target, update)
-        else:
-            rgb, result = pipeline.dream_rgb(brain, start, objective, rec.params, seed=rec.seed, device=rec.device,
-                                             plan=plan, on_progress=update)
-            interrupted = result.interrupted
-            rec = rec.with_(interrupted=interrupted)
-            output.write_image(target, rgb, png_info(rec))
-    if interrupted:
-        err.print(f"interrupted: wrote the dream so far to {target}", markup=False)
-        raise typer.Exit(130)
-    out.print(f"wrote {target}", markup=False)
-
-
-def _write_sequence(brain, start, objective, rec: Recipe, plan, target: Path, update) -> tuple[int, bool]:
-    folder = sequence.frame_dir(target)
-    folder.mkdir(exist_ok=True)
-    images: list[np.ndarray] = []
-    interrupted = False
-    for k, (rgb, result) in enumerate(sequence.frames(
-            brain, start, objective, rec.params, rec.frames, rec.zoom, rec.rotate, seed=rec.seed,
-            device=rec.device, plan=plan, on_progress=update)):
-        interrupted = result.interrupted
-        frame = folder / f"frame-{k + 1:04d}.png"
-        output.write_image(frame, rgb, png_info(rec.with_(interrupted=interrupted)))
-        images.append(rgb)
-    sequence.write_animation(target, images)
-    out.print(f"wrote {len(images)} frames to {folder}/", markup=False)
-    return len(images), interrupted
+    brains: dict[str, object] = {}
+    prepared = []
+    for rec, target, where in jobs:
+        key = rec.model
+        if key not in brains:
+            brains[key] = load_brain(rec.model or None)
+        prep = run.prepare(rec, reproduce=reproduce, brain=brains[key], **where)  # type: ignore[arg-type]
+        for note in prep.notes:
+            err.print(note, markup=False)
+        prepared.append((prep, target))
+    first = prepared[0][0]
+    if first.recipe.preset:
+        err.print(describe(first.recipe.preset, first.brain.name), markup=False)
+    total = sum(p.total for p, _ in prepared)
+    for i, (prep, _) in enumerate(prepared):
+        rec, h, w = prep.recipe, *prep.start.shape[:2]
+        tiles = f"tiles of {prep.plan.tiles.tile}" if max(h, w) > prep.plan.tiles.tile else "untiled"
+        which = f"{i + 1}/{len(prepared)} " if len(prepared) > 1 else ""
+        frames = f" × {plural(rec.frames, 'frame')}" if rec.frames > 1 else ""
+        err.print(f"dreaming {which}{w}x{h} on {prep.brain.name} {', '.join(rec.layers)}: "
+                  f"{plural(prep.octaves, 'octave')} × {plural(rec.params.iterations, 'step')}{frames}, {tiles}, "
+                  f"{rec.device}, seed {rec.seed}", markup=False)
+    with progress_bar(total, "starting") as update:
+        for i, (prep, target) in enumerate(prepared):
+            prefix = f"img {i + 1}/{len(prepared)} " if len(prepared) > 1 else ""
+            result = run.run(prep, target, on_progress=lambda u, pre=prefix: update(u, pre), quality=quality)
+            if result.frames > 1:
+                out.print(f"wrote {plural(result.frames, 'frame')} to {run.sequence.frame_dir(target)}/",
+                          markup=False)
+            if result.interrupted:
+                err.print(f"interrupted: wrote the dream so far to {target}", markup=False)
+                raise typer.Exit(130)
+            out.print(f"wrote {target}", markup=False)
 
 
 def layers_cmd(
     model: Annotated[str, typer.Argument(help="a zoo model name")],
+    size: Annotated[str | None, typer.Option(
+        "--size", help="W or WxH: shapes for an image of this size (the coordinates of BLOB:CH@Y,X)")] = None,
 ) -> None:
     """List a model's dreamable blobs with their shapes and channel counts."""
+    from zoo.dream import geometry
     from zoo.dream.brain import load_brain
 
     brain = load_brain(model)
-    table = Table(title=f"dreamable blobs of {brain.name} (shape at the deploy size)")
+    shapes = None
+    at = "the deploy size"
+    if size:
+        try:
+            h, w = geometry.scaled_size(*(brain.input_size or (224, 224)), size)
+        except ValueError as e:
+            raise UserError(f"--size: {e}") from None
+        net = (w, h) if getattr(brain.preprocess, "transpose", False) else (h, w)
+        g = brain.graph
+        free = [b for b in brain.dreamable if not brain.is_fixed(b)]
+        try:
+            shapes = g.truncated(free).shapes({next(iter(g.inputs)): (1, 3, *net)}) if free else {}
+        except UserError:
+            raise UserError(f"{brain.name}: a {w}x{h} image is too small for its blobs") from None
+        at = f"a {w}x{h} image"
+    table = Table(title=f"dreamable blobs of {brain.name} (shape at {at})")
     for col, just in (("blob", "left"), ("channels", "right"), ("shape", "right"), ("tends to paint", "left")):
         table.add_column(col, justify=just)
     for blob, shape in brain.dreamable.items():
+        if shapes is not None:
+            shape = tuple(shapes[blob][1:]) if blob in shapes else shape
         name = f"{blob} (default)" if blob == brain.default_blob else blob
         table.add_row(name, str(brain.channels.get(blob, shape[0])), "×".join(map(str, shape)),
                       brain.descriptions.get(blob, ""))
     out.print(table)
     classes = [b for b in brain.labels if b not in brain.dreamable]
     if classes:
-        out.print(f"class outputs: {', '.join(classes)} ({len(brain.labels[classes[0]])} classes): "
-                  f"use --layer {classes[0]}:INDEX or --layer {classes[0]}:LABEL", markup=False)
+        names = brain.labels[classes[0]]
+        example = names[1].split(",")[0].strip() if len(names) > 1 else "LABEL"
+        out.print(f"class outputs: {', '.join(f'{c}:LABEL' for c in classes)} ({plural(len(names), 'class')}); "
+                  f"e.g. --layer {classes[-1]}:{example!r} or {classes[-1]}:INDEX; list them: zoo labels "
+                  f"{brain.name}", markup=False)
+
+
+def labels_cmd(
+    model: Annotated[str, typer.Argument(help="a zoo model name")],
+    grep: Annotated[str | None, typer.Option("--grep", help="only labels containing this word (any case)")]
+    = None,
+) -> None:
+    """List a model's class labels: index and names (what --layer BLOB:LABEL accepts)."""
+    from zoo.labels import grep_labels, load_labels
+    from zoo.registry import get_card
+
+    card = get_card(model)
+    try:
+        names = load_labels(card.labels, None)
+    except UserError:
+        from zoo import api
+
+        c, paths = api.resolve(model)
+        names = api.labels_for(c, paths)
+    rows = grep_labels(names, grep)
+    if not rows:
+        raise UserError(f"{model}: no label contains {grep!r}")
+    for i, label in rows:
+        out.print(f"{i:>5}  {label}", markup=False)
 
 
 def atlas_cmd(
@@ -257,64 +356,44 @@ def atlas_cmd(
     start: Annotated[str, typer.Option("--start", help="noise | gradient | color[:#RRGGBB] | an image file")]
     = "noise",
     output_: Annotated[Path | None, typer.Option("-o", "--output", help="folder (default: atlas-MODEL)")] = None,
-    size: Annotated[int, typer.Option("--size", min=16, help="side of each picture")] = 256,
-    octaves: Annotated[int, typer.Option("--octaves", min=1)] = 3,
+    size: Annotated[int, typer.Option("--size", min=16, max=20000, help="side of each picture")] = 256,
+    octaves: Annotated[int, typer.Option("--octaves", min=1, max=32)] = 3,
     iterations: Annotated[int, typer.Option("--iterations", min=1)] = 10,
-    step: Annotated[float, typer.Option("--step", min=0.0)] = 1.5,
+    step: Annotated[float, typer.Option("--step", min=0.0, max=1000.0)] = 1.5,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     columns: Annotated[int | None, typer.Option("--columns", min=1)] = None,
-    device: Annotated[str | None, typer.Option("--device")] = None,
+    device: Annotated[Device | None, typer.Option("--device")] = None,
 ) -> None:
     """Render the same start through every dreamable blob: a labelled contact sheet and a web page."""
-    from zoo.dream.brain import load_brain
+    from zoo.dream import pipeline, run
 
-    dev = pipeline.check_device(device or pipeline.default_device())
+    dev = pipeline.check_device(device.value if device else pipeline.default_device())
     folder = output_ or Path(f"atlas-{model}")
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"{folder}: exists and is not a folder")
-    if not folder.parent.is_dir():
-        raise UserError(f"{folder}: cannot write, folder {folder.parent} does not exist")
-    kind = start.partition(":")[0]
-    image = None if kind in starts.KINDS else Path(start)
-    if image is not None:
-        starts.load_image(image)
-    rec = Recipe(model=model, weights_sha256="", layers=(), params=DreamParams(octaves=octaves, iterations=iterations,
-                 step=step), seed=seed, init="image" if image else start, input=str(image) if image else None,
-                 input_sha256=_sha(image), size=f"{size}" if image else f"{size}x{size}", device=dev)
-    first = pipeline.load_start(rec)
-    brain = load_brain(model)
-    names = list(blobs or brain.dreamable)
-    for name in names:
-        brain.resolve(parse_target(name))
-    folder.mkdir(exist_ok=True)
-    rec = rec.with_(model=brain.name, weights_sha256=brain.weights_sha256)
-    items, entries = [], []
-    total = len(names) * octaves * iterations
-    with progress_bar(total, f"atlas {brain.name}") as update:
-        for i, (blob, rgb, result) in enumerate(atlas.render_blobs(
-                brain, first, names, rec.params, seed=seed, device=dev, on_progress=update)):
-            name = atlas.file_name(i + 1, blob)
-            tile = pipeline.plan_for(brain, [blob], rec.params, dev).tiles.tile  # recorded, as zoo dream does
-            blob_rec = rec.with_(layers=(blob,), params=rec.params.with_(tile=tile))
-            output.write_image(folder / name, rgb, png_info(blob_rec))
-            items.append((blob, rgb))
-            shape = brain.dreamable.get(blob, (brain.channels.get(blob, 0),))
-            entries.append(atlas.Entry(blob, name, shape, brain.descriptions.get(blob, "")))
-            if result.interrupted:
-                break
-    sheet = atlas.contact_sheet(items, columns)
-    output.write_image(folder / "atlas.png", sheet)
-    command = f"zoo atlas --model {brain.name} --start {start} --size {size} --seed {seed}"
-    note = f"Weights sha256 {brain.weights_sha256[:16]}…; {octaves} octaves × {iterations} steps."
-    with output.atomic_path(folder / "index.html") as tmp:
-        tmp.write_text(atlas.html_page(brain.name, entries, "atlas.png", command, note), encoding="utf-8")
-    out.print(f"wrote {len(entries)} pictures, {folder / 'atlas.png'} and {folder / 'index.html'}", markup=False)
-    if len(entries) < len(names):
+    params = DreamParams(octaves=octaves, iterations=iterations, step=step)
+    total = len(blobs) * octaves * iterations if blobs else None
+    with progress_bar(total, f"atlas {model}") as update:  # type: ignore[arg-type]
+        def on_progress(p) -> None:
+            update(_AtlasUpdate(p))
+
+        result = run.dream_atlas(model, folder, blobs=blobs or (), start=start, size=size, params=params, seed=seed,
+                                 columns=columns, device=dev, on_progress=on_progress)
+    out.print(f"wrote {plural(len(result.entries), 'picture')}, {folder / 'atlas.png'} and "
+              f"{folder / 'index.html'}", markup=False)
+    if not result.complete:
         raise typer.Exit(130)
+
+
+class _AtlasUpdate:
+    """A render.Progress seen as a run.Update (one frame) for the bar."""
+
+    def __init__(self, p) -> None:
+        self.octave, self.octaves, self.step, self.steps = p.octave, p.octaves, p.step, p.steps
+        self.tile, self.tiles, self.frame, self.frames = p.tile, p.tiles, 1, 1
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
     app.command("dream")(dream_cmd)
     app.command("layers")(layers_cmd)
+    app.command("labels")(labels_cmd)
     app.command("atlas")(atlas_cmd)

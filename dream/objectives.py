@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -69,16 +70,79 @@ def channels(blob: str, chans: Sequence[int]) -> Objective:
     return Objective(lambda a: a[blob][:, idx].sum() / len(idx), [blob], f"{blob}:{','.join(map(str, idx))}")
 
 
-def neuron(blob: str, chan: int, y: int | None = None, x: int | None = None) -> Objective:
-    """One unit: channel `chan` at (y, x) of the blob, the centre when not given."""
+@dataclass(frozen=True)
+class Region:
+    """Where the crop a net sees lies in the octave image: its first row and column, the jitter
+    roll, the octave's size (all in net-space pixels), and the core rows/cols the tile owns."""
+
+    start: tuple[int, int]
+    crop: tuple[int, int]
+    shift: tuple[int, int]
+    size: tuple[int, int]
+    core: tuple[tuple[int, int], tuple[int, int]] | None = None
+
+
+    @classmethod
+    def of(cls, tile, shift: tuple[int, int], size: tuple[int, int]) -> Region:
+        """The region of one geometry.Tile; it owns the pixels where its blend weight is over half."""
+
+        def owned(start: int, weight) -> tuple[int, int]:
+            idx = [i for i, v in enumerate(weight) if v > 0.5]
+            return (start + idx[0], start + idx[-1] + 1) if idx else (start, start)
+
+        return cls((tile.rows.start, tile.cols.start), (tile.rows.length, tile.cols.length), shift, size,
+                   (owned(tile.rows.start, tile.row_weight), owned(tile.cols.start, tile.col_weight)))
+
+
+REGION: ContextVar[Region | None] = ContextVar("zoo_dream_region", default=None)
+
+
+def neuron(blob: str, chan: int, y: int | None = None, x: int | None = None,
+           at: tuple[tuple[int, int], tuple[int, int]] | None = None) -> Objective:
+    """One unit: channel `chan` at (y, x) of the blob, the centre when not given.
+
+    With `at` = ((H, W) of the final image, (h, w) of the blob there), (y, x) are blob coordinates
+    at the final size: the unit is placed at the same spot of each octave and counted only by the
+    tile that owns it (zero elsewhere), so tiles and octaves all pull on one place.
+    """
 
     def fn(a: Blobs) -> Tensor:
         t = a[blob]
-        yy = t.shape[2] // 2 if y is None else y
-        xx = t.shape[3] // 2 if x is None else x
-        return t[:, chan, yy, xx].sum()
+        if at is None or y is None or x is None:
+            yy = t.shape[2] // 2 if y is None else y
+            xx = t.shape[3] // 2 if x is None else x
+            if not (0 <= yy < t.shape[2] and 0 <= xx < t.shape[3]):
+                return t.sum() * 0.0
+            return t[:, chan, yy, xx].sum()
+        spot = locate(at, (y, x), REGION.get(), tuple(t.shape[2:]))
+        if spot is None:
+            return t.sum() * 0.0
+        return t[:, chan, spot[0], spot[1]].sum()
 
     return Objective(fn, [blob], f"{blob}:{chan}@{y},{x}")
+
+
+def locate(at, pos: tuple[int, int], region: Region | None, crop_blob: tuple[int, int]) -> tuple[int, int] | None:
+    """The blob index, in the crop a net sees, of a unit given at the final size; None when this crop's
+    tile does not own it. Pure arithmetic on the pixel centre of the unit."""
+    (big_h, big_w), (blob_h, blob_w) = at
+    out = []
+    for axis in (0, 1):
+        centre = (pos[axis] + 0.5) * (big_h, big_w)[axis] / (blob_h, blob_w)[axis]  # final-image pixels
+        if region is None:
+            out.append(min(crop_blob[axis] - 1, int(centre / (big_h, big_w)[axis] * crop_blob[axis])))
+            continue
+        size = region.size[axis]
+        pixel = min(size - 1, int(centre * size / (big_h, big_w)[axis]))  # this octave's pixel
+        rolled = (pixel + region.shift[axis]) % size  # tiles are laid on the rolled image
+        if region.core is not None and not region.core[axis][0] <= rolled < region.core[axis][1]:
+            return None
+        crop_len = region.crop[axis]
+        i = rolled - region.start[axis]
+        if not 0 <= i < crop_len:
+            return None
+        out.append(min(crop_blob[axis] - 1, int((i + 0.5) * crop_blob[axis] / crop_len)))
+    return out[0], out[1]
 
 
 def class_output(blob: str, index: int) -> Objective:
@@ -124,6 +188,8 @@ class Target:
     blob: str
     channels: tuple[int | str, ...] = ()
     position: tuple[int, int] | None = None
+    # for a neuron: ((H, W) of the final image, (h, w) of the blob there), set once the size is known
+    at: tuple[tuple[int, int], tuple[int, int]] | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         text = self.blob
@@ -140,16 +206,23 @@ _TARGET = re.compile(r"^(?P<blob>[^:@]+)(?::(?P<chans>[^@]+))?(?:@(?P<y>\d+),(?P
 def parse_target(text: str) -> Target:
     """Parse "blob", "blob:ch", "blob:ch1,ch2", "blob:Label" or "blob:ch@y,x" (one neuron).
 
-    Blob names contain '/' but never ':' in the zoo's models; a channel that is not a number is a
-    class label, resolved against the model's labels later.
+    Blob names contain '/' but never ':' in the zoo's models. Channels that are all numbers are
+    indices; anything else is kept whole as class text ("goldfish, Carassius auratus" is one
+    ImageNet label), resolved against the model's labels later.
     """
     m = _TARGET.match(text.strip())
     if not m:
-        raise UserError(f"layer {text!r}: expected BLOB, BLOB:CHANNEL[,CHANNEL...] or BLOB:CHANNEL@Y,X")
+        raise UserError(f"layer {text!r}: expected BLOB, BLOB:CHANNEL[,CHANNEL...], BLOB:LABEL or BLOB:CHANNEL@Y,X")
     chans: tuple[int | str, ...] = ()
     if m["chans"]:
-        chans = tuple(int(c) if c.strip().isdigit() else c.strip() for c in m["chans"].split(","))
-        if any(c == "" for c in chans):
+        pieces = [c.strip() for c in m["chans"].split(",")]
+        if any(p == "" for p in pieces):
+            raise UserError(f"layer {text!r}: empty channel in the list")
+        if all(p.isdigit() for p in pieces):
+            chans = tuple(int(p) for p in pieces)
+        elif m["chans"].strip():
+            chans = (m["chans"].strip(),)
+        if not chans or any(c == "" for c in chans):
             raise UserError(f"layer {text!r}: empty channel in the list")
     position = None
     if m["y"] is not None:
@@ -169,8 +242,11 @@ def resolve_target(
     """Check a target against the model: known blob, channels in range, labels turned into indices.
 
     `listed` is what an unknown name is answered with (the dreamable blobs); any blob with a
-    channel axis is accepted, so class outputs can be targets too.
+    channel axis is accepted, so class outputs can be targets too. Class text matches a whole
+    label, any of its comma-separated names (any case), or several such names separated by commas.
     """
+    from zoo.labels import match_label
+
     if target.blob not in blob_channels:
         known = ", ".join(listed if listed is not None else blob_channels)
         raise UserError(f"{model} has no dreamable blob {target.blob!r}; dreamable blobs: {known}")
@@ -179,10 +255,19 @@ def resolve_target(
     for ch in target.channels:
         if isinstance(ch, str):
             names = list((labels or {}).get(target.blob, ()))
-            if ch not in names:
-                hint = f"; its labels start {', '.join(names[:8])}" if names else "; it has no class labels"
-                raise UserError(f"{model} blob {target.blob!r} has no class {ch!r}{hint}")
-            ch = names.index(ch)
+            if not names:
+                raise UserError(f"{model} blob {target.blob!r} has no class labels; give a channel number")
+            try:
+                resolved.append(match_label(names, ch, model))
+                continue
+            except UserError as whole:
+                if "," not in ch:
+                    raise
+                try:  # "goldfish,tench": several classes
+                    resolved.extend(match_label(names, piece, model) for piece in ch.split(","))
+                    continue
+                except UserError:
+                    raise whole from None
         if not 0 <= ch < count:
             raise UserError(
                 f"{model} blob {target.blob!r} has {count} channels (0-{count - 1}); channel {ch} is out of range"
@@ -194,7 +279,7 @@ def resolve_target(
 def target_objective(target: Target) -> Objective:
     """The objective one resolved target stands for."""
     if target.position is not None:
-        return neuron(target.blob, int(target.channels[0]), *target.position)
+        return neuron(target.blob, int(target.channels[0]), *target.position, at=target.at)
     if target.channels:
         return channels(target.blob, [int(c) for c in target.channels])
     return blob_l2(target.blob)

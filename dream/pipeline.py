@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,6 +46,39 @@ def targets_for(brain: Brain, layers: Sequence[str]) -> list[Target]:
     return [brain.resolve(objectives.parse_target(text)) for text in (layers or [brain.default_blob])]
 
 
+def objective_targets(brain: Brain, targets: Sequence[Target], size: tuple[int, int]) -> list[Target]:
+    """Targets as the objective sees them, for a start image of `size` (H, W) pixels: classes of a
+    Softmax output are dreamt through its logits, and neurons are placed in the blob at that size."""
+    out = []
+    for t in targets:
+        if t.channels and t.position is None:
+            t = replace(t, blob=brain.logits(t.blob))
+        if t.position is not None and brain.graph is not None:
+            t = replace(t, at=neuron_place(brain, t, size))
+        out.append(t)
+    return out
+
+
+def neuron_place(brain: Brain, t: Target, size: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    """((H, W) of the image in net space, (h, w) of the target's blob there); refuses a position
+    outside the blob with one line naming its size."""
+    h, w = size
+    net_size = (w, h) if getattr(brain.preprocess, "transpose", False) else (h, w)
+    g = brain.truncated_graph([t.blob])
+    try:
+        shape = g.shapes({next(iter(g.inputs)): (1, 3, *net_size)})[t.blob]
+    except UserError:
+        raise UserError(f"layer {t}: {brain.name} cannot compute {t.blob} on a {w}x{h} image") from None
+    if len(shape) != 4:
+        raise UserError(f"layer {t}: {t.blob} has no positions (shape {'x'.join(map(str, shape[1:]))}); drop @Y,X")
+    assert t.position is not None
+    y, x = t.position
+    if y >= shape[2] or x >= shape[3]:
+        raise UserError(f"layer {t}: position {y},{x} is outside {t.blob}, which is {shape[2]}x{shape[3]} "
+                        f"(rows x columns) on this {w}x{h} image; use Y < {shape[2]} and X < {shape[3]}")
+    return net_size, (int(shape[2]), int(shape[3]))
+
+
 def guide_features(brain: Brain, rgb: np.ndarray, blob: str, device: str) -> torch.Tensor:
     """The guide image's activations at `blob` (the image fitted inside GUIDE_SIDE)."""
     h, w = rgb.shape[:2]
@@ -76,22 +110,54 @@ def build_objective(
 # --- geometry the net imposes ------------------------------------------------------------------
 
 
-def stride_of(brain: Brain, blobs: Sequence[str], probe: int = 512) -> int:
-    """The net's total stride at the deepest of these blobs, as a power of two (tile alignment)."""
+def _probe_shapes(brain: Brain, blobs: Sequence[str], probe: int) -> tuple[int, dict[str, tuple[int, ...]]]:
+    """Shapes of the truncated net's blobs at a square probe input; nets with a fixed-size head are
+    probed at their deploy size (their windows are that size whatever the image)."""
     g = brain.truncated_graph(blobs)
-    if g is None:
-        return 1
     first = next(iter(g.inputs))
-    shapes = g.shapes({first: (1, 3, probe, probe)})
-    worst = max(probe / max(1, shapes[b][2]) for b in blobs if len(shapes[b]) == 4) if blobs else 1.0
+    if any(brain.is_fixed(b) for b in blobs) and brain.input_size is not None:
+        probe = max(brain.input_size)
+    return probe, g.shapes({first: (1, 3, probe, probe)})
+
+
+def stride_of(brain: Brain, blobs: Sequence[str], probe: int = 512) -> int:
+    """The net's total stride at its deepest spatial blob, as a power of two (tile alignment).
+
+    Every 4-D blob of the truncated net counts except those pooled to one position (global pools),
+    so class outputs (2-D) and fixed-size heads are aligned by the spatial part under them.
+    """
+    if brain.graph is None or not blobs:
+        return 1
+    probe, shapes = _probe_shapes(brain, blobs, probe)
+    spatial = [s[2] for s in shapes.values() if len(s) == 4 and s[2] * s[3] > 1]
+    worst = max((probe / s for s in spatial), default=1.0)
     return max(1, 2 ** round(math.log2(max(1.0, worst))))
 
 
 def min_side(brain: Brain, blobs: Sequence[str], limit: int = 2048) -> int:
-    """The smallest square input that reaches every blob (the truncated net, not the whole one)."""
-    g = brain.truncated_graph(blobs)
-    if g is None:
+    """The smallest square input that reaches every blob (the truncated net, not the whole one).
+
+    Blobs that take any size are searched by bisection (reaching a blob is monotone in the size for
+    these nets, and the result is checked); fixed-size heads need one window: the deploy size.
+    """
+    if brain.graph is None:
         return 1
+    fixed = [b for b in blobs if brain.is_fixed(b)]
+    free = [b for b in blobs if b not in fixed]
+    need = 1
+    if fixed:
+        assert brain.input_size is not None
+        h, w = brain.input_size
+        g = brain.truncated_graph(fixed)
+        try:
+            g.shapes({next(iter(g.inputs)): (1, 3, h, w)})
+        except UserError:
+            raise UserError(f"{brain.name}: {', '.join(fixed)} cannot be computed even at the deploy size "
+                            f"{w}x{h}") from None
+        need = max(h, w)
+    if not free:
+        return need
+    g = brain.truncated_graph(free)
     first = next(iter(g.inputs))
 
     def ok(s: int) -> bool:
@@ -99,18 +165,18 @@ def min_side(brain: Brain, blobs: Sequence[str], limit: int = 2048) -> int:
             shapes = g.shapes({first: (1, 3, s, s)})
         except UserError:
             return False
-        return all(math.prod(shapes[b]) > 0 for b in blobs)
+        return all(math.prod(shapes[b]) > 0 for b in free)
 
     lo, hi = 1, limit
     if not ok(hi):
-        raise UserError(f"{brain.name}: no input up to {limit}x{limit} reaches {', '.join(blobs)}")
+        raise UserError(f"{brain.name}: no input up to {limit}x{limit} reaches {', '.join(free)}")
     while lo < hi:
         mid = (lo + hi) // 2
         if ok(mid):
             hi = mid
         else:
             lo = mid + 1
-    return lo
+    return max(need, lo)
 
 
 def check_fits(brain: Brain, blobs: Sequence[str], size: tuple[int, int], what: str) -> None:
@@ -122,14 +188,20 @@ def check_fits(brain: Brain, blobs: Sequence[str], size: tuple[int, int], what: 
         )
 
 
+def activation_per_pixel(brain: Brain, blobs: Sequence[str], probe: int) -> float:
+    """Bytes of activations per input pixel of the truncated net (fixed heads: at their windows)."""
+    g = brain.truncated_graph(blobs)
+    first = next(iter(g.inputs))
+    probe, _ = _probe_shapes(brain, blobs, probe)
+    return g.activation_bytes({first: (1, 3, probe, probe)}) / (probe * probe)
+
+
 def auto_tile(brain: Brain, blobs: Sequence[str], device: str, align: int, floor: int) -> int:
     """The largest aligned tile whose activations fit the memory budget of the device."""
     g = brain.truncated_graph(blobs)
     if g is None:
         return 512
-    first = next(iter(g.inputs))
-    probe = max(256, floor)
-    per_pixel = g.activation_bytes({first: (1, 3, probe, probe)}) / (probe * probe) * ACTIVATION_FACTOR
+    per_pixel = activation_per_pixel(brain, blobs, max(256, floor)) * ACTIVATION_FACTOR
     if device == "cuda":
         free, _ = torch.cuda.mem_get_info()
         budget = free // 2
@@ -225,26 +297,35 @@ def from_net(pre, x: torch.Tensor) -> np.ndarray:
     return out
 
 
-def load_start(recipe: Recipe, input_override: str | None = None) -> np.ndarray:
-    """The start image of a recipe: the input (checked against its checksum), or a generated start."""
+def start_size(recipe: Recipe, path: str | Path | None) -> tuple[int, int]:
+    """The (height, width) a recipe dreams at, from the input's header and `size`: nothing decoded."""
     kind, _ = starts.parse_init(recipe.init)
-    path = input_override or recipe.input
-    rgb = None
-    if path is not None:
-        rgb = starts.load_image(path)
-        if recipe.input_sha256 and file_sha256(path) != recipe.input_sha256:
-            raise UserError(f"{path}: not the input this recipe was made from (sha256 differs)")
-    if kind == "image":
-        if rgb is None:
-            raise UserError("no input image given (or use --init noise|gradient|color)")
-        size = rgb.shape[:2]
-    else:
-        size = rgb.shape[:2] if rgb is not None else (512, 512)
+    size = starts.image_size(path) if path is not None else (512, 512)
+    if kind == "image" and path is None:
+        raise UserError("no input image given (or use --init noise|gradient|color)")
     if recipe.size:
         try:
             size = geometry.scaled_size(size[0], size[1], recipe.size)
         except ValueError as e:
             raise UserError(f"--size: {e}") from None
+    return size
+
+
+def load_start(recipe: Recipe, input_override: str | Path | None = None) -> np.ndarray:
+    """The start image of a recipe: the input (checked against its checksum), or a generated start.
+
+    The size it will be dreamt at is checked against memory before anything is decoded.
+    """
+    kind, _ = starts.parse_init(recipe.init)
+    path = input_override or recipe.input
+    size = start_size(recipe, path)
+    starts.check_memory(size, str(path) if path is not None and not recipe.size else f"--size {recipe.size}"
+                        if recipe.size else "start")
+    rgb = None
+    if path is not None:
+        if recipe.input_sha256 and file_sha256(path) != recipe.input_sha256:
+            raise UserError(f"{path}: not the input this recipe was made from (sha256 differs)")
+        rgb = starts.load_image(path)
     if kind == "image":
         assert rgb is not None
         return starts.resize_rgb(rgb, size)

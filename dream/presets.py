@@ -69,3 +69,17 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise UserError(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}") from None
+
+
+def describe(name: str, model: str) -> str:
+    """One line saying what preset `name` changes against the defaults when dreaming on `model`."""
+    p = get_preset(name)
+    base = DreamParams()
+    changed = [f"{f.name} {getattr(base, f.name)} -> {getattr(p.params, f.name)}" for f in fields(DreamParams)
+               if getattr(p.params, f.name) != getattr(base, f.name)]
+    if p.layer and p.model == model:
+        changed.append(f"layer {p.layer}")
+    if not changed:
+        made = f" (made for {p.model}: {p.layer})" if p.model and p.model != model else ""
+        return f"preset {name}: {p.description}; on {model} it equals the defaults{made}"
+    return f"preset {name}: {p.description}; changes {', '.join(changed)}"

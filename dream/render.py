@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from zoo.dream import distributed, geometry
-from zoo.dream.objectives import Objective
+from zoo.dream.objectives import REGION, Objective, Region
 from zoo.dream.presets import DreamParams
 
 from zoo.errors import UserError
@@ -39,6 +39,7 @@ class Progress:
     tile: int
     tiles: int
     size: tuple[int, int]
+    image: Tensor | None = field(default=None, repr=False, compare=False)  # the octave image (net space)
 
 
 @dataclass
@@ -123,7 +124,11 @@ def tiled_gradient(
             rows = (torch.arange(tile.rows.start, tile.rows.stop, device=x.device) - dy) % h
             cols = (torch.arange(tile.cols.start, tile.cols.stop, device=x.device) - dx) % w
             crop = x[:, :, rows[:, None], cols[None, :]]
-        value, g = objective_gradient(net, objective, crop, autocast)
+        token = REGION.set(Region.of(tile, shift, (h, w)))  # where this crop lies (for one-neuron targets)
+        try:
+            value, g = objective_gradient(net, objective, crop, autocast)
+        finally:
+            REGION.reset(token)
         total += value
         if whole:
             grad = torch.roll(g, (-dy, -dx), dims=(2, 3)) if (dy or dx) else g
@@ -240,7 +245,7 @@ def _dream(net, objective, image, params, *, bounds, tiles, seed, autocast, min_
 
                 def report(t: int, n: int, k: int = k, i: int = i, size: tuple[int, int] = (bh, bw)) -> None:
                     if on_progress is not None:
-                        on_progress(Progress(k + 1, len(bases), i + 1, params.iterations, t, n, size))
+                        on_progress(Progress(k + 1, len(bases), i + 1, params.iterations, t, n, size, x))  # noqa: B023
 
                 _, grad = tiled_gradient(net, objective, x, layout, shift, autocast, report)
                 ascent_step(x, grad, step, lo, hi)

@@ -14,22 +14,62 @@ from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
 
 from zoo.errors import UserError
 
-Image.MAX_IMAGE_PIXELS = 20000 * 20000  # print sizes are the point; keep PIL's bomb check above them
+MAX_PIXELS = 20000 * 20000  # print sizes are the point; PIL's bomb check sits just above them
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+DECODE_BYTES_PER_PIXEL = 16  # the decoded bytes and their float32 copy
+BYTES_PER_PIXEL = 64  # what a dream holds per pixel: float start, net-space image, octave bases, gradient
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) an image file declares, read from its header without decoding it."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation turns it a quarter
+                w, h = h, w
+            return h, w
+    except Exception as e:  # noqa: BLE001 - load_image gives the one-line reason
+        _refuse(path, e)
+    raise AssertionError
+
+
+def _refuse(path: Path, e: BaseException) -> None:
+    if isinstance(e, FileNotFoundError):
+        raise UserError(f"{path}: no such file") from None
+    if isinstance(e, IsADirectoryError):
+        raise UserError(f"{path}: is a directory, not an image") from None
+    if isinstance(e, Image.DecompressionBombError):
+        raise UserError(f"{path}: declares more than {MAX_PIXELS // 10**6} million pixels "
+                        f"(at most 20000x20000 are read)") from None
+    if isinstance(e, (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError, EOFError)):
+        raise UserError(f"{path}: cannot decode as an image ({type(e).__name__})") from None
+    raise e
+
+
+def check_memory(size: tuple[int, int], what: str, per_pixel: int = BYTES_PER_PIXEL) -> None:
+    """Refuse, before anything is allocated, a dream (or a decode) whose full-size buffers do not fit."""
+    from zoo.convert.graph import available_memory
+
+    h, w = size
+    need = h * w * per_pixel
+    avail = available_memory()
+    if h * w > MAX_PIXELS or need > avail:
+        raise UserError(f"{what}: {w}x{h} needs about {need / 2**30:.1f} GiB of memory to dream; "
+                        f"{avail / 2**30:.1f} GiB is available (at most 20000x20000; use a smaller --size)")
 
 
 def load_image(path: str | Path) -> np.ndarray:
     """Decode an image file to RGB float32, honouring EXIF orientation; one-line error if it cannot."""
     path = Path(path)
+    check_memory(image_size(path), str(path), DECODE_BYTES_PER_PIXEL)
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             return np.asarray(im.convert("RGB"), dtype=np.float32)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not an image") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
-        raise UserError(f"{path}: cannot decode as an image ({type(e).__name__})") from None
+    except Exception as e:  # noqa: BLE001 - every decoder failure is one line
+        _refuse(path, e)
+    raise AssertionError
 
 
 def resize_rgb(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:

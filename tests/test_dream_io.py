@@ -96,7 +96,7 @@ def test_output_is_checked_early_and_never_left_half_written(tmp_path):
     with pytest.raises(UserError, match="folder .* does not exist"):
         output.check_writable(tmp_path / "nope" / "x.png")
     with pytest.raises(UserError, match="unsupported output type"):
-        output.check_writable(tmp_path / "x.tiff")
+        output.check_writable(tmp_path / "x.bmp")
     with pytest.raises(UserError, match="it is a folder"):
         output.check_writable(tmp_path)
     target = tmp_path / "x.png"

@@ -71,3 +71,43 @@ def label_for(names: list[str], index: int) -> str:
     if 0 <= index < len(names):
         return names[index].split(",")[0].strip()
     return f"class {index}"
+
+
+def names_of(label: str) -> list[str]:
+    """The comma-separated names of one label ("goldfish, Carassius auratus" -> both), stripped."""
+    return [n.strip() for n in label.split(",") if n.strip()]
+
+
+def match_label(names: list[str], text: str, what: str = "model") -> int:
+    """The index of the class `text` names: its full label, any of its comma-separated names
+    (case-insensitive), or its index. Ambiguous names list the candidates; unknown ones the closest."""
+    import difflib
+
+    key = text.strip()
+    if key.isdigit():
+        index = int(key)
+        if index < len(names):
+            return index
+        raise UserError(f"{what}: class index {index} is out of range (0-{len(names) - 1})")
+    folded = key.casefold()
+    exact = [i for i, label in enumerate(names) if label.strip().casefold() == folded]
+    if len(exact) == 1:
+        return exact[0]
+    hits = exact or [i for i, label in enumerate(names) if folded in (n.casefold() for n in names_of(label))]
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        listed = "\n".join(f"  {i}: {names[i]}" for i in hits)
+        raise UserError(f"{what}: class {text!r} is ambiguous; use the index of one of:\n{listed}")
+    every = {n.casefold(): i for i, label in enumerate(names) for n in [label, *names_of(label)]}
+    close = difflib.get_close_matches(folded, list(every), n=8, cutoff=0.5) or [k for k in every if folded in k]
+    picks = list(dict.fromkeys(every[c] for c in close))[:5]
+    hint = "\n".join(f"  {i}: {names[i]}" for i in picks)
+    hint = f"; closest:\n{hint}" if hint else f" (see `zoo labels {what}`)"
+    raise UserError(f"{what}: no class {text!r}{hint}")
+
+
+def grep_labels(names: list[str], word: str | None = None) -> list[tuple[int, str]]:
+    """(index, label) for every label, or those containing `word` (case-insensitive)."""
+    w = (word or "").casefold()
+    return [(i, label) for i, label in enumerate(names) if w in label.casefold()]

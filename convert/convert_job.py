@@ -14,7 +14,8 @@ def output_base(prototxt: Path, output: Path | None) -> Path:
         return Path.cwd() / stem
     if output.is_dir():
         return output / stem
-    return output.with_suffix("") if output.suffix in (".onnx", ".pt", ".caffemodel", ".prototxt") else output
+    suffixes = (".onnx", ".pt", ".safetensors", ".caffemodel", ".prototxt")
+    return output.with_suffix("") if output.suffix in suffixes else output
 
 
 def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list[str], *,
@@ -35,6 +36,10 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
 
         written.extend(write_caffe(graph, base.parent / f"{base.name}.deploy.prototxt",
                                    base.with_suffix(".caffemodel")))
+    if "safetensors" in formats:
+        from zoo.convert.emit_safetensors import save_safetensors
+
+        written.append(save_safetensors(graph, base.with_suffix(".safetensors")))
     if "pt" in formats:
         from zoo.convert.emit_pt import save_pt
 

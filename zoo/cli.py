@@ -18,21 +18,32 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _register_all() -> None:
-    from zoo import cli_zoo
-    from zoo.convert import cli as convert_cli
-    from zoo.dream import cli as dream_cli
-    from zoo.train import cli as train_cli
-
-    for module in (convert_cli, cli_zoo, dream_cli, train_cli):
-        module.register(app)
+# Commands whose module alone is registered when they are the one invoked: `zoo convert` then skips
+# importing the dream, train and zoo command modules (and what they import), a third of its start-up.
+# The module must register at least two commands, so that typer keeps `zoo CMD` a sub-command.
+COMMAND_MODULES = ("zoo.convert.cli", "zoo.cli_zoo", "zoo.dream.cli", "zoo.train.cli")
+FAST_COMMANDS = {"convert": "zoo.convert.cli", "info": "zoo.convert.cli"}
+_registered: list[str] = []
 
 
-_register_all()
+def _register(modules) -> None:
+    import importlib
+
+    for name in modules:
+        if name not in _registered:
+            importlib.import_module(name).register(app)
+            _registered.append(name)
+
+
+def _register_for(argv: list[str]) -> None:
+    """Register the invoked command's module if it is a fast one, else every command."""
+    fast = FAST_COMMANDS.get(argv[0]) if argv else None
+    _register([fast] if fast else COMMAND_MODULES)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the app; user errors become one line on stderr and exit code 1."""
+    _register_for(sys.argv[1:] if argv is None else list(argv))
     try:
         rc = app(args=argv, standalone_mode=False)
     except UserError as e:

@@ -75,8 +75,8 @@ def weights_digest(graph: Any) -> str:
 class ChannelsLast(torch.nn.Module):
     """The net run in channels_last (NHWC) memory: oneDNN's convolutions and pooling are faster
     in it (a GoogLeNet forward+backward 1.2-1.5x on the CPU) and the values are the same up to
-    float rounding. Inputs and gradients stay in the caller's layout; outputs are NHWC-strided views
-    of the same values."""
+    float rounding. Callers keep NCHW tensors; outputs (and the input's gradient) come back
+    NHWC-strided, which every elementwise op and index accepts."""
 
     def __init__(self, net: torch.nn.Module):
         super().__init__()

@@ -6,7 +6,7 @@ Prints, at 512x512 on inception_4c/output:
      multiply-add of every convolution and inner product, forward, and again for the gradient to
      their input; the weights get no gradient) against this CPU's peak, measured (a large sgemm) and
      nominal (cores x cpu MHz x 64 FP32 FLOPs per cycle with AVX-512: two 16-wide FMA units), for
-     fp32 NCHW (before), fp32 channels_last (the default) and the opt-in bf16 autocast, with each
+     fp32 NCHW, fp32 channels_last (the default) and the opt-in bf16 autocast, with each
      mode's look against fp32 on a short dream: activation gain (objective after / before) and SSIM;
   1. seconds per dream step and its ratio to a bare forward+backward of the truncated net (target <= 1.10);
   2. the whole classic run (4 octaves x 10 steps; building the net, reading the photo and writing
@@ -223,7 +223,7 @@ def _modes(brain):
 
     cl = brain.net_for([BLOB])
     plain = freeze(CaffeModule(brain.graph.truncated([BLOB])))
-    return {"fp32 NCHW (before)": (plain, False), "fp32 channels_last (default)": (cl, False),
+    return {"fp32 NCHW": (plain, False), "fp32 channels_last (default)": (cl, False),
             "bf16 autocast (opt-in)": (cl, True)}
 
 

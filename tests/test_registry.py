@@ -9,14 +9,15 @@ import pytest
 from zoo import convert
 from zoo.fetch import file_digest
 from zoo.labels import load_labels, synset_ids
+from zoo.names import InvalidName
+from zoo.register import register_card as register_user_model
+from zoo.register import unregister as unregister_user_model
 from zoo.registry import (
     BUILTIN_TOML,
     RegistryError,
     card_table_from_card,
     load_registry,
     parse_toml,
-    register_user_model,
-    unregister_user_model,
 )
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -85,7 +86,9 @@ def test_shipped_imagenet_labels() -> None:
 def test_checksums_match_the_shared_files(name: str) -> None:
     folder, proto, weights = SHARED[name]
     card = REGISTRY.get(name)
-    pairs = [("prototxt", proto)] + ([("weights", weights)] if weights else [])
+    # a built-in's prototxt is written here by the Caffe emitter: the same message as the shared file,
+    # not the same bytes (tests/test_efficientnet.py compares the messages)
+    pairs = ([] if card.builtin else [("prototxt", proto)]) + ([("weights", weights)] if weights else [])
     if "mean" in card.files:
         pairs.append(("mean", next(p.name for p in (SHARED_MODELS / folder).glob("*mean.binaryproto"))))
     for role, filename in pairs:
@@ -152,7 +155,7 @@ def test_user_models_merge_over_builtin(tmp_path: Path, monkeypatch: pytest.Monk
     assert reg.get("bvlc_googlenet") == REGISTRY.get("bvlc_googlenet")  # untouched built-ins stay
     assert unregister_user_model("mtcnn_det3") and not unregister_user_model("mtcnn_det3")
     assert load_registry().get("mtcnn_det3").title == base.title
-    with pytest.raises(RegistryError, match="model name"):
+    with pytest.raises(InvalidName, match="model name"):
         register_user_model("bad name!", card_table_from_card(base))
     with pytest.raises(RegistryError, match="unknown key 'oops'"):
         register_user_model("x", {**card_table_from_card(base), "oops": 1})

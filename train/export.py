@@ -1,7 +1,7 @@
 """A finished (or stopped) run back into the zoo: the trained weights go into the Graph, the same
 emitters write deploy.prototxt + caffemodel (for Caffe tools and OpenCV) and ONNX, and a model card
 with the class names and the preprocessing is registered in the user's models.toml
-(zoo.registry.register_user_model).
+(zoo.register.register_card).
 
 Auxiliary heads and outputs other than the classifier's (MTCNN's box regressors) are dropped: the
 exported brain is a plain classifier whose layers keep their names and places.
@@ -21,7 +21,7 @@ from zoo.errors import UserError
 
 from . import checkpoint, preview
 from .config import TrainConfig
-from .model import TrainNet, build, load_source
+from .model import TrainNet, build, load_source, trained_blobs
 
 PROTOTXT, CAFFEMODEL, ONNX = "deploy.prototxt", "weights.caffemodel", "model.onnx"
 
@@ -61,7 +61,7 @@ def deploy_graph(net: TrainNet, classes: list[str]):
     """The Graph to export: trained weights, classifier output only, head checked against classes."""
     g = net.module.to_graph()
     head = g.layer(net.classifier)
-    n = head.blobs[0].shape[0] if head.type == "Convolution" else head.attrs.num_output
+    n = head.attrs.num_output
     if n != len(classes):
         raise UserError(f"layer {net.classifier!r}: {n} outputs do not fit {len(classes)} class names")
     keep = g.truncated([net.output])
@@ -78,7 +78,8 @@ def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[
         for b in getattr(src, "dream_blobs", ())
         if b.name in blobs
     ]
-    default = preview.default_blob(graph, src)
+    trained = trained_blobs(graph, net.frozen)
+    default = preview.default_blob(graph, src, trained)
     side = int(round(max(p.input_size) * 256 / 224)) if not cfg.pack_size else cfg.pack_size
     return {
         "title": f"{cfg.name or base}: {base} fine-tuned on {Path(cfg.dataset).name or cfg.dataset}",
@@ -96,6 +97,7 @@ def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[
         "transpose": bool(p.transpose),
         "num_classes": len(classes),
         "output": net.output,
+        "classifier": net.classifier,
         "default_blob": default,
         "labels": {"names": list(classes), "source": f"class folders of {cfg.dataset}"},
         "files": {
@@ -103,14 +105,15 @@ def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[
             "weights": {"url": files["weights"].resolve().as_uri(), "sha256": _sha256(files["weights"])},
         },
         "dream_blobs": dream_blobs,
+        "trained_blobs": preview.changed_dream_blobs(graph, src, trained),
     }
 
 
 def check_name(name: str) -> str:
+    from zoo.names import validate_name
     from zoo.registry import BUILTIN_TOML, parse_toml
 
-    if not name or not all(c.isalnum() or c in "_-." for c in name):
-        raise UserError(f"--name {name!r}: use letters, digits, '_', '-' or '.'")
+    validate_name(name, "--name")
     if name in parse_toml(BUILTIN_TOML):
         raise UserError(f"--name {name}: a built-in model has that name; choose another")
     return name
@@ -119,7 +122,8 @@ def check_name(name: str) -> str:
 def export_run(run_dir: Path, name: str, *, register_card: bool = True) -> Exported:
     """Write the run's brain as zoo model NAME (into the zoo's model cache) and register its card."""
     from zoo import cache
-    from zoo.registry import register_user_model, user_toml
+    from zoo.register import register_card
+    from zoo.registry import user_toml
 
     check_name(name)
     net, cfg, classes, _ = restore(Path(run_dir))
@@ -143,6 +147,6 @@ def export_run(run_dir: Path, name: str, *, register_card: bool = True) -> Expor
     table = card_table(net, cfg, classes, files, graph)
     toml = None
     if register_card:
-        register_user_model(name, table)
+        register_card(name, table)
         toml = user_toml()
     return Exported(name, dest, files["prototxt"], files["weights"], dest / ONNX, toml)

@@ -18,27 +18,31 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-# Commands whose module alone is registered when they are the one invoked: `zoo convert` then skips
-# importing the dream, train and zoo command modules (and what they import), a third of its start-up.
-# The module must register at least two commands, so that typer keeps `zoo CMD` a sub-command.
-COMMAND_MODULES = ("zoo.convert.cli", "zoo.cli_zoo", "zoo.dream.cli", "zoo.train.cli")
-FAST_COMMANDS = {"convert": "zoo.convert.cli", "info": "zoo.convert.cli"}
-_registered: list[str] = []
+# `zoo convert` and `zoo info` register only their own module: the dream, train and zoo command
+# modules (and what they import) are a third of the converter's start-up. That module registers two
+# commands, so typer keeps `zoo CMD` a sub-command.
+FAST_COMMANDS = ("convert", "info")
+_registered: list = []
 
 
-def _register(modules) -> None:
-    import importlib
+def _command_modules(fast: bool) -> list:
+    from zoo.convert import cli as convert_cli
 
-    for name in modules:
-        if name not in _registered:
-            importlib.import_module(name).register(app)
-            _registered.append(name)
+    if fast:
+        return [convert_cli]
+    from zoo import cli_zoo
+    from zoo.dream import cli as dream_cli
+    from zoo.train import cli as train_cli
+
+    return [convert_cli, cli_zoo, dream_cli, train_cli]
 
 
-def _register_for(argv: list[str]) -> None:
-    """Register the invoked command's module if it is a fast one, else every command."""
-    fast = FAST_COMMANDS.get(argv[0]) if argv else None
-    _register([fast] if fast else COMMAND_MODULES)
+def _register_for(argv: list) -> None:
+    """Register the invoked command's module if it is a fast one, else every command (once each)."""
+    for module in _command_modules(bool(argv) and argv[0] in FAST_COMMANDS):
+        if module not in _registered:
+            module.register(app)
+            _registered.append(module)
 
 
 def main(argv: list[str] | None = None) -> int:

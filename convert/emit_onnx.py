@@ -48,6 +48,7 @@ class OnnxContext:
         self.weights: list[tuple[str, np.ndarray]] = []
         self._names: set[str] = set(shapes)
         self._scalars: dict[float, str] = {}
+        self.layer_name = ""  # the layer whose nodes are being made: runtime errors name it
 
     def inputs(self, layer: Layer) -> list[str]:
         return list(layer.bottoms)
@@ -67,7 +68,7 @@ class OnnxContext:
         return name
 
     def node(self, op_type: str, inputs: list[str], outputs: list[str], **attrs) -> list[str]:
-        name = outputs[0] if outputs else op_type
+        name = self.layer_name or (outputs[0] if outputs else op_type)
         self.nodes.append(Node(op_type, list(inputs), list(outputs), f"{name}#{len(self.nodes)}", attrs))
         return outputs
 
@@ -106,26 +107,25 @@ def build_model(graph: Graph, *, dynamic: bool | None = None, metadata: dict[str
     """The ONNX model, encoded but for its initializers."""
     require_weights(graph)
     shapes = graph.shapes()
-    dynamic = graph.spatially_dynamic() if dynamic is None else dynamic
+    sizes = graph.input_sizes()
+    dynamic = sizes != "deploy" if dynamic is None else dynamic
     ctx = OnnxContext(graph, shapes)
     for layer in graph.layers:
+        ctx.layer_name = layer.name
         layer.op.onnx(ctx, layer.attrs, layer)
-
-    def value_info(name: str, shape: tuple[int, ...], is_input: bool) -> bytes:
-        dims: list[int | str] = list(shape)
-        if dims:
-            dims[0] = "N"
-        if dynamic and len(dims) == 4 and (is_input or name in graph.outputs):
-            dims[2], dims[3] = ("H", "W") if is_input else (f"{name}_H", f"{name}_W")
-        return encode_value_info(name, FLOAT, dims)
-
+    ctx.layer_name = ""
     graph_fields = message(
         *(field_bytes(1, encode_node(n)) for n in ctx.nodes),  # GraphProto.node
         field_str(2, graph.name or "net"),
-        *(field_bytes(11, value_info(n, s, True)) for n, s in graph.inputs.items()),
-        *(field_bytes(12, value_info(n, shapes[n], False)) for n in graph.outputs),
+        *(field_bytes(11, encode_value_info(n, FLOAT, declared_dims(n, s, dynamic, True)))
+          for n, s in graph.inputs.items()),
+        *(field_bytes(12, encode_value_info(n, FLOAT, declared_dims(n, shapes[n], dynamic, False)))
+          for n in graph.outputs),
     )
-    meta = {"source": graph.source, **preprocessing_metadata(graph), **(metadata or {})}
+    first = next(iter(graph.inputs))
+    meta = {"source": graph.source, **preprocessing_metadata(graph),
+            "deploy_input_shape": "x".join(map(str, graph.inputs[first])), "input_sizes": sizes,
+            **(metadata or {})}
     model_fields = message(
         field_int(1, IR_VERSION),
         field_str(2, "zoo"),  # producer_name
@@ -133,6 +133,20 @@ def build_model(graph: Graph, *, dynamic: bool | None = None, metadata: dict[str
         *(field_bytes(14, message(field_str(1, str(k)), field_str(2, str(v)))) for k, v in meta.items()),
     )
     return OnnxModel(model_fields, graph_fields, ctx.weights)
+
+
+def declared_dims(name: str, shape: tuple[int, ...], dynamic: bool, is_input: bool) -> list[int | str]:
+    """An input's or output's declared dims: batch always symbolic, H and W too when more than one size fits.
+
+    A net with a fixed-size head (GoogLeNet's 7x7 pool into an InnerProduct) still runs at every size
+    whose pooled features fit; a size that does not fit fails in ONNX Runtime at the layer's node.
+    """
+    dims: list[int | str] = list(shape)
+    if dims:
+        dims[0] = "N"
+    if dynamic and len(dims) == 4:
+        dims[2], dims[3] = ("H", "W") if is_input else (f"{name}_H", f"{name}_W")
+    return dims
 
 
 def preprocessing_metadata(graph: Graph) -> dict[str, str]:

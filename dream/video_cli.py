@@ -6,6 +6,7 @@ dream/cli.py hands over here when the input or output is a clip, and for `--npro
 from __future__ import annotations
 
 import contextlib
+import enum
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,7 +41,7 @@ def argv_from_context(ctx: typer.Context, drop: set[str]) -> list[str]:
                 args.append(p.secondary_opts[0])
             continue
         for v in (value if getattr(p, "multiple", False) else [value]):
-            args += [p.opts[0], str(v)]
+            args += [p.opts[0], str(v.value if isinstance(v, enum.Enum) else v)]  # choices pass by value
     return args + tail
 
 

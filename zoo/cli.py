@@ -22,9 +22,10 @@ def _register_all() -> None:
     from zoo import cli_zoo
     from zoo.convert import cli as convert_cli
     from zoo.dream import cli as dream_cli
+    from zoo.studio import cli as studio_cli
     from zoo.train import cli as train_cli
 
-    for module in (convert_cli, cli_zoo, dream_cli, train_cli):
+    for module in (convert_cli, cli_zoo, dream_cli, train_cli, studio_cli):
         module.register(app)
 
 

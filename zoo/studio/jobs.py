@@ -125,6 +125,27 @@ def _ref(path: Path) -> str | None:
         return None
 
 
+_BRAIN: dict[str, tuple[tuple, Any]] = {}  # the last brain the worker loaded, reused while its files are unchanged
+
+
+def load_brain(name: str | None):
+    """dream.brain.load_brain, kept warm between jobs: the second dream on a brain starts at once."""
+    from zoo import api
+    from zoo.dream.brain import load_brain as load
+
+    if not name:
+        return load(None)
+    card, paths = api.resolve(name)
+    stamp = tuple(sorted((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in paths.values()))
+    hit = _BRAIN.get(card.name)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    brain = load(card.name)
+    _BRAIN.clear()
+    _BRAIN[card.name] = (stamp, brain)
+    return brain
+
+
 # --- dream ----------------------------------------------------------------------------------------
 
 
@@ -150,7 +171,6 @@ def recipe_from_spec(spec: dict):
 def dream(spec: dict, emit: Emit, ctx: Context) -> dict:
     """One still dream, as `zoo dream` runs it: the result PNG carries the recipe."""
     from zoo.dream import output, pipeline, starts
-    from zoo.dream.brain import load_brain
     from zoo.dream.recipe import file_sha256, png_info
     from zoo.dream.render import usable_octaves
 
@@ -197,7 +217,6 @@ def atlas(spec: dict, emit: Emit, ctx: Context) -> dict:
     """`zoo atlas` into a studio folder: one PNG per blob, the contact sheet, index.html, atlas.json."""
     from zoo.dream import atlas as atlas_lib
     from zoo.dream import output, pipeline, starts
-    from zoo.dream.brain import load_brain
     from zoo.dream.objectives import parse_target
     from zoo.dream.presets import DreamParams
     from zoo.dream.recipe import Recipe, png_info
@@ -342,7 +361,7 @@ def train(spec: dict, emit: Emit, ctx: Context) -> dict:
         for name in previews:
             if name not in seen["previews"]:
                 seen["previews"].add(name)
-                emit({"type": "checkpoint", "preview": f"previews/{name}", "iter": int(name[5:11])})
+                emit({"type": "checkpoint", "image": f"previews/{name}", "iter": int(name[5:11])})
 
     stop = _watch(0.5, poll)
     stopped = False

@@ -495,7 +495,7 @@ function attachTrain(job) {
         $("train-progress-text").textContent = `iteration ${e.done}/${e.total} · loss ${last.loss != null ? last.loss.toFixed(3) : "-"}` +
           (last.val_top1 != null ? ` · held-out top-1 ${last.val_top1.toFixed(3)}` : "");
       }
-      if (e.type === "checkpoint") { previews.push(`runs/${run}/${e.preview}`); showPreviews(previews); }
+      if (e.type === "checkpoint") { previews.push(`runs/${run}/${e.image}`); showPreviews(previews); }
       if (e.type === "state" && e.state === "running") $("train-progress-text").textContent = "preparing the data…";
     },
     end: (j) => {

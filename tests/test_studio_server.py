@@ -51,6 +51,7 @@ def first_previews(client: httpx.Client, job_id: str) -> tuple[float, float]:
     raise AssertionError("no preview")
 
 
+@pytest.mark.slow  # a minute or more on 2 shared cores: `python scripts/bench_studio.py` runs it and prints the numbers
 def test_api_answers_while_a_big_dream_runs(home):
     from skimage import data
 

@@ -379,6 +379,10 @@ def test_stop_keeps_a_valid_image_and_a_queued_job_can_be_cancelled(client, coff
     assert im.size == (160, 107) and json.loads(im.text["zoo:recipe"])["interrupted"] is True
     assert wait(client, queued["id"])["state"] == "cancelled"
     assert any(x["id"] == job["id"] for x in client.get("/api/jobs").json())
+    name = j["result"]["ref"].split("/")[-1]
+    assert client.delete(f"/api/gallery/{name}").json() == {"removed": name}
+    assert not (home / "studio" / j["result"]["ref"]).exists()
+    assert client.delete(f"/api/gallery/{name}").status_code == 400
 
 
 def test_dream_requests_are_checked_before_they_queue(client, coffee):

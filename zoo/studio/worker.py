@@ -87,6 +87,7 @@ class Job:
     events: list[dict] = field(default_factory=list)
     preview: str | None = None  # the latest preview (a data: URL)
     previews: int = 0  # how many previews came
+    seq: int = 0  # the last event number given (events are numbered for Last-Event-ID; never reused)
 
     def public(self, events: bool = False) -> dict:
         d = {k: getattr(self, k) for k in ("id", "kind", "title", "state", "created", "finished", "progress",
@@ -127,9 +128,9 @@ class JobStore:
 
     def _save(self) -> None:
         keep = sorted(self.jobs.values(), key=lambda j: j.created)[-200:]
-        data = [{**{k: getattr(j, k) for k in ("id", "kind", "spec", "title", "state", "created", "finished",
-                                                "progress", "result", "error", "previews")}, "events": j.events[-50:]}
-                for j in keep]
+        fields = ("id", "kind", "spec", "title", "state", "created", "finished", "progress", "result", "error",
+                  "previews", "seq")
+        data = [{**{k: getattr(j, k) for k in fields}, "events": j.events[-50:]} for j in keep]
         studio_dir().mkdir(parents=True, exist_ok=True)
         write_text_atomic(self._path(), json.dumps(data))
 
@@ -184,7 +185,8 @@ class JobStore:
             job.progress = {k: v for k, v in event.items() if k != "type"}
         if kind == "metrics":  # the whole table each time: keep only the latest in the history
             job.events = [e for e in job.events if e.get("type") != "metrics"]
-        event["seq"] = len(job.events) + 1 if not job.events else job.events[-1]["seq"] + 1
+        job.seq = max(job.seq, job.events[-1]["seq"] if job.events else 0) + 1
+        event["seq"] = job.seq
         if kind == "progress" and job.events and job.events[-1].get("type") == "progress":
             job.events[-1] = event  # the history keeps the latest progress, not every step
         else:

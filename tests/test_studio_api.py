@@ -422,6 +422,15 @@ def test_presets_and_datasets(client, home):
     assert p["presets"]["classic"]["params"]["octaves"] == 4 and "noise" in p["starts"]
     d = client.get("/api/datasets").json()
     assert d["folders"][0]["classes"] == ["female", "male"]
+    # a picture in a folder named with --folder can be dreamt on directly
+    face = next((home.parent / "faces" / "female").glob("*.jpg"))
+    job = client.post("/api/dream", json={"input": str(face), "init": "image", "size": "64", "octaves": 1,
+                                          "iterations": 1, "model": "efficientnet_lite0"})
+    assert job.status_code == 200, job.text
+    assert job.json()["spec"]["input"] == str(face.resolve())
+    client.post(f"/api/jobs/{job.json()['id']}/stop")
+    r = client.post("/api/dream", json={"input": str(face.parent / "missing.jpg")})
+    assert r.status_code == 400 and r.json()["error"].endswith("missing.jpg: no such file")
 
 
 # --- safety -----------------------------------------------------------------------------------------

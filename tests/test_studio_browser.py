@@ -152,6 +152,10 @@ def test_dream_in_the_browser(studio, tmp_path):
     fill(d, "dream-seed", 6)
     by_id(d, "dream-run").click()
     wait(d, lambda d: int(by_id(d, "dream-preview").get_attribute("data-n")) >= 2)
+    d.refresh()  # the job survives a reload: the page finds it running and follows it again
+    wait(d, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+    wait(d, lambda d: int(by_id(d, "dream-preview").get_attribute("data-n") or 0) >= 1)
+    assert by_id(d, "dream-stop").is_enabled() and not by_id(d, "dream-run").is_enabled()
     by_id(d, "dream-stop").click()
     wait(d, lambda d: by_id(d, "dream-progress-text").text.startswith("stopped"))
     stopped = home / "studio" / by_id(d, "dream-result").get_attribute("data-ref")

@@ -68,7 +68,8 @@ def error(status: int, message: str) -> JSONResponse:
 class DreamRequest(BaseModel):
     """A dream: the fields of `zoo dream` (files are studio references such as uploads/…/photo.png)."""
 
-    input: str | None = Field(None, description="start image: a studio file (uploads/… or outputs/…)")
+    input: str | None = Field(None, description="start image: a studio file (uploads/… or outputs/…) or an "
+                              "absolute path in a folder named with --folder")
     init: str = Field("image", description="image | noise[:SPREAD] | gradient[:DEG] | color[:#RRGGBB]")
     model: str | None = Field(None, description="a zoo model name (default: the default brain)")
     layers: list[str] = Field(default_factory=list, description="BLOB, BLOB:CH[,CH..], BLOB:LABEL or BLOB:CH@Y,X")
@@ -432,10 +433,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             get_preset(req.preset)
         if req.model:
             get_card(req.model)
-        inp = studio_file(req.input, ("uploads", "outputs")) if req.input else None
+        inp = picture(req.input) if req.input else None
         if kind == "image" and inp is None:
             raise UserError("no input image given (or use --init noise|gradient|color)")
-        guide = studio_file(req.guide, ("uploads", "outputs")) if req.guide else None
+        guide = picture(req.guide) if req.guide else None
         if req.size:
             try:
                 geometry.scaled_size(100, 100, req.size)
@@ -636,6 +637,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    def picture(ref: str) -> Path:
+        """A studio file (uploads/…, outputs/…) or an absolute path inside a folder named with --folder."""
+        if Path(ref).is_absolute():
+            path = folders.check(ref)
+            if not path.is_file():
+                raise UserError(f"{ref}: no such file")
+            return path
+        return studio_file(ref, ("uploads", "outputs"))
 
     def _job(job_id: str):
         j = store().get(job_id)

@@ -378,11 +378,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def remove(name: str) -> dict:
         """`zoo remove NAME`: delete the cached files (and a user-registered model's entry)."""
         from zoo import cache
-        from zoo.registry import load_registry, unregister_user_model
+        from zoo.register import unregister
+        from zoo.registry import load_registry
 
         load_registry().get(name)
         removed = cache.remove_model(name)
-        unregistered = unregister_user_model(name)
+        unregistered = unregister(name)
         if not removed and not unregistered:
             raise UserError(f"model {name} is not cached; nothing to remove")
         with contextlib.suppress(FileNotFoundError):
@@ -394,7 +395,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """`zoo convert --name`: read the uploaded prototxt and caffemodel with the converter and register
         them as a zoo model (preprocessing from the fields given, else Caffe's ImageNet convention)."""
         from zoo import convert
-        from zoo.registry import register_converted
+        from zoo.register import check_new_name, register_converted
+
+        check_new_name(req.name)
 
         proto = studio_file(req.prototxt, ("uploads",))
         weights = studio_file(req.weights, ("uploads",))

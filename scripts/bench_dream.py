@@ -2,13 +2,23 @@
 fetched here; the speed and memory are the same).
 
 Prints, at 512x512 on inception_4c/output:
+  0. how close to the hardware a bare forward+backward runs: GFLOP/s from our own count (2 FLOPs per
+     multiply-add of every convolution and inner product, forward, and again for the gradient to
+     their input; the weights get no gradient) against this CPU's peak, measured (a large sgemm) and
+     nominal (cores x cpu MHz x 64 FP32 FLOPs per cycle with AVX-512: two 16-wide FMA units), for
+     fp32 NCHW, fp32 channels_last (the default) and the opt-in bf16 autocast, with each
+     mode's look against fp32 on a short dream: activation gain (objective after / before) and SSIM;
   1. seconds per dream step and its ratio to a bare forward+backward of the truncated net (target <= 1.10);
   2. the whole classic run (4 octaves x 10 steps; building the net, reading the photo and writing
      the PNG with its recipe included) against the sum of its bare steps (target <= 1.25);
 and, in a child process so its peak memory is its own:
   3. a tiled 5400x5400 dream, one octave, one step: wall time and peak resident memory (target < 3 GB).
 
-    python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled]
+and (issue 14, efficientnet_lite0's real weights):
+  4. video frames per second at 512x512 with and without flow, and the flow's share of a frame;
+  5. the all-reduce's share of a tiled step with 2 processes (torchrun, gloo).
+
+    python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled] [--video | --skip-video] [--only-gflops]
 """
 
 from __future__ import annotations
@@ -173,14 +183,207 @@ def tiled_child(side: int) -> None:
                       "peak_bytes": peak}))
 
 
+def conv_flops(brain, side: int) -> float:
+    """FLOPs of one forward+backward-to-the-input at side x side: 2 x 2 x the multiply-adds the graph
+    report counts (convolutions, inner products) in the net truncated at BLOB."""
+    from zoo.convert.report import summary
+
+    g = brain.truncated_graph([BLOB])
+    first = next(iter(g.inputs))
+    macs = sum(r.macs for r in summary(g, {first: (1, 3, side, side)}))
+    return 4.0 * macs
+
+
+def peak_flops(reps: int) -> tuple[float, float, str]:
+    """(measured sgemm FLOP/s, nominal FLOP/s, how the nominal was found)."""
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(max(3, reps)))
+    measured = 2 * n ** 3 / best
+    mhz, avx512 = 0.0, False
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        mhz = max(float(line.split(":")[1]) for line in text.splitlines() if line.startswith("cpu MHz"))
+        avx512 = " avx512f" in text
+    except (OSError, ValueError):
+        pass
+    per_cycle = 64 if avx512 else 32
+    cores = torch.get_num_threads()
+    nominal = cores * mhz * 1e6 * per_cycle
+    return measured, nominal, f"{cores} cores x {mhz:.0f} MHz x {per_cycle} FLOP/cycle"
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _modes(brain):
+    """name -> (net, autocast): the NCHW net as it was, the default channels_last one, bf16 on it."""
+    from zoo.convert.torch_module import CaffeModule
+    from zoo.dream.brain import freeze
+
+    cl = brain.net_for([BLOB])
+    plain = freeze(CaffeModule(brain.graph.truncated([BLOB])))
+    return {"fp32 NCHW": (plain, False), "fp32 channels_last (default)": (cl, False),
+            "bf16 autocast (opt-in)": (cl, True)}
+
+
+def _fwd_bwd(net, x: torch.Tensor, autocast: bool) -> tuple[float, float]:
+    from zoo.dream import render
+    from zoo.dream.objectives import blob_l2
+
+    clock = Clock()
+    render.objective_gradient(net, blob_l2(BLOB), x, autocast=autocast)
+    return clock.read()
+
+
+def _look(brain, net, autocast: bool, side: int, steps: int) -> tuple[float, np.ndarray]:
+    """Activation gain (fp32 objective after / before) of a one-octave dream, and its RGB result."""
+    from zoo.dream import pipeline, render
+    from zoo.dream.objectives import blob_l2
+    from zoo.dream.presets import DreamParams
+
+    obj = blob_l2(BLOB)
+    x = pipeline.to_net(brain.preprocess, photo(side))
+    lo, hi = (torch.from_numpy(b) for b in brain.preprocess.bounds())
+    params = DreamParams(octaves=1, iterations=steps)
+    out = render.dream(net, obj, x, params, bounds=(lo, hi), seed=0, autocast=autocast).image
+    ref = brain.net_for([BLOB])
+    with torch.no_grad():
+        before = float(obj(ref(x, outputs=[BLOB])))
+        after = float(obj(ref(out, outputs=[BLOB])))
+    return after / before, pipeline.from_net(brain.preprocess, out[0])
+
+
+def hardware_report(brain, side: int, reps: int, look_side: int, look_steps: int) -> None:
+    from skimage.metrics import structural_similarity
+
+    flops = conv_flops(brain, side)
+    measured, nominal, how = peak_flops(reps)
+    print(f"[0] {side}x{side} forward+backward to {BLOB}: {flops / 1e9:.1f} GFLOP (own count); peak: sgemm "
+          f"{measured / 1e9:.0f} GFLOP/s measured, {nominal / 1e9:.0f} GFLOP/s nominal ({how})")
+    x = torch.from_numpy(brain.preprocess.to_net(photo(side)))[None]
+    modes = _modes(brain)
+    for net, ac in modes.values():
+        _fwd_bwd(net, x, ac)  # warm-up (oneDNN primitives, band caches)
+    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in modes}
+    for _ in range(reps):  # alternated, so a change in load hits every mode
+        for name, (net, ac) in modes.items():
+            samples[name].append(_fwd_bwd(net, x, ac))
+    cores = torch.get_num_threads()
+    ref_gain, ref_rgb = None, None
+    for name, (net, ac) in modes.items():
+        wall, cpu = medians(samples[name])
+        gain, rgb = _look(brain, net, ac, look_side, look_steps)
+        if ref_rgb is None:  # the look as it was: fp32 NCHW
+            ref_gain, ref_rgb = gain, rgb
+        ssim = structural_similarity(ref_rgb, rgb, channel_axis=2, data_range=255.0)
+        # per CPU-second: on a shared machine the wall clock counts other people's work too
+        per_core = flops / cpu
+        print(f"    {name:29s} {wall:.3f} s wall, {cpu:.3f} s cpu (medians): {flops / wall / 1e9:5.1f} GFLOP/s wall "
+              f"= {100 * flops / wall / nominal:.0f} % of peak; {cores * per_core / 1e9:5.1f} GFLOP/s per "
+              f"{cores} CPU-seconds = {100 * per_core / (nominal / cores):.0f} % of peak, "
+              f"{100 * per_core * cores / measured:.0f} % of sgemm")
+        print(f"    {'':29s} look ({look_side}x{look_side}, {look_steps} steps): activation gain {gain:.3f} "
+              f"({100 * (gain / ref_gain - 1):+.1f} % vs fp32 NCHW), SSIM vs fp32 NCHW {ssim:.4f}")
+
+
+# --- video (issue 14): frames per second with and without flow, and the all-reduce's share ------------
+
+
+def video_section(side: int, frames: int) -> None:
+    """[4] frames/s of a side x side pan clip on efficientnet_lite0 with flow, without, and flow's share;
+    [5] the all-reduce's share of a tiled step with 2 ranks (torchrun, gloo)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from video_helpers import make_clip
+    from zoo.dream import flow, video, video_run
+    from zoo.dream.presets import DreamParams
+    from zoo.dream.recipe import Recipe
+
+    params = DreamParams(octaves=3, iterations=6)
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp) / "pan.mp4", n=frames, side=side)
+        rec = Recipe(model="efficientnet_lite0", weights_sha256="", layers=("block10/output",), params=params,
+                     input=str(clip))
+        rows = {}
+        for name, opts in (("flow", video.VideoOptions()), ("flow, all steps", video.VideoOptions(
+                frame_iterations=params.iterations)), ("no flow", video.VideoOptions(flow="none"))):
+            t0 = time.perf_counter()
+            video_run.run_clip(rec, clip, Path(tmp) / f"{len(rows)}.mp4", opts)
+            rows[name] = frames / (time.perf_counter() - t0)
+        src = [f for f in video.read_frames(video.open_clip(clip))][:2]
+        a, b = (f.astype(np.float32) for f in src)
+        t0 = time.perf_counter()
+        for _ in range(3):
+            back, fwd = flow.flow(b, a), flow.flow(a, b)
+            flow.carry(b, a, a, back, fwd, 0.8)
+        flow_s = (time.perf_counter() - t0) / 3
+    later = video.VideoOptions().later_iterations(params.iterations)
+    steps = f"{params.octaves} octaves x {params.iterations} steps, later frames {later}"
+    print(f"[4] {side}x{side} clip, {frames} frames, efficientnet_lite0 block10/output, {steps} (start-up included): "
+          + ", ".join(f"{k} {v:.3f} frames/s" for k, v in rows.items())
+          + f"; DIS flow both ways + carry {flow_s:.3f} s = {flow_s * rows['flow, all steps']:.1%} of a frame "
+          f"with all steps, {flow_s * rows['flow']:.1%} with the default later steps")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", __file__,
+           "--child-allreduce"]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    r = json.loads([ln for ln in res.stdout.splitlines() if ln.startswith("{")][-1])
+    print(f"[5] 2 ranks (gloo), {r['side']}x{r['side']}, {r['tiles']} tiles of {r['tile']}, {r['steps']} steps: "
+          f"{r['step_s']:.3f} s per step, all-reduce (including waiting for the other rank) {r['reduce_s']:.3f} s "
+          f"= {r['reduce_s'] / r['step_s']:.1%} of a step")
+
+
+def allreduce_child(side: int = 1024, steps: int = 3) -> None:
+    """Under torchrun: a tiled still dream with shared tiles; rank 0 prints JSON."""
+    from zoo.dream import distributed, pipeline
+    from zoo.dream.brain import load_brain
+    from zoo.dream.objectives import blob_l2
+    from zoo.dream.presets import DreamParams
+
+    ranks = distributed.setup("cpu", share_tiles=True)
+    brain = load_brain("efficientnet_lite0")
+    params = DreamParams(octaves=1, iterations=steps, tile=512)
+    objective = blob_l2("block10/output")
+    plan = pipeline.plan_for(brain, objective.blobs, params, "cpu")
+    rgb = photo(side)
+    pipeline.dream_rgb(brain, rgb, objective, params.with_(iterations=1), plan=plan)  # warm-up
+    distributed.barrier()
+    r0 = distributed.reduce_seconds()
+    t0 = time.perf_counter()
+    pipeline.dream_rgb(brain, rgb, objective, params, plan=plan)
+    wall = time.perf_counter() - t0
+    if ranks.master:
+        print(json.dumps({"side": side, "tile": plan.tiles.tile, "tiles": len(plan.tiles.tiles(side, side)),
+                          "steps": steps, "step_s": wall / steps,
+                          "reduce_s": (distributed.reduce_seconds() - r0) / steps}))
+    distributed.teardown()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--print-size", type=int, default=5400)
     ap.add_argument("--skip-tiled", action="store_true")
+    ap.add_argument("--only-gflops", action="store_true", help="only [0]")
+    ap.add_argument("--look-size", type=int, default=256, help="[0]: side of the short dream for the look")
+    ap.add_argument("--look-steps", type=int, default=10)
     ap.add_argument("--child-tiled", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--video", action="store_true", help="only the video section ([4], [5])")
+    ap.add_argument("--skip-video", action="store_true")
+    ap.add_argument("--video-frames", type=int, default=6)
+    ap.add_argument("--child-allreduce", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_allreduce:
+        allreduce_child()
+        return
+    if args.video:
+        video_section(args.size, args.video_frames)
+        return
     if args.child_tiled:
         torch.set_flush_denormal(True)
         tiled_child(args.child_tiled)
@@ -190,6 +393,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bvlc_googlenet topology, {BLOB}")
 
     brain = build_brain()
+    hardware_report(brain, args.size, args.reps, args.look_size, args.look_steps)
+    if args.only_gflops:
+        return
     bare, dream = step_ratio(brain, args.size, args.reps)
     print(f"[1] {args.size}x{args.size}: dream step {dream[0]:.3f} s wall / {dream[1]:.3f} s cpu, bare "
           f"forward+backward {bare[0]:.3f} / {bare[1]:.3f} s; ratio {dream[0] / bare[0]:.3f} wall, "
@@ -209,6 +415,8 @@ def main() -> None:
         print(f"[3] tiled {side}x{side}, 1 octave x 1 step: wall {r['wall_s']:.1f} s (set-up {r['setup_s']:.1f}, "
               f"dream {r['dream_s']:.1f}, PNG {r['write_s']:.1f}), {r['tiles']} tiles of {r['tile']} "
               f"(margin {r['margin']}), peak memory {r['peak_bytes'] / 2**30:.2f} GiB (target < 3 GB)")
+    if not args.skip_video:
+        video_section(args.size, args.video_frames)
 
 
 if __name__ == "__main__":

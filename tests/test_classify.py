@@ -19,9 +19,9 @@ from zoo.preprocess import Preprocess
 from zoo.registry import card_table_from_card, get_card, register_user_model
 
 try:  # tests/ is on sys.path when pytest imports test files from it
-    from zoo_helpers import SHARED, SHARED_MODELS, FileServer
+    from zoo_helpers import SHARED, SHARED_MODELS, FileServer, shared_or_skip
 except ImportError:  # pragma: no cover
-    from tests.zoo_helpers import SHARED, SHARED_MODELS, FileServer
+    from tests.zoo_helpers import SHARED, SHARED_MODELS, FileServer, shared_or_skip
 
 LFW = SHARED / "datasets" / "lfw_identity"
 
@@ -143,7 +143,7 @@ def test_fetch_404_exits_1_and_leaves_nothing(home, capsys, monkeypatch) -> None
 
 
 def _faces(d: Path) -> list[Path]:
-    files = sorted(LFW.glob("*/*.jpg"))[::40]
+    files = sorted(shared_or_skip(LFW).glob("*/*.jpg"))[::40]
     out = []
     for f in files:
         p = d / f"face_{f.stem}.png"
@@ -171,7 +171,7 @@ def mirror_mtcnn(tmp_path: Path, monkeypatch, net: str) -> None:
     mirror = tmp_path / "mirror" / f"mtcnn_{net}"
     mirror.mkdir(parents=True)
     for name in (f"{net}.prototxt", f"{net}.caffemodel"):
-        shutil.copy(SHARED_MODELS / "mtcnn" / name, mirror / name)
+        shutil.copy(shared_or_skip(SHARED_MODELS / "mtcnn" / name), mirror / name)
     monkeypatch.setenv("ZOO_MIRROR", str(tmp_path / "mirror"))
 
 

@@ -15,8 +15,8 @@ import torch
 from zoo.train import checkpoint
 
 import zoo.cli
+from tests.conftest import SHARED, shared_or_skip
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 DET3 = SHARED / "models" / "mtcnn"
 DET3_ARGS = ["--model", str(DET3 / "det3.prototxt"), "--weights", str(DET3 / "det3.caffemodel"), "--like", "mtcnn_det3"]
 TINY_PROTOTXT = """
@@ -35,11 +35,13 @@ layer { name: "prob" type: "Softmax" bottom: "fc" top: "prob" }
 
 @pytest.fixture(scope="module")
 def faces(tmp_path_factory) -> Path:
-    """16 real LFW faces per gender."""
+    """16 real LFW faces per gender (and the real MTCNN O-Net the tests start from)."""
+    shared_or_skip(DET3 / "det3.caffemodel")
+    lfw = shared_or_skip(SHARED / "datasets" / "lfw_gender")
     root = tmp_path_factory.mktemp("faces")
     for g in ("female", "male"):
         (root / g).mkdir()
-        for f in sorted((SHARED / "datasets" / "lfw_gender" / g).glob("*.jpg"))[:16]:
+        for f in sorted((lfw / g).glob("*.jpg"))[:16]:
             shutil.copy(f, root / g / f.name)
     return root
 

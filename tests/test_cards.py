@@ -67,7 +67,7 @@ def _pinned_commit(url: str) -> str | None:
     if u.netloc == "raw.githubusercontent.com":
         return parts[2]  # owner/repo/COMMIT/path
     if u.netloc == "gist.githubusercontent.com":
-        return parts[3] if len(parts) > 3 and parts[2] == "raw" else ""  # user/id/raw/REVISION/file
+        return parts[3] if len(parts) > 3 and parts[2] == "raw" else ""  # user/id/raw/BLOB-ID/file (content-addressed)
     if u.netloc == "github.com":
         return parts[3] if len(parts) > 3 and parts[2] in ("blob", "raw", "tree") else ""
     return None

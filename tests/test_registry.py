@@ -25,7 +25,7 @@ REGISTRY = load_registry(user_path=Path("/nonexistent"))
 # The only files without a published checksum (pinned on first download); anything new must say why.
 UNVERIFIED = {
     ("googlenet_places365", "weights"),
-    ("vgg16", "prototxt"), ("vgg16", "weights"), ("vgg19", "prototxt"), ("vgg19", "weights"),
+    ("vgg16", "weights"), ("vgg19", "weights"),
     ("nin_imagenet", "weights"), ("resnet50", "weights"), ("resnet101", "weights"), ("resnet152", "weights"),
     ("alexnet_places365", "weights"), ("vgg16_places365", "weights"), ("resnet152_places365", "weights"),
     ("alexnet_places205", "archive"), ("hybridcnn_places205", "archive"), ("vgg_face", "archive"),

@@ -46,6 +46,18 @@ def parse_order(text: str | None) -> str | None:
     return text.upper() if text else None
 
 
+def read_labels(path: Path) -> list[str]:
+    """Class names, one per line; a file that is not UTF-8 text is a one-line error naming it."""
+    from zoo.errors import UserError
+
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: --labels is not UTF-8 text (byte {e.start})") from None
+    except OSError as e:
+        raise UserError(f"{path}: cannot read --labels ({e.strerror or e})") from None
+
+
 def convert_cmd(
     prototxt: Annotated[Path, typer.Argument(help="deploy.prototxt or train_val.prototxt (V1 or V2)",
                                              exists=True, dir_okay=False)],
@@ -72,12 +84,21 @@ def convert_cmd(
     from zoo import convert
 
     shape = parse_shape(input_shape)
-    graph = convert.load_net(prototxt, weights, input_shape=shape, mean=mean)
     preprocess = {"mean": parse_floats(mean_pixel, "--mean-pixel"), "scale": scale,
                   "channel_order": parse_order(channel_order)}
-    names = labels.read_text(encoding="utf-8").splitlines() if labels else None
+    names = read_labels(labels) if labels else None
+    if name:
+        from zoo.register import check_new_name
+
+        check_new_name(name)  # before anything is written
+    graph = convert.load_net(prototxt, weights, input_shape=shape, mean=mean)
     written = run_convert(graph, prototxt, output, [f.value for f in (formats or [Format.onnx, Format.pt])],
-                          name=name, weights=weights, mean=mean, preprocess=preprocess, labels=names)
+                          weights=weights)
+    if name:
+        from zoo.register import register_converted
+
+        written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph,
+                                          preprocess=preprocess, labels=names))
     for path in written:
         out.print(f"wrote {path}")
 
@@ -96,7 +117,7 @@ def info_cmd(
     if not path.is_file():
         from zoo.cli_zoo import print_model_card
 
-        print_model_card(target)
+        print_model_card(target)  # a model name, or a one-line error for a folder or missing file
         return
     graph = convert.load_net(path, weights, input_shape=parse_shape(input_shape))
     rows = summary(graph)

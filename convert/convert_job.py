@@ -1,4 +1,5 @@
-"""What `zoo convert` writes, given a loaded graph: each format atomically, then optional registration."""
+"""What `zoo convert` writes, given a loaded graph: each format atomically (registering the result as a
+zoo model is the zoo CLI's job: zoo.register)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,7 @@ def output_base(prototxt: Path, output: Path | None) -> Path:
 
 
 def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list[str], *,
-                name: str | None = None, weights: Path | None = None, mean: Path | None = None,
-                preprocess: dict | None = None, labels: list[str] | None = None) -> list[Path]:
+                weights: Path | None = None) -> list[Path]:
     if weights is None:
         raise ConvertError(f"{prototxt}: converting needs trained weights; pass --weights FILE.caffemodel")
     base = output_base(prototxt, output)
@@ -39,9 +39,4 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
         from zoo.convert.emit_pt import save_pt
 
         written.append(save_pt(graph, base.with_suffix(".pt")))
-    if name:
-        from zoo.registry import register_converted
-
-        written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph,
-                                          preprocess=preprocess, labels=labels))
     return written

@@ -113,7 +113,9 @@ def from_graph(
         listed = {b: spatial.get(b, (channels.get(b, 0),)) for b in dreamable if b in channels}
     else:
         listed = spatial
-    default = default_blob or (list(listed)[len(listed) * 2 // 3] if listed else "")
+    from zoo.convert.report import default_dream_blob  # the one default-blob rule
+
+    default = default_blob or (default_dream_blob(list(listed)) if listed else "")
     return Brain(
         name=name,
         net=None,

@@ -16,7 +16,8 @@ from sklearn.datasets import load_sample_image
 
 import zoo.cli
 from zoo.preprocess import Preprocess
-from zoo.registry import card_table_from_card, get_card, register_user_model
+from zoo.register import register_card as register_user_model
+from zoo.registry import card_table_from_card, get_card
 
 try:  # tests/ is on sys.path when pytest imports test files from it
     from zoo_helpers import SHARED, SHARED_MODELS, FileServer, shared_or_skip

@@ -12,12 +12,16 @@ import pytest
 
 from zoo import cache
 from zoo.fetch import ChecksumMismatch, FetchError, FetchOptions, fetch_file, file_digest, mirror_sources
-from zoo.registry import Checksum, card_table_from_card, get_card, register_user_model
+from zoo.register import register_card as register_user_model
+from zoo.register import register_local_model
+from zoo.registry import Checksum, get_card
 
 try:  # tests/ is on sys.path when pytest imports test files from it
-    from zoo_helpers import SHARED_MODELS, FileServer
+    from fault_server import FaultServer as FileServer
+    from zoo_helpers import SHARED_MODELS
 except ImportError:  # pragma: no cover
-    from tests.zoo_helpers import SHARED_MODELS, FileServer
+    from tests.fault_server import FaultServer as FileServer
+    from tests.zoo_helpers import SHARED_MODELS
 
 PAYLOAD = bytes(range(256)) * 400  # 100 KiB, every offset distinguishable
 SHA = Checksum("sha256", hashlib.sha256(PAYLOAD).hexdigest())
@@ -59,7 +63,7 @@ def test_server_ignoring_range_restarts_cleanly(tmp_path: Path) -> None:
 
 
 def test_connection_that_keeps_dropping_fails_and_leaves_nothing(tmp_path: Path) -> None:
-    with FileServer({"a.bin": PAYLOAD}, {"a.bin": "drop_always"}) as srv, pytest.raises(FetchError) as e:
+    with FileServer({"a.bin": PAYLOAD}, {"a.bin": "drop:1000"}) as srv, pytest.raises(FetchError) as e:
         fetch_file([srv.url("a.bin")], tmp_path / "a.bin", SHA, options=FAST)
     assert "dropped" in str(e.value) and "\n" not in str(e.value)
     assert leftovers(tmp_path) == []
@@ -187,7 +191,7 @@ def _fetch_script(url: str, dest: Path) -> list[str]:
 def test_two_processes_fetching_the_same_file(tmp_path: Path) -> None:
     dest = tmp_path / "cache" / "a.bin"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    with FileServer({"a.bin": PAYLOAD}, {"a.bin": "slow"}) as srv:
+    with FileServer({"a.bin": PAYLOAD}, {"a.bin": "trickle"}) as srv:
         procs = [subprocess.Popen(_fetch_script(srv.url("a.bin"), dest), env=env, stderr=subprocess.PIPE)
                  for _ in range(2)]
         results = [(p.wait(timeout=60), p.stderr.read()) for p in procs]  # type: ignore[union-attr]
@@ -202,7 +206,7 @@ def test_register_local_model_caches_it(zoo_home: Path, tmp_path: Path) -> None:
     src.mkdir()
     for name in ("det3.prototxt", "det3.caffemodel"):
         (src / name).write_bytes((SHARED_MODELS / "mtcnn" / name).read_bytes())
-    card = cache.register_local_model("my_faces", src / "det3.prototxt", src / "det3.caffemodel",
+    card = register_local_model("my_faces", src / "det3.prototxt", src / "det3.caffemodel",
                                       base=get_card("mtcnn_det3"), title="my faces")
     from zoo.registry import load_registry
 
@@ -226,7 +230,7 @@ def test_files_taken_out_of_a_verified_archive(zoo_home: Path, tmp_path: Path) -
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
     archive = buf.getvalue()
-    table = card_table_from_card(get_card("googlenet_places205"))
+    table = get_card("googlenet_places205").to_table()
     with FileServer({"a.tar.gz": archive}) as srv:
         table["files"]["archive"] = {"url": srv.url("a.tar.gz"), "sha1": hashlib.sha1(archive).hexdigest()}
         for role, member in (("prototxt", "m/deploy.protxt"), ("weights", "m/w.caffemodel"),
@@ -247,7 +251,8 @@ def test_files_taken_out_of_a_verified_archive(zoo_home: Path, tmp_path: Path) -
 
 def test_register_converted_then_remove(zoo_home: Path, capsys) -> None:
     import zoo.cli
-    from zoo.registry import load_registry, register_converted
+    from zoo.register import register_converted
+    from zoo.registry import load_registry
 
     toml = register_converted("faces_conv", prototxt=SHARED_MODELS / "mtcnn" / "det2.prototxt",
                               weights=SHARED_MODELS / "mtcnn" / "det2.caffemodel",

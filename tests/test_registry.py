@@ -9,14 +9,15 @@ import pytest
 from zoo import convert
 from zoo.fetch import file_digest
 from zoo.labels import load_labels, synset_ids
+from zoo.names import InvalidName
+from zoo.register import register_card as register_user_model
+from zoo.register import unregister as unregister_user_model
 from zoo.registry import (
     BUILTIN_TOML,
     RegistryError,
     card_table_from_card,
     load_registry,
     parse_toml,
-    register_user_model,
-    unregister_user_model,
 )
 
 SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
@@ -156,7 +157,7 @@ def test_user_models_merge_over_builtin(tmp_path: Path, monkeypatch: pytest.Monk
     assert reg.get("bvlc_googlenet") == REGISTRY.get("bvlc_googlenet")  # untouched built-ins stay
     assert unregister_user_model("mtcnn_det3") and not unregister_user_model("mtcnn_det3")
     assert load_registry().get("mtcnn_det3").title == base.title
-    with pytest.raises(RegistryError, match="model name"):
+    with pytest.raises(InvalidName, match="model name"):
         register_user_model("bad name!", card_table_from_card(base))
     with pytest.raises(RegistryError, match="unknown key 'oops'"):
         register_user_model("x", {**card_table_from_card(base), "oops": 1})

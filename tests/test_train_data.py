@@ -73,14 +73,16 @@ def test_pack_skips_broken_images_and_matches_files(small_set, tmp_path):
     assert np.array_equal(packed[5], folder[j])
 
 
-def test_open_or_pack_writes_next_to_dataset_once(small_set):
+def test_open_or_pack_writes_into_the_cache_once(small_set):
+    from zoo.train.datasets import data_dir
+
     images = scan_folder(small_set)
     src, notes = open_or_pack(images, 32, show=False)
-    assert src.path.parent == small_set and any("skipped 1 images" in n for n in notes)
+    assert src.path.parent == data_dir() / "packs" and any("skipped 1 images" in n for n in notes)
     mtime = src.path.stat().st_mtime_ns
     src2, notes2 = open_or_pack(images, 32, show=False)
     assert src2.path == src.path and notes2 == [] and src.path.stat().st_mtime_ns == mtime
-    assert not list(small_set.glob("*.tmp"))
+    assert not list(small_set.glob("*.tmp")) and not list(small_set.glob(".zoo-pack*"))
 
 
 def test_packed_and_unpacked_pipelines_give_identical_batches(small_set, tmp_path):
@@ -119,5 +121,7 @@ def test_zoo_data_pack_cli(small_set, capsys):
     assert zoo.cli.main(["data", "pack", str(small_set), "--size", "24"]) == 0
     out = capsys.readouterr().out
     assert "12 images, 3 classes, 24x24" in out and "skipped 1 images" in out
-    assert len(list(small_set.glob(".zoo-pack-24px-*.h5"))) == 1
+    from zoo.train.datasets import data_dir
+
+    assert len(list((data_dir() / "packs").glob(f"{small_set.name}-*-24px-*.h5"))) == 1
     assert zoo.cli.main(["data", "pack", str(small_set / "missing")]) == 1

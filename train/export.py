@@ -1,7 +1,7 @@
 """A finished (or stopped) run back into the zoo: the trained weights go into the Graph, the same
 emitters write deploy.prototxt + caffemodel (for Caffe tools and OpenCV) and ONNX, and a model card
 with the class names and the preprocessing is registered in the user's models.toml
-(zoo.registry.register_user_model).
+(zoo.register.register_card).
 
 Auxiliary heads and outputs other than the classifier's (MTCNN's box regressors) are dropped: the
 exported brain is a plain classifier whose layers keep their names and places.
@@ -107,10 +107,10 @@ def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[
 
 
 def check_name(name: str) -> str:
+    from zoo.names import validate_name
     from zoo.registry import BUILTIN_TOML, parse_toml
 
-    if not name or not all(c.isalnum() or c in "_-." for c in name):
-        raise UserError(f"--name {name!r}: use letters, digits, '_', '-' or '.'")
+    validate_name(name, "--name")
     if name in parse_toml(BUILTIN_TOML):
         raise UserError(f"--name {name}: a built-in model has that name; choose another")
     return name
@@ -119,7 +119,8 @@ def check_name(name: str) -> str:
 def export_run(run_dir: Path, name: str, *, register_card: bool = True) -> Exported:
     """Write the run's brain as zoo model NAME (into the zoo's model cache) and register its card."""
     from zoo import cache
-    from zoo.registry import register_user_model, user_toml
+    from zoo.register import register_card
+    from zoo.registry import user_toml
 
     check_name(name)
     net, cfg, classes, _ = restore(Path(run_dir))
@@ -143,6 +144,6 @@ def export_run(run_dir: Path, name: str, *, register_card: bool = True) -> Expor
     table = card_table(net, cfg, classes, files, graph)
     toml = None
     if register_card:
-        register_user_model(name, table)
+        register_card(name, table)
         toml = user_toml()
     return Exported(name, dest, files["prototxt"], files["weights"], dest / ONNX, toml)

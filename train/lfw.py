@@ -13,8 +13,11 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
+
+from zoo.io import write_text_atomic
 
 from .datasets import DatasetError, ImageList, data_dir, scan_folder
 from .download import fetch
@@ -40,34 +43,43 @@ _IMAGE = re.compile(r"^(?P<person>.+)_(?P<n>\d{4})(\.jpg)?")
 
 def safe_extract(archive: Path, dest: Path) -> Path:
     """Extract regular files and folders of a tar archive into `dest`, refusing any member that
-    would land outside it (absolute paths, `..`, links, devices). Atomic: extracted to a sibling
-    temporary folder, then renamed."""
+    would land outside it (absolute paths, `..`, links, devices) or clash with another (a `.` file,
+    a file and a folder of the same name). Atomic: extracted to a sibling temporary folder, then
+    renamed; a truncated or damaged archive is a one-line error and leaves nothing."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
     try:
         with tarfile.open(archive, "r:*") as tar:
             for m in tar:
-                p = PurePosixPath(m.name)
-                if p.is_absolute() or ".." in p.parts or not (m.isfile() or m.isdir()):
-                    raise DatasetError(f"{archive}: unsafe member {m.name!r} (refusing to extract)")
-                target = tmp.joinpath(*p.parts)
-                if m.isdir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                src = tar.extractfile(m)
-                with src, open(target, "wb") as out:
-                    shutil.copyfileobj(src, out)
+                _extract_one(tar, m, tmp, archive)
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
-    except tarfile.TarError as e:
-        raise DatasetError(f"{archive}: not a readable tar archive ({e})") from None
+    except (tarfile.TarError, EOFError, zlib.error) as e:
+        raise DatasetError(f"{archive}: not a readable tar archive ({e or type(e).__name__})") from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def _extract_one(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, archive: Path) -> None:
+    p = PurePosixPath(m.name)
+    if p.is_absolute() or ".." in p.parts or not (m.isfile() or m.isdir()):
+        raise DatasetError(f"{archive}: unsafe member {m.name!r} (refusing to extract)")
+    target = root.joinpath(*p.parts)
+    if m.isdir():
+        if target.exists() and not target.is_dir():
+            raise DatasetError(f"{archive}: member {m.name!r} is a folder and a file (refusing to extract)")
+        target.mkdir(parents=True, exist_ok=True)
+        return
+    if not p.parts or target.is_dir() or any(q.is_file() for q in target.parents if root in q.parents):
+        raise DatasetError(f"{archive}: member {m.name!r} clashes with another member (refusing to extract)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    src = tar.extractfile(m)
+    with src, open(target, "wb") as out:  # type: ignore[union-attr]
+        shutil.copyfileobj(src, out)
 
 
 def parse_names(text: str) -> Names:
@@ -119,7 +131,7 @@ def prepare(
             shutil.rmtree(images)
         os.replace(src, images)
         shutil.rmtree(extracted, ignore_errors=True)
-        (images / ".complete").write_text("ok\n")
+        write_text_atomic(images / ".complete", "ok\n")
     listing = scan_folder(images)
     if label == "identity":
         return listing

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 
 from PIL import Image, ImageDraw
+
+from zoo.io import atomic_path
 
 COLUMNS = ["iter", "lr", "loss", "batch_top1", "val_loss", "val_top1", "val_topk", "images_per_s", "elapsed_s"]
 
 
 def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:  # the one atomic writer (zoo.io)
         write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 class Logbook:

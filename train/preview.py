@@ -30,14 +30,16 @@ def start_image(rgb: np.ndarray, min_side: int = 160) -> np.ndarray:
 
 
 def default_blob(graph, card) -> str:
-    """The card's default blob when this graph has it, else a blob two thirds of the way in."""
+    """The card's default blob when this graph has it, else the one default-blob rule's pick."""
+    from zoo.convert.report import default_dream_blob
+
     names = graph.blob_names
     blob = getattr(card, "default_blob", "") if card is not None else ""
     if blob in names:
         return blob
     shapes = graph.shapes()
     spatial = [b for b in names[1:] if len(shapes.get(b, ())) == 4 and shapes[b][2] * shapes[b][3] > 1]
-    return spatial[len(spatial) * 2 // 3] if spatial else names[-1]
+    return default_dream_blob(spatial) if spatial else names[-1]
 
 
 def render(module: torch.nn.Module, preprocess, start_rgb: np.ndarray, blob: str, dest: Path) -> Path:
@@ -61,7 +63,8 @@ def render(module: torch.nn.Module, preprocess, start_rgb: np.ndarray, blob: str
         result = dream(net, blob_l2(blob), x, params, bounds=(lo, hi), seed=0)
     rgb = preprocess.from_net(result.image[0].detach().cpu().numpy())
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    Image.fromarray(np.clip(rgb, 0, 255).round().astype(np.uint8)).save(tmp, format="PNG")
-    tmp.replace(dest)
+    from zoo.io import atomic_path
+
+    with atomic_path(dest) as tmp:
+        Image.fromarray(np.clip(rgb, 0, 255).round().astype(np.uint8)).save(tmp, format="PNG")
     return dest

@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 
 from zoo import cache
-from zoo.errors import UserError
+from zoo.errors import NetworkError, UserError
 from zoo.fetch import FetchOptions
 from zoo.labels import load_labels
 from zoo.preprocess import Preprocess
@@ -45,7 +45,7 @@ def resolve(
         # One quick retry only: on a machine without network the fallback should come at once.
         return card, cache.ensure_model(card, offline=offline, say=say,
                                         options=FetchOptions.from_env(retries=1, backoff=0.5))
-    except UserError as e:
+    except (NetworkError, cache.NotCachedError) as e:  # typed: a full disk or a bad card is not "offline"
         fallback = registry.get(FALLBACK_MODEL)
         say(f"note: {DEFAULT_MODEL} is not available ({e}); using {FALLBACK_MODEL} (built in, no download)")
         return fallback, cache.ensure_model(fallback, offline=offline, say=say)

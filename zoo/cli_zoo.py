@@ -94,7 +94,15 @@ def model_card_text(name: str) -> str:
 
 
 def print_model_card(name: str) -> None:
-    """`zoo info NAME`: the model card on stdout."""
+    """`zoo info NAME`: the model card on stdout (a folder or a missing file is said to be one)."""
+    from zoo.names import is_valid_name
+    from zoo.registry import load_registry
+
+    path = Path(name)
+    if path.is_dir():
+        raise UserError(f"{name}: is a folder; give a prototxt file or a model name (see `zoo list`)")
+    if not is_valid_name(name) or (path.suffix and name not in load_registry()):
+        raise UserError(f"{name}: no such file, and not a model name (see `zoo list`)")
     out.print(model_card_text(name), markup=False)
 
 
@@ -192,12 +200,12 @@ def register(app: typer.Typer) -> None:
     def remove_cmd(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
         """Delete a model from the cache (and a user-registered model from $ZOO_HOME/models.toml)."""
         from zoo import cache
-        from zoo.registry import load_registry, unregister_user_model
+        from zoo.register import unregister
+        from zoo.registry import load_registry
 
-        if name not in load_registry():
-            load_registry().get(name)  # raises with the closest names
+        load_registry().get(name)  # a valid, known name (else the closest names), before anything is deleted
         removed = cache.remove_model(name)
-        unregistered = unregister_user_model(name)
+        unregistered = unregister(name)
         if not removed and not unregistered:
             raise UserError(f"model {name} is not cached; nothing to remove")
         out.print(f"{name}: removed" + (" (and its user entry)" if unregistered else ""), markup=False)

@@ -71,8 +71,13 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 
 
 def file_digest(path: str | Path, kind: str = "sha256", chunk: int = 1 << 20) -> str:
-    """Hex digest of a file, read in chunks (sha256, sha1, md5: any hashlib name)."""
-    h = hashlib.new(kind)
+    """Hex digest of a file, read in chunks (sha256, sha1, md5: any hashlib name; git_blob is
+    `git hash-object`: sha1 over "blob <size>\\0" + content)."""
+    if kind == "git_blob":
+        h = hashlib.sha1()
+        h.update(b"blob %d\0" % os.stat(path).st_size)
+    else:
+        h = hashlib.new(kind)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)

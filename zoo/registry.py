@@ -11,11 +11,13 @@ import difflib
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError
+from zoo.io import write_text_atomic
+from zoo.names import InvalidName, validate_filename, validate_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,6 +28,7 @@ else:  # pragma: no cover
 BUILTIN_TOML = Path(__file__).parent / "models.toml"
 DATA_DIR = Path(__file__).resolve().parent / "data"
 CHECKSUM_KINDS = ("sha256", "sha1", "md5", "git_blob")
+HEX_LENGTHS = {"sha256": 64, "sha1": 40, "md5": 32, "git_blob": 40}
 FILE_ROLES = ("prototxt", "weights", "mean", "labels", "archive")
 LABEL_FORMATS = ("synset", "plain", "places", "places205_csv")
 
@@ -43,12 +46,15 @@ class Checksum:
         return f"{self.kind} {self.hexdigest}"
 
 
+_NOT_IN_TOML = {"toml": False}  # field metadata: known from where the card sits, not written as a key
+
+
 @dataclass(frozen=True)
 class FileSpec:
-    role: str
-    filename: str
+    role: str = field(metadata=_NOT_IN_TOML)  # the key of the file's table
+    filename: str = ""
     url: str | None = None
-    checksum: Checksum | None = None
+    checksum: Checksum | None = None  # written as `<kind> = "<hex>"`
     archive: str | None = None  # role of the archive file this one is taken from
     member: str | None = None
     unverified: str | None = None  # why no checksum is known (pinned on first download)
@@ -74,37 +80,82 @@ class Labels:
 
 @dataclass(frozen=True)
 class ModelCard:
-    name: str
+    """One [models.NAME] table. The defaults here are the only defaults: parse_card leaves a missing
+    optional key to them and to_table() leaves out a value equal to them."""
+
+    name: str = field(metadata=_NOT_IN_TOML)
     title: str
     task: str
     license: str
     origin: str
     input_size: tuple[int, int]
     channel_order: str
-    scale: float
     num_classes: int
     output: str
     default_blob: str
     labels: Labels
-    files: Mapping[str, FileSpec]
+    files: Mapping[str, FileSpec] = field(default_factory=dict)
     dream_blobs: tuple[DreamBlob, ...] = ()
+    scale: float = 1.0
     mean: tuple[float, float, float] | None = None
     resize: int = 256
     transpose: bool = False
+    classifier: str = ""  # the layer that maps features to classes (what a fine-tune replaces); "": ask the net
     builtin: str | None = None
     notes: str = ""
-    defined_in: str = ""
+    defined_in: str = field(default="", metadata=_NOT_IN_TOML)
 
     @property
     def mean_from_file(self) -> bool:
         return self.mean is None and "mean" in self.files
 
+    def to_table(self, **changes: Any) -> dict[str, Any]:
+        """The models.toml table of this card (with `changes`), generated from the dataclass fields;
+        parse_card(name, card.to_table()) gives the card back."""
+        table = _table(self)
+        table.update(changes)
+        return table
+
+
+def _default(f: Field) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return MISSING
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _table(value)
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _table(obj: Any) -> dict[str, Any]:
+    """A dataclass as a TOML table: every field but those marked not-in-TOML, defaults left out."""
+    out: dict[str, Any] = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if f.metadata.get("toml", True) is False or value == _default(f):
+            continue
+        if isinstance(value, Checksum):
+            out[value.kind] = value.hexdigest
+        else:
+            out[f.name] = _plain(value)
+    return out
+
 
 # --- parsing -------------------------------------------------------------------------------------
 
 
-def _take(table: Mapping[str, Any], allowed: dict[str, type | tuple[type, ...]], where: str) -> dict[str, Any]:
+def _take(table: Any, allowed: dict[str, type | tuple[type, ...]], where: str) -> dict[str, Any]:
     """Check keys and value types of one TOML table; unknown keys name the key and where it is."""
+    if not isinstance(table, Mapping):
+        raise RegistryError(f"{where}: must be a table, not {type(table).__name__}")
     for key, value in table.items():
         if key not in allowed:
             raise RegistryError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(allowed))})")
@@ -122,6 +173,9 @@ def _file_spec(role: str, table: Mapping[str, Any], where: str) -> FileSpec:
     if role not in FILE_ROLES:
         raise RegistryError(f"{where}: unknown file role {role!r} (known: {', '.join(FILE_ROLES)})")
     sums = [Checksum(k, t[k].lower()) for k in CHECKSUM_KINDS if k in t]
+    for s in sums:
+        if len(s.hexdigest) != HEX_LENGTHS[s.kind] or not all(c in "0123456789abcdef" for c in s.hexdigest):
+            raise RegistryError(f"{where}: {s.kind} must be {HEX_LENGTHS[s.kind]} hex digits, not {s.hexdigest!r}")
     if len(sums) > 1:
         raise RegistryError(f"{where}: give one checksum, not {len(sums)}")
     if ("archive" in t) != ("member" in t):
@@ -129,8 +183,12 @@ def _file_spec(role: str, table: Mapping[str, Any], where: str) -> FileSpec:
     if "archive" not in t and not sums and "unverified" not in t:
         raise RegistryError(f"{where}: no checksum (sha256, sha1, md5 or git_blob; or unverified = \"why\")")
     name = t.get("filename") or Path(t.get("member") or t.get("url") or "").name
-    if not name or name in (".", ".."):
+    if not name:
         raise RegistryError(f"{where}: no file name (give url, member or filename)")
+    try:
+        validate_filename(name, "file name" if "filename" in t else "file name (from the url; give filename)")
+    except InvalidName as e:
+        raise RegistryError(f"{where}: {e}") from None
     return FileSpec(
         role=role,
         filename=name,
@@ -152,7 +210,9 @@ def _labels(table: Mapping[str, Any], where: str) -> Labels:
     fmt = t.get("format", "plain")
     if fmt not in LABEL_FORMATS:
         raise RegistryError(f"{where}: unknown label format {fmt!r} (known: {', '.join(LABEL_FORMATS)})")
-    names = tuple(str(n) for n in t["names"]) if "names" in t else None
+    if "names" in t and not all(isinstance(n, str) for n in t["names"]):
+        raise RegistryError(f"{where}: names must be strings")
+    names = tuple(t["names"]) if "names" in t else None
     return Labels(builtin=t.get("builtin"), file=t.get("file"), names=names, format=fmt, source=t.get("source"))
 
 
@@ -161,13 +221,16 @@ def _dream_blob(table: Mapping[str, Any], where: str) -> DreamBlob:
     for key in ("name", "shape", "produces"):
         if key not in t:
             raise RegistryError(f"{where}: missing key {key!r}")
-    return DreamBlob(t["name"], tuple(int(v) for v in t["shape"]), t["produces"])
+    shape = t["shape"]
+    if not shape or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape):
+        raise RegistryError(f"{where}: shape must be a list of positive integers (C, H, W)")
+    return DreamBlob(t["name"], tuple(shape), t["produces"])
 
 
 _CARD_KEYS: dict[str, Any] = {
     "title": str, "task": str, "license": str, "origin": str, "notes": str, "builtin": str,
     "input_size": list, "channel_order": str, "scale": (int, float), "mean": list, "resize": int,
-    "transpose": bool, "num_classes": int, "output": str, "default_blob": str,
+    "transpose": bool, "num_classes": int, "output": str, "default_blob": str, "classifier": str,
     "labels": dict, "files": dict, "dream_blobs": list,
 }
 _REQUIRED = ("title", "task", "license", "origin", "input_size", "channel_order", "num_classes", "output",
@@ -177,18 +240,28 @@ _REQUIRED = ("title", "task", "license", "origin", "input_size", "channel_order"
 def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
     """One [models.NAME] table -> ModelCard; every problem names the file and the key."""
     where = f"{source}: [models.{name}]"
+    try:
+        validate_name(name)
+    except InvalidName as e:
+        raise RegistryError(f"{source}: {e}") from None
     t = _take(table, _CARD_KEYS, where)
     for key in _REQUIRED:
         if key not in t:
             raise RegistryError(f"{where}: missing key {key!r}")
     size = t["input_size"]
-    if len(size) != 2 or not all(isinstance(v, int) and v > 0 for v in size):
+    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
         raise RegistryError(f"{where}: input_size must be [H, W]")
     if t["channel_order"] not in ("BGR", "RGB"):
         raise RegistryError(f"{where}: channel_order must be \"BGR\" or \"RGB\"")
     mean = t.get("mean")
-    if mean is not None and (len(mean) != 3 or not all(isinstance(v, (int, float)) for v in mean)):
+    if mean is not None and (len(mean) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                        for v in mean)):
         raise RegistryError(f"{where}: mean must be three numbers (one per channel, in channel_order)")
+    for key in ("num_classes", "resize"):
+        if t.get(key, 0) < 0:
+            raise RegistryError(f"{where}: {key} must not be negative")
+    if "scale" in t and not t["scale"] > 0:
+        raise RegistryError(f"{where}: scale must be positive")
     files = {role: _file_spec(role, ft, f"{where}.files.{role}") for role, ft in t.get("files", {}).items()}
     for spec in files.values():
         if spec.archive and spec.archive not in files:
@@ -204,40 +277,36 @@ def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
     if labels.file and labels.file not in files:
         raise RegistryError(f"{where}.labels: file {labels.file!r} is not a file of this model")
     blobs = tuple(_dream_blob(b, f"{where}.dream_blobs[{i}]") for i, b in enumerate(t.get("dream_blobs", [])))
+    optional: dict[str, Any] = {k: t[k] for k in ("notes", "builtin", "resize", "transpose", "classifier")
+                                if k in t}
+    if "scale" in t:
+        optional["scale"] = float(t["scale"])
+    if mean is not None:
+        optional["mean"] = tuple(float(v) for v in mean)
     return ModelCard(
-        name=name,
-        title=t["title"],
-        task=t["task"],
-        license=t["license"],
-        origin=t["origin"],
-        notes=t.get("notes", ""),
-        builtin=t.get("builtin"),
-        input_size=(size[0], size[1]),
-        channel_order=t["channel_order"],
-        scale=float(t.get("scale", 1.0)),
-        mean=tuple(float(v) for v in mean) if mean is not None else None,  # type: ignore[arg-type]
-        resize=int(t.get("resize", 256)),
-        transpose=bool(t.get("transpose", False)),
-        num_classes=t["num_classes"],
-        output=t["output"],
-        default_blob=t["default_blob"],
-        labels=labels,
-        files=files,
-        dream_blobs=blobs,
-        defined_in=source,
+        name=name, title=t["title"], task=t["task"], license=t["license"], origin=t["origin"],
+        input_size=(size[0], size[1]), channel_order=t["channel_order"], num_classes=t["num_classes"],
+        output=t["output"], default_blob=t["default_blob"], labels=labels, files=files, dream_blobs=blobs,
+        defined_in=source, **optional,
     )
 
 
 def parse_toml(path: Path) -> dict[str, ModelCard]:
     """Read one models.toml; an unreadable or malformed file is a one-line error naming it."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise RegistryError(f"{path}: cannot read ({e.strerror or e})") from None
-    except tomllib.TOMLDecodeError as e:
-        raise RegistryError(f"{path}: not valid TOML ({e})") from None
+    data = _load_toml(path)
     _take(data, {"models": dict}, str(path))
     return {name: parse_card(name, table, str(path)) for name, table in data.get("models", {}).items()}
+
+
+def _load_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot read ({e.strerror or e})") from None
+    except UnicodeDecodeError as e:
+        raise RegistryError(f"{path}: not UTF-8 text (byte {e.start})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise RegistryError(f"{path}: not valid TOML ({e})") from None
 
 
 # --- where things live ---------------------------------------------------------------------------
@@ -272,6 +341,7 @@ class Registry:
 
     def get(self, name: str) -> ModelCard:
         """The card for NAME; an unknown name lists the closest known names."""
+        validate_name(name)
         if name in self.cards:
             return self.cards[name]
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.4)
@@ -332,83 +402,18 @@ def dump_models(models: Mapping[str, Mapping[str, Any]]) -> str:
 def _read_user_tables(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    try:
-        return dict(tomllib.loads(path.read_text(encoding="utf-8")).get("models", {}))
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise RegistryError(f"{path}: cannot read ({e})") from None
+    models = _load_toml(path).get("models", {})
+    if not isinstance(models, dict):
+        raise RegistryError(f"{path}: [models] must be a table")
+    return dict(models)
 
 
 def _write_user_tables(path: Path, tables: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("# Models registered on this machine (zoo convert --name, zoo train).\n\n"
-                   + dump_models(tables), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def register_user_model(name: str, table: Mapping[str, Any]) -> ModelCard:
-    """Add or replace NAME in the user's models.toml (checked against the schema first).
-
-    File urls may be local: `file:///abs/path/deploy.prototxt` with the file's sha256.
-    """
-    if not name or not all(c.isalnum() or c in "_-." for c in name):
-        raise RegistryError(f"model name {name!r}: use letters, digits, '_', '-' or '.'")
-    path = user_toml()
-    card = parse_card(name, table, str(path))
-    tables = _read_user_tables(path)
-    tables[name] = dict(table)
-    _write_user_tables(path, tables)
-    return card
-
-
-def unregister_user_model(name: str) -> bool:
-    """Drop NAME from the user's models.toml; True if it was there."""
-    path = user_toml()
-    tables = _read_user_tables(path)
-    if name not in tables:
-        return False
-    del tables[name]
-    _write_user_tables(path, tables)
-    return True
+    write_text_atomic(path, "# Models registered on this machine (zoo convert --name, zoo train).\n\n"
+                      + dump_models(tables))
 
 
 def card_table_from_card(card: ModelCard, **changes: Any) -> dict[str, Any]:
-    """A models.toml table equal to `card` (with `changes`): a base for a fine-tuned model's entry."""
-    table: dict[str, Any] = {
-        "title": card.title, "task": card.task, "license": card.license, "origin": card.origin,
-        "notes": card.notes, "input_size": list(card.input_size), "channel_order": card.channel_order,
-        "scale": card.scale, "resize": card.resize, "transpose": card.transpose,
-        "num_classes": card.num_classes, "output": card.output, "default_blob": card.default_blob,
-    }
-    if card.mean is not None:
-        table["mean"] = list(card.mean)
-    if card.builtin:
-        table["builtin"] = card.builtin
-    lab = card.labels
-    table["labels"] = {k: v for k, v in (("builtin", lab.builtin), ("file", lab.file),
-                                         ("names", list(lab.names) if lab.names is not None else None),
-                                         ("format", lab.format), ("source", lab.source)) if v is not None}
-    files: dict[str, Any] = {}
-    for role, spec in card.files.items():
-        f: dict[str, Any] = {k: v for k, v in (("url", spec.url), ("filename", spec.filename),
-                                               ("archive", spec.archive), ("member", spec.member),
-                                               ("unverified", spec.unverified), ("source", spec.source)) if v}
-        if spec.checksum:
-            f[spec.checksum.kind] = spec.checksum.hexdigest
-        if spec.size is not None:
-            f["size"] = spec.size
-        files[role] = f
-    table["files"] = files
-    table["dream_blobs"] = [{"name": b.name, "shape": list(b.shape), "produces": b.produces}
-                            for b in card.dream_blobs]
-    table.update(changes)
-    return table
-
-
-def register_converted(name: str, *, prototxt: Path, weights: Path | None, mean: Path | None = None,
-                       graph: Any = None, preprocess: dict | None = None, labels: list[str] | None = None) -> Path:
-    """`zoo convert --name NAME` (see zoo.cache.register_converted); returns the user models.toml."""
-    from zoo.cache import register_converted as _register
-
-    return _register(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph, preprocess=preprocess,
-                     labels=labels)
+    """Same as card.to_table(**changes) (kept for callers of the old name)."""
+    return card.to_table(**changes)

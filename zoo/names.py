@@ -1,0 +1,65 @@
+"""Model names and cache paths: the one gate between what a card, a CLI argument or a mirror says
+and a path on disk.
+
+A model name is a TOML key, a cache folder name and a URL path segment at once, so it gets one
+fixed character set: a letter or digit, then up to 63 letters, digits, `_` or `-` (no dots, no
+separators, so `.`, `..` and `a/b` cannot be names). A cached file name is a plain basename of the
+same kind, dots allowed but not first. `inside()` then proves, after resolving symlinks, that a path
+built from them is where it claims to be.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from zoo.errors import UserError
+
+NAME_RULE = "a letter or digit, then up to 63 letters, digits, '_' or '-'"
+FILE_RULE = "a plain file name: a letter or digit, then up to 127 letters, digits, '.', '_' or '-'"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+class InvalidName(UserError):
+    """A model name or file name outside the fixed character set."""
+
+
+def is_valid_name(name: object) -> bool:
+    return isinstance(name, str) and _NAME.fullmatch(name) is not None
+
+
+def validate_name(name: object, what: str = "model name") -> str:
+    """`name` if it is a valid model name, else InvalidName saying the rule."""
+    if not is_valid_name(name):
+        raise InvalidName(f"{what} {name!r} is not allowed: use {NAME_RULE}")
+    return name  # type: ignore[return-value]
+
+
+def validate_filename(name: object, what: str = "file name") -> str:
+    """`name` if it is a plain basename for the cache (no separators, not hidden, not `.`/`..`)."""
+    if not isinstance(name, str) or _FILE.fullmatch(name) is None or name.endswith((".part", ".lock")):
+        raise InvalidName(f"{what} {name!r} is not allowed: use {FILE_RULE}")
+    return name
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """root/parts..., resolved, after proving it lies directly where the parts say (no symlink or
+    `..` leads elsewhere). Raises UserError otherwise."""
+    base = Path(root).resolve()
+    path = base.joinpath(*parts).resolve()
+    expected = base.joinpath(*parts)
+    if path != expected or base not in path.parents:
+        raise UserError(f"{Path(root).joinpath(*parts)}: leads outside {base} (refusing to use it)")
+    return path
+
+
+def model_folder(models_root: Path, model: str) -> Path:
+    """The cache folder of model `model` under `models_root`, proven to be inside it."""
+    return inside(models_root, validate_name(model))
+
+
+def model_file(models_root: Path, model: str, role: str, filename: str) -> Path:
+    """Where file `role` of `model` lives in the cache, proven to be inside the model's folder."""
+    validate_filename(filename, f"model {model}: files.{role} file name")
+    return inside(models_root, validate_name(model), filename)

@@ -27,15 +27,17 @@ def load_net(prototxt: str | Path, weights: str | Path | None = None, *,
     return g
 
 
-def random_weights(g: Graph, seed: int = 0) -> Graph:
-    """A copy of the graph with seeded, He-scaled weights in every layer that has weights."""
+def random_weights(g: Graph, seed: int = 0, fill=None) -> Graph:  # noqa: ANN001 - fill(layer, shapes, rng)
+    """A copy of the graph with seeded weights in every layer that has weights: each handler's `fill`
+    (He-scaled), or `fill(layer, shapes, rng)` (train's Caffe fillers)."""
     out = g.copy()
     rng = np.random.default_rng(seed)
     shapes = out.shapes()
     for layer in out.layers:
         if layer.blob_names:
-            want = layer.op.weight_shapes(layer.attrs, [shapes[b] for b in layer.bottoms])
-            layer.blobs = [np.ascontiguousarray(b, np.float32) for b in layer.op.fill(layer.attrs, want, rng)]
+            want = [tuple(w) for w in layer.op.weight_shapes(layer.attrs, [shapes[b] for b in layer.bottoms])]
+            blobs = fill(layer, want, rng) if fill is not None else layer.op.fill(layer.attrs, want, rng)
+            layer.blobs = [np.ascontiguousarray(b, np.float32) for b in blobs]
     return out
 
 

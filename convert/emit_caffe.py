@@ -2,7 +2,8 @@
 
 This is how fine-tuned brains go back to Caffe tools and OpenCV, and how tests make caffemodels
 with seeded weights for nets whose real weights cannot be downloaded. Blobs are streamed as wire
-format after each layer's serialized parameters (fields may come in any order in protobuf).
+format in protobuf's canonical field order (a layer's fields 1-6, its blobs, then its parameters;
+a blob's data, then its shape), so the bytes are what Caffe itself or protobuf would write.
 """
 
 from __future__ import annotations
@@ -41,16 +42,34 @@ def deploy_net(graph: Graph) -> caffe_pb2.NetParameter:
     return net
 
 
-def _blob_pieces(arr: np.ndarray) -> tuple[bytes, memoryview]:
+BLOBS_FIELD = 7  # LayerParameter.blobs; fields below it come before the blobs, the rest after
+
+
+def _blob_pieces(arr: np.ndarray) -> tuple[bytes, memoryview, bytes]:
+    """A BlobProto as (data header, data, shape field): data is field 5, shape field 7."""
     arr = np.ascontiguousarray(arr, dtype="<f4")
     dims = b"".join(varint(d) for d in arr.shape)
     shape = field_header(1, len(dims)) + dims
-    head = field_header(7, len(shape)) + shape
     raw = memoryview(arr).cast("B")
-    return head + field_header(5, raw.nbytes), raw
+    return field_header(5, raw.nbytes), raw, field_header(7, len(shape)) + shape
 
 
-def write_caffemodel(graph: Graph, path: str | Path) -> Path:
+def _split(lp: caffe_pb2.LayerParameter, layer_params: bool) -> tuple[bytes, bytes]:
+    """A layer's serialized fields before its blobs and after them (none after without layer_params)."""
+    head, tail = type(lp)(), type(lp)()
+    head.CopyFrom(lp)
+    tail.CopyFrom(lp)
+    for fd, _ in lp.ListFields():
+        if fd.number >= BLOBS_FIELD or (not layer_params and fd.name not in ("name", "type", "bottom", "top")):
+            head.ClearField(fd.name)
+        if fd.number < BLOBS_FIELD or not layer_params:
+            tail.ClearField(fd.name)
+    return head.SerializeToString(), tail.SerializeToString()
+
+
+def write_caffemodel(graph: Graph, path: str | Path, *, layer_params: bool = True) -> Path:
+    """The binary weights file. Without layer_params each layer carries only its name, type, bottoms,
+    tops and blobs (the deploy prototxt has the rest), as some published caffemodels do."""
     require_weights(graph)
     path = Path(path)
     net = deploy_net(graph)
@@ -60,21 +79,25 @@ def write_caffemodel(graph: Graph, path: str | Path) -> Path:
         name = net.name.encode()
         f.write(field_header(1, len(name)) + name)
         for lp in net.layer:
-            params = lp.SerializeToString()
+            before, after = _split(lp, layer_params)
             blobs = [_blob_pieces(b) for b in (by_name[lp.name].blobs if lp.name in by_name else [])]
-            body = len(params) + sum(len(field_header(7, len(h) + r.nbytes)) + len(h) + r.nbytes for h, r in blobs)
+            sizes = [len(h) + r.nbytes + len(s) for h, r, s in blobs]
+            body = len(before) + len(after) + sum(len(field_header(7, n)) + n for n in sizes)
             f.write(field_header(100, body))
-            f.write(params)
-            for head, raw in blobs:
-                f.write(field_header(7, len(head) + raw.nbytes))
+            f.write(before)
+            for (head, raw, shape), n in zip(blobs, sizes):
+                f.write(field_header(7, n))
                 f.write(head)
                 f.write(raw)
+                f.write(shape)
+            f.write(after)
     return path
 
 
-def write_prototxt(graph: Graph, path: str | Path) -> Path:
+def write_prototxt(graph: Graph, path: str | Path, *, header: str = "") -> Path:
+    """The deploy prototxt; `header` (comment lines) goes first."""
     path = Path(path)
-    text = to_text(deploy_net(graph))
+    text = header + to_text(deploy_net(graph))
     with atomic_write(path) as f:
         f.write(text.encode())
     return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from zoo.convert.graph import Graph
+from zoo.convert.graph import Graph, Layer
 
 
 @dataclass(frozen=True)
@@ -40,23 +40,20 @@ def human(n: float) -> str:
     return f"{n:.1f}P"
 
 
-BLOCK_END_TYPES = ("Concat", "Eltwise")
-ACTIVATION_TYPES = ("ReLU", "PReLU", "ELU", "Sigmoid", "TanH", "Pooling", "LRN")
-
-
-def origin_type(graph: Graph, blob: str) -> str:
-    """The type of the layer that first made a blob, looking through in-place layers (ReLU on a sum)."""
+def origin(graph: Graph, blob: str) -> Layer:
+    """The layer that first made a blob, looking through in-place layers (ReLU on a sum)."""
     producer = graph.producers
     layer = producer[blob]
     while True:
         earlier = [b for b in layer.bottoms if b.split("@", 1)[0] == blob.split("@", 1)[0] and b in producer]
         if not earlier:
-            return layer.type
+            return layer
         layer = producer[earlier[0]]
 
 
 def dreamable_blobs(graph: Graph, most: int = 10) -> list[str]:
-    """Blobs worth dreaming on, shallow to deep: block outputs (Concat/Eltwise) first, else activations.
+    """Blobs worth dreaming on, shallow to deep: block outputs first, else activations (the handlers'
+    block_end and activation traits: Concat/Eltwise; ReLU, pooling, LRN...).
 
     These are where a net's features are complete (an inception module's output, a residual sum);
     intermediate convolutions inside a block tend to give noisier, less readable dreams.
@@ -65,9 +62,8 @@ def dreamable_blobs(graph: Graph, most: int = 10) -> list[str]:
     producer = graph.producers
     public = [b for b in graph.blob_names if b not in graph.inputs]
     spatial = [b for b in public if len(shapes[b]) == 4 and min(shapes[b][2:]) > 1]
-    blocks = [b for b in spatial if origin_type(graph, b) in BLOCK_END_TYPES]
-    kinds = ACTIVATION_TYPES + BLOCK_END_TYPES
-    pool = blocks if len(blocks) >= 4 else [b for b in spatial if producer[b].type in kinds]
+    blocks = [b for b in spatial if origin(graph, b).op.block_end]
+    pool = blocks if len(blocks) >= 4 else [b for b in spatial if producer[b].op.activation or producer[b].op.block_end]
     pool = pool or spatial
     if len(pool) <= most:
         return pool
@@ -76,5 +72,9 @@ def dreamable_blobs(graph: Graph, most: int = 10) -> list[str]:
 
 
 def default_dream_blob(blobs: list[str]) -> str:
-    """Halfway down (GoogLeNet: inception_4c/output): deep enough for objects, shallow enough to stay an image."""
+    """THE rule for a default dream blob, given dreamable blobs shallow to deep: halfway down
+    (GoogLeNet: inception_4c/output), deep enough for objects, shallow enough to stay an image.
+    zoo convert --name, training previews and zoo export all use it."""
+    if not blobs:
+        raise ValueError("no dreamable blobs to choose from")
     return blobs[min(len(blobs) - 1, len(blobs) // 2)]

@@ -113,7 +113,7 @@ def from_graph(
         listed = {b: spatial.get(b, (channels.get(b, 0),)) for b in dreamable if b in channels}
     else:
         listed = spatial
-    from zoo.convert.report import default_dream_blob  # the one default-blob rule
+    from zoo.convert.report import default_dream_blob  # the one rule for a default blob
 
     default = default_blob or (default_dream_blob(list(listed)) if listed else "")
     return Brain(

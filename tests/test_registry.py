@@ -90,7 +90,9 @@ def test_shipped_imagenet_labels() -> None:
 def test_checksums_match_the_shared_files(name: str) -> None:
     folder, proto, weights = SHARED[name]
     card = REGISTRY.get(name)
-    pairs = [("prototxt", proto)] + ([("weights", weights)] if weights else [])
+    # a built-in's prototxt is written here by the Caffe emitter: the same message as the shared file,
+    # not the same bytes (tests/test_efficientnet.py compares the messages)
+    pairs = ([] if card.builtin else [("prototxt", proto)]) + ([("weights", weights)] if weights else [])
     if "mean" in card.files:
         pairs.append(("mean", next(p.name for p in (SHARED_MODELS / folder).glob("*mean.binaryproto"))))
     for role, filename in pairs:

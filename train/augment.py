@@ -17,6 +17,8 @@ import torch.nn.functional as F
 
 from zoo.errors import UserError
 
+from .config import DEFAULT_SPEC  # noqa: F401 - the default lives with the other training defaults
+
 Tensor = torch.Tensor
 Box = tuple[int, int, int, int]  # top, left, height, width
 
@@ -304,7 +306,6 @@ REGISTRY: dict[str, tuple[float, Callable[[float, tuple[int, int]], Callable]]] 
     "hue": (0.05, lambda s, size: Hue(s)),
     "lighting": (0.1, lambda s, size: Lighting(s)),
 }
-DEFAULT_SPEC = "crop,mirror,brightness,contrast,saturation,hue,lighting"
 ORDER = list(REGISTRY)
 
 

@@ -21,7 +21,7 @@ from zoo.errors import UserError
 
 from . import checkpoint, preview
 from .config import TrainConfig
-from .model import TrainNet, build, load_source
+from .model import TrainNet, build, load_source, trained_blobs
 
 PROTOTXT, CAFFEMODEL, ONNX = "deploy.prototxt", "weights.caffemodel", "model.onnx"
 
@@ -61,7 +61,7 @@ def deploy_graph(net: TrainNet, classes: list[str]):
     """The Graph to export: trained weights, classifier output only, head checked against classes."""
     g = net.module.to_graph()
     head = g.layer(net.classifier)
-    n = head.blobs[0].shape[0] if head.type == "Convolution" else head.attrs.num_output
+    n = head.attrs.num_output
     if n != len(classes):
         raise UserError(f"layer {net.classifier!r}: {n} outputs do not fit {len(classes)} class names")
     keep = g.truncated([net.output])
@@ -78,7 +78,8 @@ def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[
         for b in getattr(src, "dream_blobs", ())
         if b.name in blobs
     ]
-    default = preview.default_blob(graph, src)
+    trained = trained_blobs(graph, net.frozen)
+    default = preview.default_blob(graph, src, trained)
     side = int(round(max(p.input_size) * 256 / 224)) if not cfg.pack_size else cfg.pack_size
     return {
         "title": f"{cfg.name or base}: {base} fine-tuned on {Path(cfg.dataset).name or cfg.dataset}",
@@ -96,6 +97,7 @@ def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[
         "transpose": bool(p.transpose),
         "num_classes": len(classes),
         "output": net.output,
+        "classifier": net.classifier,
         "default_blob": default,
         "labels": {"names": list(classes), "source": f"class folders of {cfg.dataset}"},
         "files": {
@@ -103,6 +105,7 @@ def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[
             "weights": {"url": files["weights"].resolve().as_uri(), "sha256": _sha256(files["weights"])},
         },
         "dream_blobs": dream_blobs,
+        "trained_blobs": preview.changed_dream_blobs(graph, src, trained),
     }
 
 

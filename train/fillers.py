@@ -1,9 +1,9 @@
 """Caffe's weight fillers, for `--init scratch` and for a new classifier head.
 
-Each layer's prototxt names its fillers (weight_filler / bias_filler, PReLU's filler); they are
-applied here with Caffe's formulas (xavier: uniform +-sqrt(3/n); msra: gaussian sqrt(2/n); n = fan
-in by default). A weight with no filler gets xavier and a bias constant 0, since Caffe's own
-default (constant 0 weights) cannot train.
+Each layer's handler says where its prototxt names the fillers (weight_filler / bias_filler,
+PReLU's filler) and what to use where it names none (xavier weights, constant 0 biases, PReLU 0.25,
+Scale 1); they are applied here with Caffe's formulas (xavier: uniform +-sqrt(3/n); msra: gaussian
+sqrt(2/n); n = fan in by default).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from zoo.convert.api import random_weights
 from zoo.convert.graph import Graph, Layer
 
 Filler = Callable[..., np.ndarray]
@@ -44,50 +45,15 @@ FILLERS: dict[str, Filler] = {
 }
 
 
-def _default(kind: str):
-    from zoo.convert.proto import caffe_pb2
-
-    f = caffe_pb2.FillerParameter()
-    f.type = kind
-    return f
-
-
-def layer_fillers(layer: Layer) -> list:
-    """The FillerParameter for each of the layer's blobs (None where the prototxt gives none)."""
-    p = layer.proto
-    pairs = {
-        "Convolution": ("convolution_param", "weight_filler", "bias_filler"),
-        "Deconvolution": ("convolution_param", "weight_filler", "bias_filler"),
-        "InnerProduct": ("inner_product_param", "weight_filler", "bias_filler"),
-        "Scale": ("scale_param", "filler", "bias_filler"),
-        "Bias": ("bias_param", "filler", None),
-        "PReLU": ("prelu_param", "filler", None),
-    }
-    spec = pairs.get(layer.type)
-    if spec is None:
-        return [None] * len(layer.blob_names)
-    sub = getattr(p, spec[0])
-    out = []
-    for name in spec[1:]:
-        out.append(getattr(sub, name) if name and sub.HasField(name) else None)
-    return out[: len(layer.blob_names)]
-
-
 def fill_layer(layer: Layer, shapes: list[tuple[int, ...]], rng: np.random.Generator) -> list[np.ndarray]:
-    """Blobs for one layer from its fillers (xavier / constant 0 / PReLU 0.25 where none is given)."""
-    if layer.type not in ("Convolution", "Deconvolution", "InnerProduct", "PReLU", "Scale", "Bias"):
-        return [np.asarray(b, np.float32) for b in layer.op.fill(layer.attrs, shapes, rng)]
+    """Blobs for one layer from the fillers its handler reads from the prototxt (or its defaults);
+    layers whose handler names no Caffe fillers (BatchNorm's statistics) get the handler's `fill`."""
+    op = layer.op
+    if not op.filler_fields:
+        return [np.asarray(b, np.float32) for b in op.fill(layer.attrs, shapes, rng)]
     blobs = []
-    for i, (f, shape) in enumerate(zip(layer_fillers(layer), shapes, strict=False)):
-        if f is None:
-            if layer.type == "PReLU":
-                f = _default("constant")
-                f.value = 0.25
-            elif layer.type == "Scale" and i == 0:
-                f = _default("constant")
-                f.value = 1.0
-            else:
-                f = _default("xavier" if i == 0 and layer.type != "Bias" else "constant")
+    for name, shape in zip(layer.blob_names, shapes, strict=False):
+        f = op.caffe_filler(layer.proto, name)
         fn = FILLERS.get(f.type)
         if fn is None:
             raise ValueError(f"layer {layer.name!r}: unsupported filler {f.type!r}")
@@ -97,10 +63,4 @@ def fill_layer(layer: Layer, shapes: list[tuple[int, ...]], rng: np.random.Gener
 
 def scratch_weights(graph: Graph, seed: int) -> Graph:
     """A copy of the graph with every weighted layer filled from its Caffe fillers."""
-    out = graph.copy()
-    rng = np.random.default_rng(seed)
-    shapes = out.weight_shapes()
-    for layer in out.layers:
-        if layer.blob_names:
-            layer.blobs = fill_layer(layer, shapes[layer.name], rng)
-    return out
+    return random_weights(graph, seed, fill=fill_layer)

@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 
 from . import augment, checkpoint, preview
-from .config import TrainConfig, accumulation, merge_resume, validate
+from .config import TrainConfig, accumulation, dataset_key, merge_resume, validate
 from .data import AugmentedImages, BatchSampler, NetInput, Plan, eval_batches, loader
 from .datasets import DatasetError, counts_line, keep_classes, resolve, stratified_split
 from .dist import Dist, all_reduce_grads, setup, teardown
 from .logbook import Logbook
-from .model import CaffeSGD, TrainNet, build, load_source, param_groups, set_lr
+from .model import CaffeSGD, TrainNet, build, load_source, param_groups, set_lr, trained_blobs
 from .pack import open_or_pack
 from .progress import bar, log
 from .schedule import learning_rate
@@ -50,6 +50,7 @@ class RunResult:
     val_topk: float = float("nan")
     images_per_s: float = float("nan")
     wall_s: float = 0.0
+    ran: int = 0  # iterations this call ran (0: a resumed run that had already finished)
     exported: Path | None = None
 
 
@@ -89,18 +90,26 @@ def _iter_seed(seed: int, rank: int, it: int) -> int:
 
 
 def _kill_point(where: str, it: int) -> None:
-    """Fault injection for tests: ZOO_TRAIN_KILL_AT=iter:N or ckpt:N sends SIGKILL to this process."""
+    """Fault injection for tests: ZOO_TRAIN_KILL_AT=iter:N or ckpt:N sends SIGKILL to this process,
+    ZOO_TRAIN_KILL_AT=sigint:N a Ctrl-C after iteration N."""
     if os.environ.get("ZOO_TRAIN_KILL_AT") == f"{where}:{it}":
         os.kill(os.getpid(), signal.SIGKILL)
+    if where == "iter" and os.environ.get("ZOO_TRAIN_KILL_AT") == f"sigint:{it}":
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def top_k(classes: int) -> int:
+    """The k of top-k: 5, fewer classes minus one (top-2 of 2 classes is always 1); 1 means none."""
+    return max(1, min(5, classes - 1))
 
 
 @torch.no_grad()
 def evaluate(net: TrainNet, data: Data, netin: NetInput, size: tuple[int, int], micro: int, device) -> dict:
-    """Held-out loss, top-1 and top-k (k = min(5, classes)) on centre crops."""
+    """Held-out loss, top-1 and top-k (k = top_k(classes)) on centre crops."""
     module = net.module
     module.eval()
     ds = AugmentedImages(data.source, augment.build_eval(size), data.label_map)
-    k = min(5, len(data.classes))
+    k = top_k(len(data.classes))
     total = loss = top1 = topk = 0.0
     for x, y in loader(ds, eval_batches(data.val_idx, max(micro, 1)), 0):
         x, y = netin(x.to(device)), y.to(device)
@@ -158,6 +167,7 @@ def start_config(cfg: TrainConfig, given: dict, resume: bool) -> tuple[TrainConf
             f"{run_dir}: already has a checkpoint; add --resume to continue it or choose another --out"
         )
     cfg.out = str(run_dir)
+    cfg.dataset = dataset_key(cfg.dataset)  # absolute: the run resumes from any folder
     return cfg, None
 
 
@@ -172,7 +182,58 @@ def train(cfg: TrainConfig, *, resume_state: dict | None = None, show: bool = Tr
         teardown(d)
 
 
-def _train(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool) -> RunResult:
+@dataclass
+class Run:
+    """Everything one training run holds between steps (the named steps below share it)."""
+
+    cfg: TrainConfig
+    d: Dist
+    run_dir: Path
+    say: bool
+    source: object
+    size: tuple[int, int]
+    data: Data
+    net: TrainNet
+    opt: CaffeSGD
+    params: list
+    micro: int
+    steps: int
+    netin: NetInput
+    batches: object
+    book: Logbook | None
+    result: RunResult
+    start: int = 0
+    best: float = 0.0
+    last_ckpt: int | None = None
+    preview_blob: str = ""
+    start_rgb: np.ndarray | None = None
+    window: dict = field(default_factory=dict)
+    train_time: float = 0.0
+    t_start: float = 0.0
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, with what the user needs to continue."""
+
+    def __init__(self, run_dir: Path, done: int, total: int, last_ckpt: int | None, every: int):
+        super().__init__()
+        self.run_dir, self.done, self.total, self.last_ckpt, self.every = run_dir, done, total, last_ckpt, every
+
+    def __str__(self) -> str:
+        head = f"interrupted during iteration {min(self.done + 1, self.total)} of {self.total}"
+        if self.last_ckpt is None:
+            return (f"{head}, before the first checkpoint (every {self.every} iterations): nothing was saved; "
+                    "run the same command again to start over")
+        return (f"{head}; the last checkpoint (iteration {self.last_ckpt}) is {self.run_dir / checkpoint.NAME}; "
+                f"continue with: zoo train --out {self.run_dir} --resume")
+
+
+def _new_window() -> dict:
+    return {"loss": 0.0, "correct": 0.0, "n": 0.0, "t": 0.0}
+
+
+def _open(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool) -> Run:
+    """The run directory, data, net, optimizer and loader, continued from `resume_state` if given."""
     t_start = time.perf_counter()
     run_dir = Path(cfg.out)
     say = show and d.master
@@ -193,107 +254,145 @@ def _train(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool) -> 
     net.module.to(d.device)
     groups = param_groups(net.module, cfg.weight_decay)
     opt = CaffeSGD(groups, momentum=cfg.momentum)
-    params = [p for g in groups for p in g["params"]]
-    start = 0
-    best = 0.0
-    if resume_state is not None:
-        net.module.load_state_dict(resume_state["model"])
-        opt.load_state_dict(resume_state["optimizer"])
-        checkpoint.set_rng_state(resume_state["rng"])
-        start, best = int(resume_state["iter"]), float(resume_state.get("best_top1", 0.0))
-        log(f"resuming {run_dir} at iteration {start}", enabled=say)
     micro, steps = accumulation(cfg)
-    netin = NetInput.from_preprocess(source.preprocess)
+    run = Run(cfg, d, run_dir, say, source, size, data, net, opt, [p for g in groups for p in g["params"]], micro,
+              steps, NetInput.from_preprocess(source.preprocess), None, None, RunResult(run_dir, 0, data.classes),
+              window=_new_window(), t_start=t_start)
+    if resume_state is not None:
+        _resume(run, resume_state)
     plan = Plan(data.train_idx, cfg.batch, cfg.seed)
     ds = AugmentedImages(data.source, augment.build(cfg.augment, size), data.label_map)
-    batches = iter(loader(ds, BatchSampler(plan, start, cfg.max_iter, d.rank, d.world, micro), cfg.workers))
-    book = Logbook(run_dir, resume_at=start if resume_state is not None else None) if d.master else None
-    previews = say and cfg.preview and preview.available()
-    start_rgb = preview.start_image(data.source[int(data.val_idx[0])]) if previews else None
-    blob = preview.default_blob(net.module.graph, source.card) if previews else ""
-    result = RunResult(run_dir, start, data.classes)
-    if resume_state is not None:
-        result.val_top1 = float(resume_state.get("metrics", {}).get("val_top1", float("nan")))
-        result.val_topk = float(resume_state.get("metrics", {}).get("val_topk", float("nan")))
-    window = {"loss": 0.0, "correct": 0.0, "n": 0.0, "t": 0.0}
-    train_time = 0.0
-    with bar(cfg.max_iter, f"training {run_dir.name}", enabled=say) as advance:
-        advance(start)
-        for it in range(start, cfg.max_iter):
-            t0 = time.perf_counter()
-            lr = learning_rate(cfg.lr_policy, it, **cfg.schedule_params())
-            set_lr(opt, lr)
-            torch.manual_seed(_iter_seed(cfg.seed, d.rank, it))
-            opt.zero_grad(set_to_none=True)
-            stats = torch.zeros(2, device=d.device)
-            for _ in range(steps):
-                x, y = next(batches)
-                x, y = netin(x.to(d.device, non_blocking=True)), y.to(d.device, non_blocking=True)
-                logits, aux = net.forward(x)
-                loss = F.cross_entropy(logits, y, reduction="sum")
-                total = loss + sum((cfg.aux_weight * F.cross_entropy(a, y, reduction="sum") for a in aux), 0.0)
-                (total / cfg.batch).backward()
-                stats += torch.stack([loss.detach(), (logits.detach().argmax(1) == y).sum().float()])
-            all_reduce_grads(params, d)
-            if d.world > 1:
-                torch.distributed.all_reduce(stats)
-            opt.step()
-            _kill_point("iter", it + 1)
-            dt = time.perf_counter() - t0
-            train_time += dt
-            window["loss"] += float(stats[0])
-            window["correct"] += float(stats[1])
-            window["n"] += cfg.batch
-            window["t"] += dt
-            done = it + 1
-            ips = window["n"] / max(window["t"], 1e-9)
-            advance(1, info=f"loss {window['loss'] / window['n']:.3f}  lr {lr:.2e}  {ips:.1f} img/s")
-            last = done == cfg.max_iter
-            if not d.master:
-                continue
-            row = None
-            if done % cfg.log_every == 0 or last:
-                row = {
-                    "iter": done,
-                    "lr": lr,
-                    "loss": window["loss"] / window["n"],
-                    "batch_top1": window["correct"] / window["n"],
-                    "images_per_s": ips,
-                    "elapsed_s": time.perf_counter() - t_start,
-                }
-                result.images_per_s = ips
-                window = {"loss": 0.0, "correct": 0.0, "n": 0.0, "t": 0.0}
-            if done % cfg.eval_every == 0 or last:
-                metrics = evaluate(net, data, netin, size, micro, d.device)
-                row = {**(row or {"iter": done, "lr": lr}), **metrics}
-                result.val_top1, result.val_topk = metrics["val_top1"], metrics["val_topk"]
-                best = max(best, metrics["val_top1"])
-                log(
-                    f"iter {done}: held-out top-1 {metrics['val_top1']:.3f}, "
-                    f"top-{min(5, len(data.classes))} {metrics['val_topk']:.3f}, loss {metrics['val_loss']:.3f}",
-                    enabled=say,
-                )
-            if row is not None:
-                book.add(**row)
-            if done % cfg.ckpt_every == 0 or last:
-                _save(run_dir, _state(net, opt, done, cfg, data.classes, best, result), done)
-                book.flush()
-                if previews:
-                    try:
-                        preview.render(
-                            net.module,
-                            source.preprocess,
-                            start_rgb,
-                            blob,
-                            run_dir / "previews" / f"iter_{done:06d}.png",
-                        )
-                    except Exception as e:  # noqa: BLE001 - an optional preview never stops training
-                        log(f"preview skipped ({type(e).__name__}: {e})", enabled=say)
-                        previews = False
-            elif row is not None and done % (cfg.log_every * 10) == 0:
-                book.flush()
+    run.batches = iter(loader(ds, BatchSampler(plan, run.start, cfg.max_iter, d.rank, d.world, micro), cfg.workers))
+    run.book = Logbook(run_dir, resume_at=run.start if resume_state is not None else None) if d.master else None
+    if d.master and cfg.preview and preview.available():
+        run.start_rgb = preview.start_image(data.source[int(data.val_idx[0])])
+        graph = net.module.graph
+        run.preview_blob = preview.default_blob(graph, source.card, trained_blobs(graph, net.frozen))
+    return run
+
+
+def _resume(run: Run, state: dict) -> None:
+    run.net.module.load_state_dict(state["model"])
+    run.opt.load_state_dict(state["optimizer"])
+    checkpoint.set_rng_state(state["rng"])
+    run.start, run.best = int(state["iter"]), float(state.get("best_top1", 0.0))
+    run.last_ckpt = run.start
+    run.result.iters = run.start
+    run.result.val_top1 = float(state.get("metrics", {}).get("val_top1", float("nan")))
+    run.result.val_topk = float(state.get("metrics", {}).get("val_topk", float("nan")))
+    if run.start >= run.cfg.max_iter:
+        log(f"{run.run_dir}: already finished ({run.start} of {run.cfg.max_iter} iterations)", enabled=run.say)
+    else:
+        log(f"resuming {run.run_dir} at iteration {run.start}", enabled=run.say)
+
+
+def _step(run: Run, it: int) -> float:
+    """One iteration: rate into the optimizer, accumulated forward/backward to the global batch,
+    gradients all-reduced across ranks, one SGD step. Returns the rate."""
+    cfg, d, net = run.cfg, run.d, run.net
+    t0 = time.perf_counter()
+    lr = learning_rate(cfg.lr_policy, it, **cfg.schedule_params())
+    set_lr(run.opt, lr)
+    torch.manual_seed(_iter_seed(cfg.seed, d.rank, it))
+    run.opt.zero_grad(set_to_none=True)
+    stats = torch.zeros(2, device=d.device)
+    for _ in range(run.steps):
+        x, y = next(run.batches)
+        x, y = run.netin(x.to(d.device, non_blocking=True)), y.to(d.device, non_blocking=True)
+        logits, aux = net.forward(x)
+        loss = F.cross_entropy(logits, y, reduction="sum")
+        total = loss + sum((cfg.aux_weight * F.cross_entropy(a, y, reduction="sum") for a in aux), 0.0)
+        (total / cfg.batch).backward()
+        stats += torch.stack([loss.detach(), (logits.detach().argmax(1) == y).sum().float()])
+    all_reduce_grads(run.params, d)
+    if d.world > 1:
+        torch.distributed.all_reduce(stats)
+    run.opt.step()
+    _kill_point("iter", it + 1)
+    dt = time.perf_counter() - t0
+    run.train_time += dt
+    w = run.window
+    w["loss"] += float(stats[0])
+    w["correct"] += float(stats[1])
+    w["n"] += cfg.batch
+    w["t"] += dt
+    return lr
+
+
+def _log_row(run: Run, done: int, lr: float, last: bool) -> dict | None:
+    """The training row every log_every iterations (and at the end), then a fresh window."""
+    if not (done % run.cfg.log_every == 0 or last):
+        return None
+    w = run.window
+    ips = w["n"] / max(w["t"], 1e-9)
+    row = {"iter": done, "lr": lr, "loss": w["loss"] / w["n"], "batch_top1": w["correct"] / w["n"],
+           "images_per_s": ips, "elapsed_s": time.perf_counter() - run.t_start}
+    run.result.images_per_s = ips
+    run.window = _new_window()
+    return row
+
+
+def _evaluate(run: Run, done: int, lr: float, row: dict | None) -> dict:
+    metrics = evaluate(run.net, run.data, run.netin, run.size, run.micro, run.d.device)
+    run.result.val_top1, run.result.val_topk = metrics["val_top1"], metrics["val_topk"]
+    run.best = max(run.best, metrics["val_top1"])
+    k = top_k(len(run.data.classes))
+    topk = f", top-{k} {metrics['val_topk']:.3f}" if k > 1 else ""
+    log(f"iter {done}: held-out top-1 {metrics['val_top1']:.3f}{topk}, loss {metrics['val_loss']:.3f}",
+        enabled=run.say)
+    return {**(row or {"iter": done, "lr": lr}), **metrics}
+
+
+def _checkpoint(run: Run, done: int) -> None:
+    """Save atomically, flush the log, render the preview (which never stops training)."""
+    _save(run.run_dir, _state(run.net, run.opt, done, run.cfg, run.data.classes, run.best, run.result), done)
+    run.last_ckpt = done
+    run.book.flush()
+    if not run.preview_blob:
+        return
+    try:
+        preview.render(run.net.module, run.source.preprocess, run.start_rgb, run.preview_blob,
+                       run.run_dir / "previews" / f"iter_{done:06d}.png")
+    except Exception as e:  # noqa: BLE001 - an optional preview never stops training
+        log(f"preview skipped ({type(e).__name__}: {e})", enabled=run.say)
+        run.preview_blob = ""
+
+
+def _after_step(run: Run, done: int, lr: float) -> None:
+    """Rank 0's bookkeeping after an iteration: log row, held-out evaluation, checkpoint."""
+    cfg = run.cfg
+    last = done == cfg.max_iter
+    row = _log_row(run, done, lr, last)
+    if done % cfg.eval_every == 0 or last:
+        row = _evaluate(run, done, lr, row)
+    if row is not None:
+        run.book.add(**row)
+    if done % cfg.ckpt_every == 0 or last:
+        _checkpoint(run, done)
+    elif row is not None and done % (cfg.log_every * 10) == 0:
+        run.book.flush()
+
+
+def _train(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool) -> RunResult:
+    run = _open(cfg, d, resume_state, show)
+    done = run.start
+    try:
+        with bar(cfg.max_iter, f"training {run.run_dir.name}", enabled=run.say) as advance:
+            advance(run.start)
+            for it in range(run.start, cfg.max_iter):
+                lr = _step(run, it)
+                done = it + 1
+                w = run.window
+                ips = w["n"] / max(w["t"], 1e-9)
+                advance(1, info=f"loss {w['loss'] / max(w['n'], 1):.3f}  lr {lr:.2e}  {ips:.1f} img/s")
+                if d.master:
+                    _after_step(run, done, lr)
+    except KeyboardInterrupt:
+        raise Interrupted(run.run_dir, done, cfg.max_iter, run.last_ckpt, cfg.ckpt_every) from None
+    result = run.result
     result.iters = cfg.max_iter
-    result.wall_s = time.perf_counter() - t_start
-    if d.master and cfg.max_iter > start:
-        result.images_per_s = cfg.batch * (cfg.max_iter - start) / max(train_time, 1e-9)
+    result.ran = max(0, cfg.max_iter - run.start)
+    result.wall_s = time.perf_counter() - run.t_start
+    if d.master and result.ran:
+        result.images_per_s = cfg.batch * result.ran / max(run.train_time, 1e-9)
     return result

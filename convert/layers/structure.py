@@ -11,6 +11,8 @@ from zoo.convert.layers.base import Op, axis_index, register
 
 @register("Concat")
 class Concat(Op):
+    block_end = True
+
     def attrs(self, p):
         q = p.concat_param
         return q.concat_dim if q.HasField("concat_dim") and not q.HasField("axis") else q.axis
@@ -79,6 +81,8 @@ class Slice(Op):
 
 @register("Split")
 class Split(Op):
+    passes_through = True
+
     def attrs(self, p):
         return len(p.top)
 
@@ -105,6 +109,8 @@ class EltwiseAttrs:
 
 @register("Eltwise")
 class Eltwise(Op):
+    block_end = True
+
     def attrs(self, p):
         q = p.eltwise_param
         if q.coeff and (q.operation != SUM or len(q.coeff) != len(p.bottom)):
@@ -145,6 +151,8 @@ class Eltwise(Op):
 
 @register("Flatten")
 class Flatten(Op):
+    passes_through = True
+
     def attrs(self, p):
         return (p.flatten_param.axis, p.flatten_param.end_axis)
 
@@ -173,6 +181,8 @@ class Flatten(Op):
 
 @register("Reshape")
 class Reshape(Op):
+    passes_through = True
+
     def attrs(self, p):
         q = p.reshape_param
         return (tuple(q.shape.dim), q.axis, q.num_axes)

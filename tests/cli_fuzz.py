@@ -85,7 +85,7 @@ def make_world(root: Path) -> World:
     psha = hashlib.sha256((w.inputs / "det1.prototxt").read_bytes()).hexdigest()
     (w.inputs / "models.toml").write_text(
         '[models.mine]\ntitle = "mine"\ntask = "classify"\nlicense = "l"\norigin = "o"\ninput_size = [12, 12]\n'
-        'channel_order = "BGR"\nnum_classes = 2\noutput = "prob1"\ndefault_blob = "conv3"\n'
+        'channel_order = "BGR"\nmean = [104.0, 117.0, 123.0]\nnum_classes = 2\noutput = "prob1"\ndefault_blob = "conv3"\n'
         'labels = {names = ["a", "b"]}\n'
         f'files.prototxt = {{url = "{(w.inputs / "det1.prototxt").as_uri()}", sha256 = "{psha}"}}\n'
         f'files.weights = {{url = "{(w.inputs / "det1.caffemodel").as_uri()}", sha256 = "{sha}"}}\n',
@@ -159,6 +159,7 @@ ENV = st.one_of(st.just({}), st.just({}), st.fixed_dictionaries({}, optional={
     "ZOO_FETCH_TIMEOUT": st.sampled_from(["1", "-1", "x", "0"]),
     "ZOO_FETCH_DEADLINE": st.sampled_from(["5", "0", "later"]),
     "ZOO_MIRROR": st.sampled_from(["", "/nonexistent/mirror", "http://127.0.0.1:9/zoo"]),
+    "ZOO_HOME": st.sampled_from(["/proc/zoo-home", "/dev/null/zoo"]),  # cannot be created
 }))
 
 

@@ -165,7 +165,7 @@ def test_unverified_file_is_pinned_on_first_download(zoo_home: Path, tmp_path: P
     with FileServer({"p.prototxt": b"name: 'x'\n", "w.caffemodel": PAYLOAD}) as srv:
         toml.write_text(
             "[models.tiny]\ntitle='t'\ntask='classify'\nlicense='l'\norigin='o'\ninput_size=[8,8]\n"
-            "channel_order='BGR'\nnum_classes=2\noutput='prob'\ndefault_blob='x'\nlabels={names=['a','b']}\n"
+            "channel_order='BGR'\nmean=[1,2,3]\nnum_classes=2\noutput='prob'\ndefault_blob='x'\nlabels={names=['a','b']}\n"
             f"files.prototxt={{url='{srv.url('p.prototxt')}', unverified='test'}}\n"
             f"files.weights={{url='{srv.url('w.caffemodel')}', sha256='{SHA.hexdigest}'}}\n"
         )

@@ -53,7 +53,7 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def card(name: str, files: str) -> str:
     return (f'[models."{name}"]\ntitle="t"\ntask="classify"\nlicense="l"\norigin="o"\ninput_size=[8,8]\n'
-            f'channel_order="BGR"\nnum_classes=2\noutput="prob"\ndefault_blob="prob"\nlabels={{names=["a","b"]}}\n'
+            f'channel_order="BGR"\nmean=[1,2,3]\nnum_classes=2\noutput="prob"\ndefault_blob="prob"\nlabels={{names=["a","b"]}}\n'
             + files)
 
 

@@ -191,7 +191,7 @@ def test_dataset_download_reports_http_errors(tmp_path: Path) -> None:
 # --- models.toml validation --------------------------------------------------------------------------
 
 CARD = ('[models.x]\ntitle="t"\ntask="classify"\nlicense="l"\norigin="o"\ninput_size=[8,8]\nchannel_order="BGR"\n'
-        'num_classes=2\noutput="prob"\ndefault_blob="prob"\nlabels={names=["a","b"]}\n'
+        'mean=[1,2,3]\nnum_classes=2\noutput="prob"\ndefault_blob="prob"\nlabels={names=["a","b"]}\n'
         'files.prototxt={url="http://h/p.prototxt", unverified="t"}\n'
         f'files.weights={{url="http://h/w.caffemodel", sha256="{SHA.hexdigest}"}}\n')
 
@@ -208,6 +208,8 @@ CARD = ('[models.x]\ntitle="t"\ntask="classify"\nlicense="l"\norigin="o"\ninput_
     (lambda t: t.replace('names=["a","b"]', "names=[1, 2]"), "names must be strings"),
     (lambda t: t.replace("input_size=[8,8]", "input_size=[true,8]"), "input_size"),
     (lambda t: t.replace("[models.x]", '[models."a.b"]'), "not allowed"),
+    (lambda t: t.replace("mean=[1,2,3]\n", ""), "no mean"),
+    (lambda t: t.replace('names=["a","b"]', 'builtin="../../../etc/passwd"'), "not a labels file shipped"),
 ])
 def test_bad_models_toml_is_one_line(tmp_path: Path, edit, said: str) -> None:
     p = tmp_path / "models.toml"
@@ -361,3 +363,11 @@ def test_checksum_mismatch_names_both_sums(tmp_path: Path) -> None:
     with FaultServer({"a.bin": PAYLOAD}, {"a.bin": "wrong"}) as srv, pytest.raises(ChecksumMismatch) as e:
         fetch_file([srv.url("a.bin")], tmp_path / "a.bin", SHA, options=FAST)
     assert SHA.hexdigest in str(e.value) and srv.url("a.bin") in str(e.value)
+
+
+@pytest.mark.parametrize("home", ["/proc/zoo-home", "/dev/null/zoo"])
+def test_zoo_home_that_cannot_be_made_is_one_line(monkeypatch, capsys, home: str) -> None:
+    monkeypatch.setenv("ZOO_HOME", home)
+    assert zoo.cli.main(["fetch", "mtcnn_det1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {home}") and "cannot create this folder" in err[0]

@@ -19,7 +19,7 @@ from rich.console import Console
 
 from zoo.errors import NetworkError, UserError
 from zoo.fetch import FetchOptions, fetch_file, file_digest, file_lock, matches, mirror_sources
-from zoo.io import atomic_path, atomic_write, write_text_atomic
+from zoo.io import atomic_path, atomic_write, make_dirs, write_text_atomic
 from zoo.names import model_file, model_folder
 from zoo.registry import Checksum, FileSpec, ModelCard, zoo_home
 
@@ -210,7 +210,7 @@ def ensure_model(
     """Paths of the model's verified files (role -> path), fetching or building what is missing."""
     say = say or (lambda msg: _err.print(msg, markup=False))
     options = options or FetchOptions.from_env()  # a bad ZOO_FETCH_* value fails before anything is said
-    model_dir(card.name).mkdir(parents=True, exist_ok=True)
+    make_dirs(model_dir(card.name))
     if card.builtin:
         _ensure_builtin(card, say)
         return {role: file_path(card, role) for role in card.files}

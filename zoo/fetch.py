@@ -33,7 +33,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
 from zoo.errors import NetworkError, UserError
-from zoo.io import file_digest
+from zoo.io import file_digest, make_dirs
 from zoo.names import validate_filename, validate_name
 from zoo.registry import Checksum
 
@@ -134,13 +134,16 @@ def file_lock(target: Path) -> Iterator[None]:
     The lock file is unlinked while still held; a process that opened the old file meanwhile sees
     that its file is no longer the one at the path and locks the new one instead.
     """
-    target.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(target.parent)
     lock_path = target.with_name(target.name + ".lock")
     if fcntl is None:  # pragma: no cover
         yield
         return
     while True:
-        fh = open(lock_path, "a+b")  # noqa: SIM115 - closed below
+        try:
+            fh = open(lock_path, "a+b")  # noqa: SIM115 - closed below
+        except OSError as e:
+            raise DiskError(f"{target.parent}: cannot write here ({e.strerror or e})") from None
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
             try:

@@ -61,6 +61,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def make_dirs(path: str | Path) -> Path:
+    """mkdir -p; a folder that cannot be made (read-only, a file in the way) is a one-line UserError."""
+    from zoo.errors import UserError
+
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"{path}: cannot create this folder ({e.strerror or e})") from None
+    return path
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     with atomic_write(path) as f:
         f.write(data)

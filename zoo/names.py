@@ -36,9 +36,14 @@ def validate_name(name: object, what: str = "model name") -> str:
     return name  # type: ignore[return-value]
 
 
+def is_valid_filename(name: object) -> bool:
+    return (isinstance(name, str) and _FILE.fullmatch(name) is not None
+            and not name.endswith((".part", ".lock")))
+
+
 def validate_filename(name: object, what: str = "file name") -> str:
     """`name` if it is a plain basename for the cache (no separators, not hidden, not `.`/`..`)."""
-    if not isinstance(name, str) or _FILE.fullmatch(name) is None or name.endswith((".part", ".lock")):
+    if not is_valid_filename(name):
         raise InvalidName(f"{what} {name!r} is not allowed: use {FILE_RULE}")
     return name
 

@@ -3,6 +3,10 @@
 `zoo convert --name`, `zoo train`'s export and local registrations all end in `register_card`,
 which checks the name and the table against the schema before anything is written. Sits above
 registry (reading cards) and cache (files), so neither imports the other for registration.
+
+Moved here: zoo.registry.register_user_model -> register_card, unregister_user_model -> unregister,
+register_converted -> register_converted; zoo.cache.register_local_model -> register_local_model;
+zoo.registry.card_table_from_card(card) -> card.to_table().
 """
 
 from __future__ import annotations

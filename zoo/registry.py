@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError
-from zoo.io import write_text_atomic
-from zoo.names import InvalidName, validate_filename, validate_name
+from zoo.io import make_dirs, write_text_atomic
+from zoo.names import InvalidName, is_valid_filename, validate_filename, validate_name
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -208,13 +208,15 @@ def _labels(table: Mapping[str, Any], where: str) -> Labels:
     given = [k for k in ("builtin", "file", "names") if k in t]
     if len(given) != 1:
         raise RegistryError(f"{where}: give exactly one of builtin, file, names")
-    fmt = t.get("format", "plain")
-    if fmt not in LABEL_FORMATS:
-        raise RegistryError(f"{where}: unknown label format {fmt!r} (known: {', '.join(LABEL_FORMATS)})")
+    if "builtin" in t and (not is_valid_filename(t["builtin"]) or not (DATA_DIR / t["builtin"]).is_file()):
+        raise RegistryError(f"{where}: builtin {t['builtin']!r} is not a labels file shipped in {DATA_DIR}")
+    if "format" in t and t["format"] not in LABEL_FORMATS:
+        raise RegistryError(f"{where}: unknown label format {t['format']!r} (known: {', '.join(LABEL_FORMATS)})")
     if "names" in t and not all(isinstance(n, str) for n in t["names"]):
         raise RegistryError(f"{where}: names must be strings")
     names = tuple(t["names"]) if "names" in t else None
-    return Labels(builtin=t.get("builtin"), file=t.get("file"), names=names, format=fmt, source=t.get("source"))
+    given_keys = {k: t[k] for k in ("builtin", "file", "format", "source") if k in t}
+    return Labels(names=names, **given_keys)
 
 
 def _dream_blob(table: Mapping[str, Any], where: str) -> DreamBlob:
@@ -274,6 +276,8 @@ def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
         for spec in files.values():
             if not spec.url and not spec.archive:
                 raise RegistryError(f"{where}.files.{spec.role}: no url")
+    if mean is None and "mean" not in files:
+        raise RegistryError(f"{where}: no mean (give mean = [B, G, R] in channel_order, or files.mean)")
     labels = _labels(t["labels"], f"{where}.labels")
     if labels.file and labels.file not in files:
         raise RegistryError(f"{where}.labels: file {labels.file!r} is not a file of this model")
@@ -415,9 +419,12 @@ def _read_user_tables(path: Path) -> dict[str, Any]:
 
 
 def _write_user_tables(path: Path, tables: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(path, "# Models registered on this machine (zoo convert --name, zoo train).\n\n"
-                      + dump_models(tables))
+    make_dirs(path.parent)
+    try:
+        write_text_atomic(path, "# Models registered on this machine (zoo convert --name, zoo train).\n\n"
+                          + dump_models(tables))
+    except OSError as e:
+        raise RegistryError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def card_table_from_card(card: ModelCard, **changes: Any) -> dict[str, Any]:

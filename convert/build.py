@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 from zoo.convert.errors import ConvertError
 from zoo.convert.graph import Graph, Layer, needed_layers
-from zoo.convert.layers import DATA_TYPES, INPUT_TYPES, LOSS_TYPES, REGISTRY
+from zoo.convert.layers import DATA_TYPES, INPUT_TYPES, LOSS_TYPES, NOT_CONVERTED, REGISTRY, SINK_TYPES
 from zoo.convert.proto import caffe_pb2
-from zoo.convert.weights import Weights
+from zoo.convert.weights import Weights, unique_names
 
 TEST = caffe_pb2.TEST
 
@@ -121,10 +121,9 @@ def build_graph(net: caffe_pb2.NetParameter, source: str = "<net>",
             dead.update(p.top[1:])
         else:
             body.append(p)
-    unsupported = [p for p in body if p.type not in REGISTRY and p.type not in LOSS_TYPES]
-    if unsupported:
-        listed = ", ".join(f"{p.name} ({p.type})" for p in unsupported)
-        raise ConvertError(f"{source}: unsupported layer type{'s' if len(unsupported) > 1 else ''}: {listed}")
+    sinks = [p for p in body if p.type in SINK_TYPES]
+    body = [p for p in body if p.type not in SINK_TYPES]
+    _report_unsupported(body, source)
     if not inputs:
         raise ConvertError(f"{source}: the net declares no input (input:, an Input layer or a data layer)")
     if input_shape is not None:
@@ -133,10 +132,49 @@ def build_graph(net: caffe_pb2.NetParameter, source: str = "<net>",
     for name, s in inputs.items():
         if not s:
             raise ConvertError(f"{source}: input {name!r} has no shape; give one with --input-shape N,C,H,W")
-
-
+    _check_arity(body, source)
     body, (main, excluded) = _strip_losses(body, dead)
-    return _finish(net.name or "net", inputs, body, main, excluded, source)
+    silenced = {b for p in sinks for b in p.bottom}
+    return _finish(net.name or "net", inputs, body, main, excluded, source, silenced)
+
+
+def _problem(p) -> str | None:
+    """Why a layer cannot be converted, or None. Python layers run foreign code: never converted."""
+    if not p.type:
+        return "no type"
+    if p.type == "Python":
+        q = p.python_param
+        return f"Python layer {q.module}.{q.layer}: runs Python code, not convertible"
+    if p.type in NOT_CONVERTED:
+        return f"{p.type}: {NOT_CONVERTED[p.type]}"
+    if p.type not in REGISTRY and p.type not in LOSS_TYPES:
+        return p.type
+    if p.zoo_unknown and p.type not in LOSS_TYPES:
+        fields = "; ".join(f"`{u}`" for u in p.zoo_unknown[:3]) + (" ..." if len(p.zoo_unknown) > 3 else "")
+        return f"{p.type} with fields zoo does not know: {fields}"
+    return None
+
+
+def _report_unsupported(body, source: str) -> None:
+    """Every layer that cannot be converted, named with its type, in one message."""
+    bad = [(p, why) for p in body if (why := _problem(p))]
+    if bad:
+        listed = ", ".join(f"{p.name} ({why})" for p, why in bad)
+        raise ConvertError(f"{source}: unsupported layer{'s' if len(bad) > 1 else ''}: {listed}")
+
+
+def _check_arity(body, source: str) -> None:
+    for p in body:
+        if p.type in LOSS_TYPES:
+            continue
+        lo, hi = REGISTRY[p.type].n_bottoms
+        n = len(p.bottom)
+        if n < lo or (hi is not None and n > hi):
+            want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo} to {hi}")
+            raise ConvertError(f"{source}: layer {p.name!r} ({p.type}) needs {want} bottom"
+                               f"{'s' if want != '1' else ''}, has {n}")
+        if not p.top:
+            raise ConvertError(f"{source}: layer {p.name!r} ({p.type}) has no top")
 
 
 def _strip_losses(body, dead: set[str]):
@@ -161,7 +199,8 @@ def _strip_losses(body, dead: set[str]):
     return kept, (main, excluded)
 
 
-def _finish(name, inputs, body, main: list[str], excluded: set[str], source) -> Graph:
+def _finish(name, inputs, body, main: list[str], excluded: set[str], source, silenced: set[str] = frozenset()
+            ) -> Graph:
     # in-place versions: the last writer of a name keeps it, earlier ones become name@layer
     writers: dict[str, list[int]] = {}
     for i, p in enumerate(body):
@@ -172,6 +211,7 @@ def _finish(name, inputs, body, main: list[str], excluded: set[str], source) -> 
             writers[n].insert(0, -1)
     current = {n: (n if n not in writers else f"{n}@input") for n in inputs}
     layers: list[Layer] = []
+    unique = unique_names([p.name for p in body])
     for i, p in enumerate(body):
         bottoms = []
         for b in p.bottom:
@@ -185,17 +225,20 @@ def _finish(name, inputs, body, main: list[str], excluded: set[str], source) -> 
         proto = caffe_pb2.LayerParameter()
         proto.CopyFrom(p)
         del proto.blobs[:]
-        layers.append(Layer(p.name, p.type, bottoms, tops, proto))
+        proto.name = unique[i]
+        layers.append(Layer(unique[i], p.type, bottoms, tops, proto))
     renamed_inputs = {(n if n not in writers else f"{n}@input"): s for n, s in inputs.items()}
-    names = [layer.name for layer in layers]
-    if len(set(names)) != len(names):
-        dup = sorted({n for n in names if names.count(n) > 1})
-        raise ConvertError(f"{source}: duplicate layer names: {', '.join(dup)}")
     consumed = {b for layer in layers for b in layer.bottoms}
+    silenced_now = {current[b] for b in silenced if b in current}
     outputs = [t for layer in layers for t in layer.tops
-               if t not in consumed and t.split("@", 1)[0] not in excluded and t not in main]
+               if t not in consumed and t.split("@", 1)[0] not in excluded and t not in main
+               and t not in silenced_now]
     outputs += main
     g = Graph(name, renamed_inputs, layers, outputs, source)
+    renamed = sorted({p.name for p, u in zip(body, unique) if u != p.name})
+    if renamed:
+        g.notes.append(f"{source}: duplicate layer name{'s' if len(renamed) > 1 else ''} {', '.join(renamed)}: "
+                       f"later ones renamed {', '.join(u for p, u in zip(body, unique) if u != p.name)}")
     if not outputs:
         raise ConvertError(f"{source}: the net has no output")
     keep = needed_layers(g, outputs)

@@ -11,6 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def say_notes(graph) -> None:
+    """What the reader changed (renamed duplicate layers...), said once, on stderr."""
+    for note in graph.notes:
+        err.print(f"note: {note}", soft_wrap=True)
 
 
 class Format(str, Enum):
@@ -92,6 +99,7 @@ def convert_cmd(
 
         check_new_name(name)  # before anything is written
     graph = convert.load_net(prototxt, weights, input_shape=shape, mean=mean)
+    say_notes(graph)
     written = run_convert(graph, prototxt, output, [f.value for f in (formats or [Format.onnx, Format.pt])],
                           weights=weights)
     if name:
@@ -120,6 +128,7 @@ def info_cmd(
         print_model_card(target)  # a model name, or a one-line error for a folder or missing file
         return
     graph = convert.load_net(path, weights, input_shape=parse_shape(input_shape))
+    say_notes(graph)
     rows = summary(graph)
     table = Table(title=f"{graph.name}  ({path})", show_lines=False)
     for col, just in (("blob", "left"), ("layer type", "left"), ("shape", "right"),

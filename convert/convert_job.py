@@ -18,6 +18,11 @@ def output_base(prototxt: Path, output: Path | None) -> Path:
     return output.with_suffix("") if output.suffix in (".onnx", ".pt", ".caffemodel", ".prototxt") else output
 
 
+def with_ext(base: Path, ext: str) -> Path:
+    """base + ext, keeping any dot in the base's name (`-o x.v2` writes x.v2.onnx, not x.onnx)."""
+    return base.parent / f"{base.name}{ext}"
+
+
 def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list[str], *,
                 weights: Path | None = None) -> list[Path]:
     if weights is None:
@@ -25,18 +30,27 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
     base = output_base(prototxt, output)
     if not base.parent.exists():
         raise ConvertError(f"{base.parent}: output folder does not exist")
+    if not base.parent.is_dir():
+        raise ConvertError(f"{base.parent}: not a folder (the output path goes through a file)")
     written: list[Path] = []
-    if "onnx" in formats:
-        from zoo.convert.emit_onnx import write_onnx
+    try:
+        if "onnx" in formats:
+            from zoo.convert.emit_onnx import write_onnx
 
-        written.append(write_onnx(graph, base.with_suffix(".onnx")))
-    if "caffe" in formats:
-        from zoo.convert.emit_caffe import write_caffe
+            written.append(write_onnx(graph, with_ext(base, ".onnx")))
+        if "caffe" in formats:
+            from zoo.convert.emit_caffe import write_caffe
 
-        written.extend(write_caffe(graph, base.parent / f"{base.name}.deploy.prototxt",
-                                   base.with_suffix(".caffemodel")))
-    if "pt" in formats:
-        from zoo.convert.emit_pt import save_pt
+            written.extend(write_caffe(graph, with_ext(base, ".deploy.prototxt"), with_ext(base, ".caffemodel")))
+        if "pt" in formats:
+            from zoo.convert.emit_pt import save_pt
 
-        written.append(save_pt(graph, base.with_suffix(".pt")))
+            try:
+                written.append(save_pt(graph, with_ext(base, ".pt")))
+            except RuntimeError as e:  # torch wraps its writer's OSError
+                raise OSError(None, str(e).splitlines()[0][:120]) from None
+    except OSError as e:  # read-only or immutable folder, full disk, file size limit: one line, no traceback
+        where = e.filename or base.parent
+        raise ConvertError(f"{where}: cannot write ({e.strerror or e}); "
+                           f"{'wrote ' + ', '.join(map(str, written)) if written else 'nothing written'}") from None
     return written

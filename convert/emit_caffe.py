@@ -34,7 +34,7 @@ def deploy_net(graph: Graph) -> caffe_pb2.NetParameter:
     for layer in graph.layers:
         lp = net.layer.add()
         lp.CopyFrom(layer.proto)
-        for f in ("include", "exclude", "loss_weight", "propagate_down", "blobs"):
+        for f in ("include", "exclude", "loss_weight", "propagate_down", "blobs", "zoo_unknown"):
             lp.ClearField(f)
         del lp.bottom[:], lp.top[:]
         lp.bottom.extend(caffe_name(b) for b in layer.bottoms)
@@ -67,30 +67,32 @@ def _split(lp: caffe_pb2.LayerParameter, layer_params: bool) -> tuple[bytes, byt
     return head.SerializeToString(), tail.SerializeToString()
 
 
+def _stream_caffemodel(graph: Graph, net: caffe_pb2.NetParameter, f, layer_params: bool = True) -> None:
+    by_name = {layer.name: layer for layer in graph.layers}
+    name = net.name.encode()
+    f.write(field_header(1, len(name)) + name)
+    for lp in net.layer:
+        before, after = _split(lp, layer_params)
+        blobs = [_blob_pieces(b) for b in (by_name[lp.name].blobs if lp.name in by_name else [])]
+        sizes = [len(h) + r.nbytes + len(s) for h, r, s in blobs]
+        body = len(before) + len(after) + sum(len(field_header(7, n)) + n for n in sizes)
+        f.write(field_header(100, body))
+        f.write(before)
+        for (head, raw, shape), n in zip(blobs, sizes):
+            f.write(field_header(7, n))
+            f.write(head)
+            f.write(raw)
+            f.write(shape)
+        f.write(after)
+
+
 def write_caffemodel(graph: Graph, path: str | Path, *, layer_params: bool = True) -> Path:
     """The binary weights file. Without layer_params each layer carries only its name, type, bottoms,
     tops and blobs (the deploy prototxt has the rest), as some published caffemodels do."""
     require_weights(graph)
     path = Path(path)
-    net = deploy_net(graph)
-    by_name = {layer.name: layer for layer in graph.layers}
-
     with atomic_write(path) as f:
-        name = net.name.encode()
-        f.write(field_header(1, len(name)) + name)
-        for lp in net.layer:
-            before, after = _split(lp, layer_params)
-            blobs = [_blob_pieces(b) for b in (by_name[lp.name].blobs if lp.name in by_name else [])]
-            sizes = [len(h) + r.nbytes + len(s) for h, r, s in blobs]
-            body = len(before) + len(after) + sum(len(field_header(7, n)) + n for n in sizes)
-            f.write(field_header(100, body))
-            f.write(before)
-            for (head, raw, shape), n in zip(blobs, sizes):
-                f.write(field_header(7, n))
-                f.write(head)
-                f.write(raw)
-                f.write(shape)
-            f.write(after)
+        _stream_caffemodel(graph, deploy_net(graph), f, layer_params)
     return path
 
 
@@ -104,7 +106,14 @@ def write_prototxt(graph: Graph, path: str | Path, *, header: str = "") -> Path:
 
 
 def write_caffe(graph: Graph, prototxt_path: str | Path, caffemodel_path: str | Path) -> tuple[Path, Path]:
-    for p in (Path(prototxt_path), Path(caffemodel_path)):
+    """Both files or neither: each is written to its temporary file, and only then are both renamed."""
+    require_weights(graph)
+    prototxt_path, caffemodel_path = Path(prototxt_path), Path(caffemodel_path)
+    for p in (prototxt_path, caffemodel_path):
         if not p.parent.exists():
             raise ConvertError(f"{p}: the folder {p.parent} does not exist")
-    return write_prototxt(graph, prototxt_path), write_caffemodel(graph, caffemodel_path)
+    net = deploy_net(graph)
+    with atomic_write(prototxt_path) as fp, atomic_write(caffemodel_path) as fm:
+        fp.write(to_text(net).encode())
+        _stream_caffemodel(graph, net, fm)
+    return prototxt_path, caffemodel_path

@@ -35,6 +35,7 @@ class OnnxContext:
         self.weights: list[tuple[str, np.ndarray]] = []
         self._names: set[str] = set(shapes)
         self._scalars: dict[float, str] = {}
+        self.layer_name = ""  # the layer whose nodes are being made: runtime errors name it
 
     def inputs(self, layer: Layer) -> list[str]:
         return list(layer.bottoms)
@@ -54,7 +55,7 @@ class OnnxContext:
         return name
 
     def node(self, op_type: str, inputs: list[str], outputs: list[str], **attrs) -> list[str]:
-        name = outputs[0] if outputs else op_type
+        name = self.layer_name or (outputs[0] if outputs else op_type)
         self.nodes.append(helper.make_node(op_type, inputs, outputs, name=f"{name}#{len(self.nodes)}", **attrs))
         return outputs
 
@@ -84,28 +85,41 @@ def build_model(graph: Graph, *, dynamic: bool | None = None, metadata: dict[str
     """The ONNX model without initializers, and the initializers to stream after it."""
     require_weights(graph)
     shapes = graph.shapes()
-    dynamic = graph.spatially_dynamic() if dynamic is None else dynamic
+    sizes = graph.input_sizes()
+    dynamic = sizes != "deploy" if dynamic is None else dynamic
     ctx = OnnxContext(graph, shapes)
     for layer in graph.layers:
+        ctx.layer_name = layer.name
         layer.op.onnx(ctx, layer.attrs, layer)
-
-    def value_info(name: str, shape: tuple[int, ...], is_input: bool) -> onnx.ValueInfoProto:
-        dims: list[int | str] = list(shape)
-        if dims:
-            dims[0] = "N"
-        if dynamic and len(dims) == 4 and (is_input or name in graph.outputs):
-            dims[2], dims[3] = ("H", "W") if is_input else (f"{name}_H", f"{name}_W")
-        return helper.make_tensor_value_info(name, TensorProto.FLOAT, dims)
-
-    inputs = [value_info(n, s, True) for n, s in graph.inputs.items()]
-    outputs = [value_info(n, shapes[n], False) for n in graph.outputs]
+    ctx.layer_name = ""
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, declared_dims(n, s, dynamic, True))
+              for n, s in graph.inputs.items()]
+    outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, declared_dims(n, shapes[n], dynamic, False))
+               for n in graph.outputs]
     g = helper.make_graph(ctx.nodes, graph.name or "net", inputs, outputs)
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="zoo")
     model.ir_version = IR_VERSION
-    meta = {"source": graph.source, **preprocessing_metadata(graph), **(metadata or {})}
+    first = next(iter(graph.inputs))
+    meta = {"source": graph.source, **preprocessing_metadata(graph),
+            "deploy_input_shape": "x".join(map(str, graph.inputs[first])), "input_sizes": sizes,
+            **(metadata or {})}
     for k, v in meta.items():
         model.metadata_props.add(key=str(k), value=str(v))
     return model, ctx.weights
+
+
+def declared_dims(name: str, shape: tuple[int, ...], dynamic: bool, is_input: bool) -> list[int | str]:
+    """An input's or output's declared dims: batch always symbolic, H and W too when more than one size fits.
+
+    A net with a fixed-size head (GoogLeNet's 7x7 pool into an InnerProduct) still runs at every size
+    whose pooled features fit; a size that does not fit fails in ONNX Runtime at the layer's node.
+    """
+    dims: list[int | str] = list(shape)
+    if dims:
+        dims[0] = "N"
+    if dynamic and len(dims) == 4:
+        dims[2], dims[3] = ("H", "W") if is_input else (f"{name}_H", f"{name}_W")
+    return dims
 
 
 def preprocessing_metadata(graph: Graph) -> dict[str, str]:

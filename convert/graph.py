@@ -49,6 +49,7 @@ class Graph:
     outputs: list[str]
     source: str = ""
     mean: np.ndarray | None = None  # a mean.binaryproto given with the net, (C, H, W)
+    notes: list[str] = field(default_factory=list)  # things the reader changed, said once to the user
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -131,10 +132,44 @@ class Graph:
             return False
         return True
 
+    def fits(self, input_shape: Shape | dict[str, Shape], base: dict | None = None) -> bool:
+        """Whether the net runs at this input shape with its deploy-size weights (`base`: those shapes)."""
+        try:
+            return self.weight_shapes(input_shape) == (self.weight_shapes() if base is None else base)
+        except ConvertError:
+            return False
+
+    def input_sizes(self, reach: int = 96) -> str:
+        """Which H and W the first input takes: "any", "deploy" (only the deploy size), or the ranges
+        around the deploy size that still fit the weights, e.g. "H 224-255, W 224-255"."""
+        first = next(iter(self.inputs))
+        s = self.inputs[first]
+        if len(s) != 4:
+            return "deploy"
+        if self.spatially_dynamic():
+            return "any"
+        ranges, base = [], self.weight_shapes()
+        for axis in (2, 3):
+            def fits(v, axis=axis):
+                shp = list(s)
+                shp[axis] = v
+                return v >= 1 and self.fits({first: tuple(shp)}, base)
+
+            lo = hi = s[axis]
+            while lo > 1 and s[axis] - lo < reach and fits(lo - 1):
+                lo -= 1
+            while hi - s[axis] < reach and fits(hi + 1):
+                hi += 1
+            ranges.append((lo, hi))
+        if all(lo == hi for lo, hi in ranges):
+            return "deploy"
+        return ", ".join(f"{n} {lo}-{hi}" for n, (lo, hi) in zip("HW", ranges))
+
     def copy(self) -> Graph:
         layers = [Layer(lyr.name, lyr.type, list(lyr.bottoms), list(lyr.tops), copy.deepcopy(lyr.proto),
                         [np.array(b, np.float32, copy=True) for b in lyr.blobs]) for lyr in self.layers]
-        return Graph(self.name, dict(self.inputs), layers, list(self.outputs), self.source, self.mean)
+        return Graph(self.name, dict(self.inputs), layers, list(self.outputs), self.source, self.mean,
+                     list(self.notes))
 
     def truncated(self, outputs: list[str]) -> Graph:
         """The sub-graph needed for `outputs` (weights shared, not copied)."""

@@ -37,6 +37,7 @@ def upgrade_v1_layer(v1, source: str = "") -> caffe_pb2.LayerParameter:
     p.exclude.extend(v1.exclude)
     p.loss_weight.extend(v1.loss_weight)
     p.blobs.extend(v1.blobs)
+    p.zoo_unknown.extend(v1.zoo_unknown)
     n = max(len(v1.param), len(v1.blobs_lr), len(v1.weight_decay))
     for i in range(n):
         spec = p.param.add()

@@ -15,6 +15,7 @@ from zoo.convert.errors import ConvertError, read_bytes
 from zoo.convert.proto import caffe_pb2
 
 Weights = dict[str, list[np.ndarray]]
+_MAX_H5_BYTES = 16 << 30  # no Caffe model comes near; a bigger declaration is a broken or hostile file
 
 # Field numbers (caffe.proto): NetParameter.layer = 100 (LayerParameter: name 1, blobs 7),
 # NetParameter.layers = 2 (V1LayerParameter: name 4, blobs 6).
@@ -24,6 +25,24 @@ _LAYER_FIELDS = {_NET_LAYER: (1, 7), _NET_LAYERS_V1: (4, 6)}
 
 class _Truncated(Exception):
     pass
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Caffe accepts repeated layer names; later repeats become `name_1`, `name_2`... (never an existing name)."""
+    taken, out = set(names), []
+    seen: set[str] = set()
+    for n in names:
+        if n not in seen:
+            seen.add(n)
+            out.append(n)
+            continue
+        k = 1
+        while f"{n}_{k}" in taken:
+            k += 1
+        taken.add(f"{n}_{k}")
+        seen.add(f"{n}_{k}")
+        out.append(f"{n}_{k}")
+    return out
 
 
 def _varint(buf, pos: int, end: int) -> tuple[int, int]:
@@ -133,7 +152,7 @@ def read_caffemodel(path: str | Path) -> tuple[Weights, dict[str, str]]:
     buf = read_bytes(path)
     if not buf:
         raise ConvertError(f"{path}: empty file, not a caffemodel")
-    weights: Weights = {}
+    records: list[tuple[str, list[np.ndarray]]] = []
     types: dict[str, str] = {}
     try:
         for field, wt, val in _fields(buf, 0, len(buf)):
@@ -150,12 +169,13 @@ def read_caffemodel(path: str | Path) -> tuple[Weights, dict[str, str]]:
                     types[name or ""] = bytes(buf[v2[0]:v2[1]]).decode("utf-8", "replace")
             if name is None:
                 raise ValueError("a layer record has no name")
-            if blobs:
-                weights[name] = blobs
+            records.append((name, blobs))
     except _Truncated:
         raise ConvertError(f"{path}: truncated caffemodel (the file ends inside a record)") from None
     except (ValueError, UnicodeDecodeError) as e:
         raise ConvertError(f"{path}: not a Caffe caffemodel ({e})") from None
+    # repeated names are told apart the way the graph builder renames them (records in file order)
+    weights: Weights = {n: b for n, (_, b) in zip(unique_names([r[0] for r in records]), records) if b}
     if not weights:
         raise ConvertError(f"{path}: no layer with weights found; is this a caffemodel?")
     return weights, types
@@ -167,17 +187,35 @@ def read_caffemodel_h5(path: str | Path) -> Weights:
 
     path = Path(path)
     try:
+        size = path.stat().st_size
         with h5py.File(path, "r") as f:
-            if "data" not in f:
+            data = f.get("data")
+            if not isinstance(data, h5py.Group):
                 raise ConvertError(f"{path}: no /data group; not a Caffe HDF5 snapshot")
             out: Weights = {}
-            for name, group in f["data"].items():
-                keys = sorted(group.keys(), key=int)
+            total = 0
+            for name, group in data.items():
+                if not isinstance(group, h5py.Group):
+                    raise ConvertError(f"{path}: /data/{name} is a dataset, not a group of blobs /data/{name}/0...")
+                try:
+                    keys = sorted(group.keys(), key=int)
+                except ValueError:
+                    raise ConvertError(f"{path}: /data/{name} holds {sorted(group.keys())[:3]}, "
+                                       "not blobs named 0, 1, ...") from None
+                for k in keys:
+                    ds = group[k]
+                    if not isinstance(ds, h5py.Dataset):
+                        raise ConvertError(f"{path}: /data/{name}/{k} is not a dataset")
+                    total += int(np.prod(ds.shape, dtype=np.float64)) * 4
+                # the declared sizes must be backed by the file (compressed data aside, at most 1000x)
+                if total > max(size, 1 << 20) * 1000 or total > _MAX_H5_BYTES:
+                    raise ConvertError(f"{path}: /data/{name} declares {total / 2**30:.1f} GiB of weights in a "
+                                       f"{size / 2**20:.1f} MiB file; refusing to read it")
                 out[name] = [np.asarray(group[k], dtype=np.float32) for k in keys]
             return out
     except ConvertError:
         raise
-    except (OSError, ValueError, KeyError) as e:
+    except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConvertError(f"{path}: cannot read as HDF5 caffemodel ({e})") from None
 
 

@@ -54,13 +54,15 @@ def last_writer(g: Graph, blob: str) -> str:
     return g.producers[blob].name
 
 
-def run_opencv(prototxt: Path, caffemodel: Path, x: np.ndarray, g: Graph, blobs: list[str]) -> dict[str, np.ndarray]:
+def run_opencv(prototxt: Path, caffemodel: Path | None, x: np.ndarray, g: Graph, blobs: list[str]
+               ) -> dict[str, np.ndarray]:
     import cv2
 
-    net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel))
+    net = cv2.dnn.readNetFromCaffe(str(prototxt), str(caffemodel) if caffemodel else None)
     net.enableWinograd(False)
     net.setInput(x, caffe_name(next(iter(g.inputs))))
-    outs = net.forward([last_writer(g, b) for b in blobs])
+    known = set(net.getLayerNames())  # OpenCV sometimes names a layer after its top (a 1x1 conv after another)
+    outs = net.forward([w if (w := last_writer(g, b)) in known else caffe_name(b) for b in blobs])
     return dict(zip(blobs, outs))
 
 
@@ -68,3 +70,36 @@ def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
     ref = np.asarray(ref)
     got = np.asarray(got).reshape(ref.shape)
     return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-12))
+
+
+def seeded_files(text: str, folder: Path, seed: int = 3) -> tuple[Path, Path | None, Graph]:
+    """A prototxt text, seeded weights written by our Caffe writer, and the graph read back from both."""
+    from zoo.convert.emit_caffe import write_caffemodel
+
+    proto = folder / "net.prototxt"
+    proto.write_text(text)
+    g = convert.random_weights(convert.load_net(proto), seed)
+    if not any(layer.blob_names for layer in g.layers):
+        return proto, None, g
+    weights = folder / "net.caffemodel"
+    write_caffemodel(g, weights)
+    return proto, weights, convert.load_net(proto, weights)
+
+
+def check_everywhere(text: str, folder: Path, shapes: list[tuple[int, ...]], blobs: list[str] | None = None,
+                     tol: float = 1e-4, opencv: bool = True, seed: int = 3) -> Graph:
+    """Torch module and one ONNX Runtime session, at every input shape, against OpenCV dnn (or each other)."""
+    proto, weights, g = seeded_files(text, folder, seed)
+    blobs = blobs or list(g.outputs)
+    sess = onnx_session(g, folder / "net.onnx", blobs)
+    name = sess.get_inputs()[0].name
+    for i, shape in enumerate(shapes):
+        x = np.random.default_rng(i).uniform(-2, 2, shape).astype(np.float32)
+        got_t = run_torch(g, x, blobs)
+        got_o = dict(zip(blobs, sess.run(blobs, {name: x})))
+        ref = run_opencv(proto, weights, x, g, blobs) if opencv else got_t
+        for b in blobs:
+            assert got_t[b].shape == ref[b].shape == got_o[b].shape, (shape, b, got_t[b].shape, got_o[b].shape)
+            assert rel_err(got_t[b], ref[b]) <= tol, (shape, b, "torch", rel_err(got_t[b], ref[b]))
+            assert rel_err(got_o[b], ref[b]) <= tol, (shape, b, "onnx", rel_err(got_o[b], ref[b]))
+    return g

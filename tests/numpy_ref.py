@@ -70,3 +70,55 @@ def lrn_within(x, n, alpha, beta):
     p = (n - 1) // 2
     avg = pool(x.astype(np.float64) ** 2, "AVE", (n, n), (1, 1), (p, p))
     return x * (1 + alpha * avg) ** (-beta)
+
+
+def stochastic_test(x, k, s):
+    """Caffe's GPU test-time STOCHASTIC pooling (no pad): sum(x^2) / sum(x) over each clipped window."""
+    n, c, h, w = x.shape
+    oh, ow = pool_out(h, k, s, 0), pool_out(w, k, s, 0)
+    y = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            win = x[:, :, i * s:min(i * s + k, h), j * s:min(j * s + k, w)].astype(np.float64)
+            den = win.sum(axis=(2, 3))
+            y[:, :, i, j] = np.where(den == 0, 0, (win ** 2).sum(axis=(2, 3)) / np.where(den == 0, 1, den))
+    return y
+
+
+def unpool(x, mask, oh, ow):
+    """SegNet's Upsample: each value to the flat index in its channel's oh x ow plane."""
+    n, c = x.shape[:2]
+    y = np.zeros((n, c, oh * ow))
+    for a in range(n):
+        for b in range(c):
+            for v, m in zip(x[a, b].ravel(), mask[a, b].ravel()):
+                y[a, b, int(m)] = v
+    return y.reshape(n, c, oh, ow)
+
+
+def max_mask(x, k, s):
+    """Caffe's MAX pooling mask (no pad): the first maximum's index h * W + w."""
+    n, c, h, w = x.shape
+    oh, ow = pool_out(h, k, s, 0), pool_out(w, k, s, 0)
+    m = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            for a in range(n):
+                for b in range(c):
+                    win = x[a, b, i * s:min(i * s + k, h), j * s:min(j * s + k, w)]
+                    r, q = np.unravel_index(np.argmax(win), win.shape)
+                    m[a, b, i, j] = (i * s + r) * w + j * s + q
+    return m
+
+
+def spp(x, height, method):
+    """spp_layer.cpp: per level, a Caffe pooling of kernel ceil(H / bins), stride kernel, pad
+    (kernel * bins - H + 1) // 2; flattened and concatenated."""
+    n, c, h, w = x.shape
+    outs = []
+    for lv in range(height):
+        b = 2 ** lv
+        kh, kw = -(-h // b), -(-w // b)
+        ph, pw = (kh * b - h + 1) // 2, (kw * b - w + 1) // 2
+        outs.append(pool(x, method, (kh, kw), (kh, kw), (ph, pw)).reshape(n, -1))
+    return np.concatenate(outs, 1)

@@ -49,11 +49,11 @@ def test_unknown_layer_types_are_all_reported_at_once(tmp_path):
                  'layer { name: "a" type: "Frobnicate" bottom: "data" top: "a" }\n'
                  'layer { name: "b" type: "ReLU" bottom: "a" top: "b" }\n'
                  'layer { name: "c" type: "Python" bottom: "b" top: "c" python_param { module: "m" layer: "L" } }\n'
-                 'layer { name: "d" type: "SPP" bottom: "c" top: "d" }\n')
+                 'layer { name: "d" type: "Warp" bottom: "c" top: "d" }\n')
     with pytest.raises(ConvertError) as e:
         convert.load_net(p)
     msg = str(e.value)
-    assert "a (Frobnicate)" in msg and "d (SPP)" in msg
+    assert "a (Frobnicate)" in msg and "d (Warp)" in msg
 
 
 def test_truncated_and_foreign_weights(tmp_path):

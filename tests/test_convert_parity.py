@@ -152,10 +152,19 @@ def test_dynamic_hw_where_the_net_allows(model_files, tmp_path):
     model = onnx.load(str(convert.write_onnx(g, tmp_path / "e.onnx")))
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
     assert dims == ["N", 3, "H", "W"]
-    _, _, gg = model_files("bvlc_googlenet")  # pool5 is a fixed 7x7 window into an InnerProduct
+    proto, weights, gg = model_files("bvlc_googlenet")  # pool5 is a fixed 7x7 window into an InnerProduct
     model = onnx.load(str(convert.write_onnx(gg, tmp_path / "g.onnx")))
     dims = [d.dim_param or d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
-    assert dims == ["N", 3, 224, 224]
+    assert dims == ["N", 3, "H", "W"]  # ... but every size that pools to 7x7 runs, as in Caffe and OpenCV
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["deploy_input_shape"] == "10x3x224x224" and meta["input_sizes"] == "H 223-254, W 223-254"
+    sess = onnx_session(gg, tmp_path / "g2.onnx")
+    x = image_like((2, 3, 232, 240))
+    (got,) = sess.run(["prob"], {"data": x})
+    ref = run_opencv(proto, weights, x, gg, ["prob"])["prob"]
+    assert rel_err(got, ref) <= TOL
+    with pytest.raises(Exception, match="loss3/classifier"):
+        sess.run(["prob"], {"data": image_like((1, 3, 288, 288))})
 
 
 def test_caffe_round_trip_through_opencv(model_files, tmp_path):

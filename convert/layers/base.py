@@ -40,6 +40,7 @@ class Op:
     """Base handler. Subclasses override what differs from an element-wise identity."""
 
     params: ClassVar[tuple[str, ...]] = ()  # learnable blobs, in Caffe's blob order
+    n_bottoms: ClassVar[tuple[int, int | None]] = (1, 1)  # how many bottoms Caffe accepts (None: any)
     buffers: ClassVar[tuple[str, ...]] = ()  # non-learnable blobs that follow them
 
     # Traits the rest of the code asks instead of switching on layer types.

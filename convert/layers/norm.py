@@ -77,6 +77,8 @@ def _broadcast(w_shape: tuple[int, ...], ax: int, ndim: int) -> tuple[int, ...]:
 class _Axes(Op):
     """Shared logic of Scale and Bias: a parameter (or a second bottom) over axes [axis, axis + num_axes)."""
 
+    n_bottoms = (1, 2)
+
     def _onnx_target(self, ctx, a, layer) -> tuple[int, ...]:
         shape = ctx.shape(layer.bottoms[0])
         ax, s = self._second_shape(a, [shape] + [ctx.shape(b) for b in layer.bottoms[1:]], layer.name)
@@ -85,9 +87,13 @@ class _Axes(Op):
     def _onnx_operand(self, ctx, layer, target, blob_index: int, hint: str) -> str:
         """The second bottom or a weight blob, shaped to broadcast along the covered axes."""
         if blob_index < 0:
-            y = ctx.outputs(layer)[0]
-            shape = ctx.const_i64(list(target), f"{y}/{hint}shape")
-            return ctx.node("Reshape", [ctx.inputs(layer)[1], shape], [ctx.tmp(y, hint)])[0]
+            # trailing unit axes added to the run-time tensor: no shape frozen at the deploy size
+            y, second = ctx.outputs(layer)[0], ctx.inputs(layer)[1]
+            n = len(ctx.shape(layer.bottoms[1]))
+            if len(target) == n:
+                return second
+            axes = ctx.const_i64(list(range(n, len(target))), f"{y}/{hint}axes")
+            return ctx.node("Unsqueeze", [second, axes], [ctx.tmp(y, hint)])[0]
         return ctx.weight(layer, blob_index, lambda w: w.reshape(target))
 
     def _second_shape(self, a, ins, name):

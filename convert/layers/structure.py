@@ -11,6 +11,7 @@ from zoo.convert.layers.base import Op, axis_index, register
 
 @register("Concat")
 class Concat(Op):
+    n_bottoms = (1, None)
     block_end = True
 
     def attrs(self, p):
@@ -71,8 +72,14 @@ class Slice(Op):
 
     def onnx(self, ctx, a, layer):
         ax, sizes = self.sizes(a, ctx.shape(layer.bottoms[0]), layer.name)
-        ctx.node("Split", [ctx.inputs(layer)[0], ctx.const_i64(sizes, layer.name + "/split")],
-                 ctx.outputs(layer), axis=ax)
+        x = ctx.inputs(layer)[0]
+        if not a.points:  # equal parts of whatever size the axis has at run time
+            ctx.node("Split", [x], ctx.outputs(layer), axis=ax)
+            return
+        bounds = [0, *a.points, 2**62]
+        axes = ctx.const_i64([ax], layer.name + "/axis")
+        for y, lo, hi in zip(ctx.outputs(layer), bounds, bounds[1:]):
+            ctx.node("Slice", [x, ctx.const_i64([lo], y + "/start"), ctx.const_i64([hi], y + "/end"), axes], [y])
 
     def torch(self, a, m, xs):
         ax, sizes = self.sizes(a, tuple(xs[0].shape), "")
@@ -109,6 +116,7 @@ class EltwiseAttrs:
 
 @register("Eltwise")
 class Eltwise(Op):
+    n_bottoms = (1, None)
     block_end = True
 
     def attrs(self, p):
@@ -170,9 +178,12 @@ class Flatten(Op):
     def onnx(self, ctx, a, layer):
         x = ctx.shape(layer.bottoms[0])
         s, e = self._axes(a, len(x), layer.name)
-        target = [0] * s + [-1] + list(x[e + 1:])
-        ctx.node("Reshape", [ctx.inputs(layer)[0], ctx.const_i64(target, layer.name + "/shape")],
-                 ctx.outputs(layer))
+        (xin,), (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        target = ctx.const_i64([0] * s + [-1], y + "/shape")
+        if e + 1 < len(x):  # the axes after end_axis keep their run-time sizes
+            tail = ctx.node("Shape", [xin], [ctx.tmp(y, "tail")], start=e + 1)[0]
+            target = ctx.node("Concat", [target, tail], [ctx.tmp(y, "target")], axis=0)[0]
+        ctx.node("Reshape", [xin, target], [y])
 
     def torch(self, a, m, xs):
         s, e = self._axes(a, xs[0].dim(), "")
@@ -193,6 +204,11 @@ class Reshape(Op):
         end = len(x) if num_axes == -1 else ax + num_axes
         if end > len(x):
             raise ConvertError(f"layer {name!r}: Reshape axes [{ax}, {end}) do not fit shape {x}")
+        if any(d == 0 for d in dims) and max(i for i, d in enumerate(dims) if d == 0) + ax >= len(x):
+            raise ConvertError(f"layer {name!r}: Reshape copies dimension {ax + len(dims) - 1} (dim: 0) "
+                               f"of a {len(x)}-D input {x}")
+        if any(d < -1 for d in dims):
+            raise ConvertError(f"layer {name!r}: Reshape dims must be positive, 0 (copy) or -1 (infer)")
         new = [x[ax + i] if d == 0 else d for i, d in enumerate(dims)]
         out = [*x[:ax], *new, *x[end:]]
         if out.count(-1) > 1:
@@ -210,12 +226,21 @@ class Reshape(Op):
         return [self.target(a, ins[0], name)]
 
     def onnx(self, ctx, a, layer):
+        """Caffe's 0 (copy) and -1 (infer) mean the same in ONNX at the same positions: shapes stay run-time."""
         x = ctx.shape(layer.bottoms[0])
-        out = list(self.target(a, x, layer.name))
-        if a[1] == 0 and a[0] and a[0][0] == 0:
-            out[0] = 0  # keep the batch dynamic when Caffe copies it
-        ctx.node("Reshape", [ctx.inputs(layer)[0], ctx.const_i64(out, layer.name + "/shape")],
-                 ctx.outputs(layer))
+        self.target(a, x, layer.name)  # refuse at the deploy size what Caffe refuses
+        dims, axis, num_axes = a
+        ax = axis_index(axis, len(x) + 1, layer.name)
+        end = len(x) if num_axes == -1 else ax + num_axes
+        (xin,), (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        parts = []
+        if ax > 0:
+            parts.append(ctx.node("Shape", [xin], [ctx.tmp(y, "head")], start=0, end=ax)[0])
+        parts.append(ctx.const_i64(list(dims), y + "/dims"))
+        if end < len(x):
+            parts.append(ctx.node("Shape", [xin], [ctx.tmp(y, "tail")], start=end)[0])
+        target = parts[0] if len(parts) == 1 else ctx.node("Concat", parts, [ctx.tmp(y, "target")], axis=0)[0]
+        ctx.node("Reshape", [xin, target], [y])
 
     def torch(self, a, m, xs):
         return [xs[0].reshape(self.target(a, tuple(xs[0].shape), ""))]
@@ -223,6 +248,8 @@ class Reshape(Op):
 
 @register("Crop")
 class Crop(Op):
+    n_bottoms = (2, 2)
+
     def attrs(self, p):
         return (p.crop_param.axis, tuple(p.crop_param.offset))
 

@@ -68,7 +68,7 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[Any], None]]:
 
 
 def _sha(path: str | Path | None) -> str | None:
-    return file_sha256(path) if path is not None else None
+    return file_sha256(path) if path is not None and Path(path).is_file() else None
 
 
 def _recipe_from_options(
@@ -93,6 +93,7 @@ def _default_output(input_: Path | None, frames: int) -> Path:
 
 
 def dream_cmd(
+    ctx: typer.Context,
     input_: Annotated[Path | None, typer.Argument(
         metavar="INPUT", help="start image (optional with --init noise|gradient|color, or with --recipe)")] = None,
     output_: Annotated[Path | None, typer.Option("-o", "--output", help="PNG (or .gif/.webp with --frames)")] = None,
@@ -117,8 +118,28 @@ def dream_cmd(
     preset: Annotated[str | None, typer.Option("--preset", help=f"one of: {', '.join(PRESETS)}")] = None,
     device: Annotated[str | None, typer.Option("--device", help="cpu or cuda (default: cuda if present)")] = None,
     recipe: Annotated[Path | None, typer.Option("--recipe", help="reproduce the dream stored in this PNG")] = None,
+    blend: Annotated[float, typer.Option("--blend", min=0.0, max=1.0, help="clips: share of the last frame's "
+                                         "detail carried along the flow")] = 0.8,
+    flow: Annotated[str, typer.Option("--flow", help="clips: optical flow, dis or farneback")] = "dis",
+    no_flow: Annotated[bool, typer.Option("--no-flow", help="clips: dream frames independently")] = False,
+    frame_iterations: Annotated[int | None, typer.Option("--frame-iterations", min=1,
+                                                         help="clips: steps after frame 1 (default: a third)")] = None,
+    start_frame: Annotated[int, typer.Option("--start-frame", min=0, help="clips: first source frame")] = 0,
+    end_frame: Annotated[int | None, typer.Option("--end-frame", min=1, help="clips: stop before this frame")] = None,
+    fps: Annotated[float | None, typer.Option("--fps", min=0.01, help="clips: subsample to this rate")] = None,
+    crf: Annotated[int, typer.Option("--crf", min=0, max=63, help="clips: encoder quality, lower is better")] = 18,
+    codec: Annotated[str | None, typer.Option("--codec", help="clips: libx264, libvpx-vp9, ...")] = None,
+    chunks: Annotated[bool, typer.Option("--chunks", help="clips under torchrun: one part per rank")] = False,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="clips with --chunks: frames dreamt before a part")]
+    = 4,
+    nproc: Annotated[int | None, typer.Option("--nproc", min=1, help="processes through torchrun")] = None,
 ) -> None:
-    """Dream on an image with any brain of the zoo, at any size."""
+    """Dream on an image or a clip with any brain of the zoo, at any size."""
+    from zoo.dream import video, video_cli
+
+    if (nproc or 1) > 1 and not video_cli.distributed.launched():
+        video_cli.relaunch(ctx, nproc)
+    clip = video.is_clip_path(input_)  # a video file, a folder of frames, an animated GIF/WebP
     if recipe is not None:
         rec = read_recipe(recipe)
         rec = rec.with_(device=pipeline.check_device(device or rec.device))
@@ -134,12 +155,17 @@ def dream_cmd(
                                    frames, zoom, rotate, preset, pipeline.check_device(device or
                                                                                      pipeline.default_device()))
         target = output_ or _default_output(input_, frames)
+    if clip and input_ is not None:
+        opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
+                                  fps, crf, codec, chunks, warmup)
+        return video_cli.clip_cmd(rec, input_, output_, opts, out, err)
     if rec.frames > 1:
         output.check_writable(target, {k: v for k, v in output.FORMATS.items() if k in sequence.ANIMATIONS})
     else:
         output.check_writable(target)
-    run_dream(rec, target, input_override=str(input_) if (recipe is not None and input_) else None,
-              reproduce=recipe is not None)
+    with video_cli.ranked_still(rec.device, target, (out, err)) as target:  # under torchrun: rank 0 writes
+        run_dream(rec, target, input_override=str(input_) if (recipe is not None and input_) else None,
+                  reproduce=recipe is not None)
 
 
 def run_dream(rec: Recipe, target: Path, *, input_override: str | None = None, reproduce: bool = False) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from zoo.dream import geometry
+from zoo.dream import distributed, geometry
 from zoo.dream.objectives import Objective
 from zoo.dream.presets import DreamParams
 
@@ -116,7 +116,7 @@ def tiled_gradient(
     grad = torch.zeros_like(x)
     total = 0.0
     whole = len(tiles) == 1 and tiles[0].rows.length == h and tiles[0].cols.length == w
-    for i, tile in enumerate(tiles):
+    for i, tile in distributed.my_tiles(tiles):  # all tiles, or this rank's share under torchrun
         if whole:
             crop = torch.roll(x, (dy, dx), dims=(2, 3)) if (dy or dx) else x
         else:
@@ -132,6 +132,10 @@ def tiled_gradient(
             grad[:, :, rows[:, None], cols[None, :]] += g * weight
         if on_tile is not None:
             on_tile(i + 1, len(tiles))
+    if distributed.sharing(tiles):
+        grad, total = distributed.reduce_gradient(grad, total)
+        if on_tile is not None and (len(tiles) - 1) % distributed.current().world != distributed.current().rank:
+            on_tile(len(tiles), len(tiles))
     return total, grad
 
 
@@ -216,7 +220,7 @@ def _dream(net, objective, image, params, *, bounds, tiles, seed, autocast, min_
     step = params.step * abs(pixel_scale)
     bases = _octave_bases(image, sizes)
     lo, hi = (b.to(image).reshape(1, 3, 1, 1) for b in bounds) if bounds is not None else (None, None)
-    plan = tiles or TilePlan(max(h, w), 0, 1)
+    plan = distributed.same_plan(tiles or TilePlan(max(h, w), 0, 1))  # rank 0's plan under torchrun
     detail: Tensor | None = None
     x = bases[0]
     done = 0

@@ -8,7 +8,11 @@ Prints, at 512x512 on inception_4c/output:
 and, in a child process so its peak memory is its own:
   3. a tiled 5400x5400 dream, one octave, one step: wall time and peak resident memory (target < 3 GB).
 
-    python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled]
+and (issue 14, efficientnet_lite0's real weights):
+  4. video frames per second at 512x512 with and without flow, and the flow's share of a frame;
+  5. the all-reduce's share of a tiled step with 2 processes (torchrun, gloo).
+
+    python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled] [--video | --skip-video]
 """
 
 from __future__ import annotations
@@ -173,6 +177,78 @@ def tiled_child(side: int) -> None:
                       "peak_bytes": peak}))
 
 
+# --- video (issue 14): frames per second with and without flow, and the all-reduce's share ------------
+
+
+def video_section(side: int, frames: int) -> None:
+    """[4] frames/s of a side x side pan clip on efficientnet_lite0 with flow, without, and flow's share;
+    [5] the all-reduce's share of a tiled step with 2 ranks (torchrun, gloo)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from video_helpers import make_clip
+    from zoo.dream import flow, video, video_run
+    from zoo.dream.presets import DreamParams
+    from zoo.dream.recipe import Recipe
+
+    params = DreamParams(octaves=3, iterations=6)
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = make_clip(Path(tmp) / "pan.mp4", n=frames, side=side)
+        rec = Recipe(model="efficientnet_lite0", weights_sha256="", layers=("block10/output",), params=params,
+                     input=str(clip))
+        rows = {}
+        for name, opts in (("flow", video.VideoOptions()), ("flow, all steps", video.VideoOptions(
+                frame_iterations=params.iterations)), ("no flow", video.VideoOptions(flow="none"))):
+            t0 = time.perf_counter()
+            video_run.run_clip(rec, clip, Path(tmp) / f"{len(rows)}.mp4", opts)
+            rows[name] = frames / (time.perf_counter() - t0)
+        src = [f for f in video.read_frames(video.open_clip(clip))][:2]
+        a, b = (f.astype(np.float32) for f in src)
+        t0 = time.perf_counter()
+        for _ in range(3):
+            back, fwd = flow.flow(b, a), flow.flow(a, b)
+            flow.carry(b, a, a, back, fwd, 0.8)
+        flow_s = (time.perf_counter() - t0) / 3
+    later = video.VideoOptions().later_iterations(params.iterations)
+    steps = f"{params.octaves} octaves x {params.iterations} steps, later frames {later}"
+    print(f"[4] {side}x{side} clip, {frames} frames, efficientnet_lite0 block10/output, {steps} (start-up included): "
+          + ", ".join(f"{k} {v:.3f} frames/s" for k, v in rows.items())
+          + f"; DIS flow both ways + carry {flow_s:.3f} s = {flow_s * rows['flow, all steps']:.1%} of a frame "
+          f"with all steps, {flow_s * rows['flow']:.1%} with the default later steps")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", __file__,
+           "--child-allreduce"]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
+    r = json.loads([ln for ln in res.stdout.splitlines() if ln.startswith("{")][-1])
+    print(f"[5] 2 ranks (gloo), {r['side']}x{r['side']}, {r['tiles']} tiles of {r['tile']}, {r['steps']} steps: "
+          f"{r['step_s']:.3f} s per step, all-reduce (including waiting for the other rank) {r['reduce_s']:.3f} s "
+          f"= {r['reduce_s'] / r['step_s']:.1%} of a step")
+
+
+def allreduce_child(side: int = 1024, steps: int = 3) -> None:
+    """Under torchrun: a tiled still dream with shared tiles; rank 0 prints JSON."""
+    from zoo.dream import distributed, pipeline
+    from zoo.dream.brain import load_brain
+    from zoo.dream.objectives import blob_l2
+    from zoo.dream.presets import DreamParams
+
+    ranks = distributed.setup("cpu", share_tiles=True)
+    brain = load_brain("efficientnet_lite0")
+    params = DreamParams(octaves=1, iterations=steps, tile=512)
+    objective = blob_l2("block10/output")
+    plan = pipeline.plan_for(brain, objective.blobs, params, "cpu")
+    rgb = photo(side)
+    pipeline.dream_rgb(brain, rgb, objective, params.with_(iterations=1), plan=plan)  # warm-up
+    distributed.barrier()
+    r0 = distributed.reduce_seconds()
+    t0 = time.perf_counter()
+    pipeline.dream_rgb(brain, rgb, objective, params, plan=plan)
+    wall = time.perf_counter() - t0
+    if ranks.master:
+        print(json.dumps({"side": side, "tile": plan.tiles.tile, "tiles": len(plan.tiles.tiles(side, side)),
+                          "steps": steps, "step_s": wall / steps,
+                          "reduce_s": (distributed.reduce_seconds() - r0) / steps}))
+    distributed.teardown()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
@@ -180,7 +256,17 @@ def main() -> None:
     ap.add_argument("--print-size", type=int, default=5400)
     ap.add_argument("--skip-tiled", action="store_true")
     ap.add_argument("--child-tiled", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--video", action="store_true", help="only the video section ([4], [5])")
+    ap.add_argument("--skip-video", action="store_true")
+    ap.add_argument("--video-frames", type=int, default=6)
+    ap.add_argument("--child-allreduce", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child_allreduce:
+        allreduce_child()
+        return
+    if args.video:
+        video_section(args.size, args.video_frames)
+        return
     if args.child_tiled:
         torch.set_flush_denormal(True)
         tiled_child(args.child_tiled)
@@ -209,6 +295,8 @@ def main() -> None:
         print(f"[3] tiled {side}x{side}, 1 octave x 1 step: wall {r['wall_s']:.1f} s (set-up {r['setup_s']:.1f}, "
               f"dream {r['dream_s']:.1f}, PNG {r['write_s']:.1f}), {r['tiles']} tiles of {r['tile']} "
               f"(margin {r['margin']}), peak memory {r['peak_bytes'] / 2**30:.2f} GiB (target < 3 GB)")
+    if not args.skip_video:
+        video_section(args.size, args.video_frames)
 
 
 if __name__ == "__main__":

@@ -79,9 +79,9 @@ def test_resume_after_sigkill_is_bit_identical(faces, tmp_path, zoo_home):
     # resumed, then killed while writing the checkpoint of iteration 4 (iteration 2's survives)
     p = cli(["train", "--out", str(broken), "--resume", "-q"], {"ZOO_TRAIN_KILL_AT": "ckpt:4"})
     assert p.returncode == -9, p.stderr
-    assert checkpoint.load(broken)["iter"] == 2 and list(broken.glob("*.tmp"))
+    assert checkpoint.load(broken)["iter"] == 2 and list(broken.glob(".ckpt.pt.*.part"))
     assert zoo.cli.main(["train", "--out", str(broken), "--resume", "-q", "--workers", "0"]) == 0
-    assert not list(broken.glob("*.tmp"))
+    assert not list(broken.glob(".ckpt.pt.*"))
     a, b = weights(whole), weights(broken)
     assert a.keys() == b.keys()
     for k in a:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import random
-import tempfile
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from zoo.errors import UserError
+from zoo.io import atomic_write
 
 NAME = "ckpt.pt"
 
@@ -52,20 +53,17 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save(run_dir: Path, state: dict[str, Any]) -> Path:
-    """Write `state` as run_dir/ckpt.pt atomically."""
+def save(run_dir: Path, state: dict[str, Any], *, die_after: int | None = None) -> Path:
+    """Write `state` as run_dir/ckpt.pt atomically (zoo.io's writer). `die_after`: fault injection
+    for tests, SIGKILL once that many bytes are written (the temporary file stays, as after a crash)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     dest = run_dir / NAME
-    fd, tmp = tempfile.mkstemp(prefix=NAME + ".", suffix=".tmp", dir=run_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
+    with atomic_write(dest) as f:
+        if die_after is not None:
+            f.write(b"partial checkpoint"[:die_after])
             f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+            os.kill(os.getpid(), signal.SIGKILL)
+        torch.save(state, f)
     return dest
 
 
@@ -85,6 +83,7 @@ def load(run_dir: Path) -> dict[str, Any]:
 
 
 def clean_partials(run_dir: Path) -> None:
-    """Remove temporary files left by a run killed while writing."""
-    for p in Path(run_dir).glob(NAME + ".*.tmp"):
-        p.unlink(missing_ok=True)
+    """Remove temporary files left by a run killed while writing (zoo.io's `.NAME.*.part`, older `NAME.*.tmp`)."""
+    for pattern in (f".{NAME}.*.part", NAME + ".*.tmp"):
+        for p in Path(run_dir).glob(pattern):
+            p.unlink(missing_ok=True)

@@ -140,11 +140,8 @@ def _state(net: TrainNet, opt, it: int, cfg: TrainConfig, classes: list[str], be
 
 
 def _save(run_dir: Path, state: dict, it: int) -> None:
-    if os.environ.get("ZOO_TRAIN_KILL_AT") == f"ckpt:{it}":  # die half-way through writing
-        tmp = run_dir / f"{checkpoint.NAME}.kill.tmp"
-        tmp.write_bytes(b"partial checkpoint")
-        _kill_point("ckpt", it)
-    checkpoint.save(run_dir, state)
+    die = os.environ.get("ZOO_TRAIN_KILL_AT") == f"ckpt:{it}"  # die half-way through writing
+    checkpoint.save(run_dir, state, die_after=8 if die else None)
 
 
 def run_dir_for(cfg: TrainConfig) -> Path:

@@ -1,0 +1,68 @@
+"""Dreams over torchrun ranks (real processes, gloo on CPU): tiles shared per step, chunks of a clip."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+from video_helpers import make_clip, pair_errors, read_video
+
+MODEL = ["--model", "efficientnet_lite0"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("dist_home")
+
+
+def _env(home: Path) -> dict[str, str]:
+    return {**os.environ, "ZOO_HOME": str(home), "OMP_NUM_THREADS": "1"}
+
+
+def _zoo_nproc(home: Path, *args: object) -> subprocess.CompletedProcess:
+    """`zoo dream ... --nproc 2`, which re-launches itself as `torchrun --standalone --nproc-per-node 2`."""
+    r = subprocess.run([sys.executable, "-m", "zoo.cli", "dream", *map(str, args), "--nproc", "2"],
+                       env=_env(home), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+@pytest.mark.parametrize("side, tile", [(320, 160), pytest.param(1024, 384, marks=pytest.mark.slow)])
+def test_two_ranks_sharing_tiles_dream_the_same_image_as_one(home, tmp_path, side, tile):
+    src = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).resize((side, side), Image.LANCZOS).save(src)
+    common = [*MODEL, "--layer", "block2/output", "--octaves", "1", "--iterations", "2", "--tile", str(tile),
+              "--seed", "5", "--device", "cpu"]
+    one, two = tmp_path / "one.png", tmp_path / "two.png"
+    # the one-process reference runs with the ranks' thread count, so only the summation order differs
+    subprocess.run([sys.executable, "-m", "zoo.cli", "dream", str(src), "-o", str(one), *common], env=_env(home),
+                   check=True, capture_output=True, timeout=300)
+    r = _zoo_nproc(home, src, "-o", two, *common)
+    assert "wrote" in r.stdout and not list(tmp_path.glob("zoo-rank-*"))
+    a = np.asarray(Image.open(one), np.int16)
+    b = np.asarray(Image.open(two), np.int16)
+    base = np.asarray(Image.open(src), np.int16)
+    assert np.abs(a - base).mean() > 1.0  # the dream changed the picture
+    assert np.abs(a - b).max() <= 1  # within 1/255 per pixel (float summation order)
+    assert Image.open(one).text["zoo:recipe"] == Image.open(two).text["zoo:recipe"]
+
+
+@pytest.mark.slow  # scripts/check_video.py runs it
+def test_chunks_over_two_ranks_make_the_whole_clip_without_a_visible_seam(home, tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", n=12, side=96)
+    out = tmp_path / "chunked.mp4"
+    _zoo_nproc(home, clip, "-o", out, *MODEL, "--layer", "block4/output", "--octaves", "1", "--iterations", "6",
+               "--chunks", "--warmup", "3", "--seed", "2")
+    frames, fps, audio = read_video(out)
+    src, src_fps, src_audio = read_video(clip)
+    assert len(frames) == 12 and fps == src_fps and audio == pytest.approx(src_audio, abs=1e-9)
+    errs = pair_errors(frames)  # errs[t-1]: frame t against frame t-1 moved by the true motion
+    seam = errs[6 - 1]  # rank 1's first frame (6) against rank 0's last (5)
+    others = [e for t, e in enumerate(errs, start=1) if t not in (1, 6)]
+    assert seam <= 1.25 * max(others), (seam, others)

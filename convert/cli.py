@@ -24,6 +24,10 @@ class Format(str, Enum):
     onnx = "onnx"
     caffe = "caffe"
     pt = "pt"
+    safetensors = "safetensors"
+
+
+DEFAULT_FORMATS = [Format.onnx, Format.safetensors]  # neither imports torch or the onnx package
 
 
 def parse_shape(text: str | None) -> tuple[int, ...] | None:
@@ -73,7 +77,7 @@ def convert_cmd(
     output: Annotated[Path | None, typer.Option("-o", "--output",
                                                 help="output path without suffix, or a folder")] = None,
     formats: Annotated[list[Format] | None, typer.Option("--format", "-f",
-                                                         help="repeatable; default: onnx and pt")] = None,
+                                                         help="repeatable; default: onnx and safetensors")] = None,
     input_shape: Annotated[str | None, typer.Option("--input-shape", help="N,C,H,W, overrides the net's")] = None,
     mean: Annotated[Path | None, typer.Option("--mean", help="mean.binaryproto", exists=True, dir_okay=False)] = None,
     name: Annotated[str | None, typer.Option("--name", help="also register the result in your zoo as NAME")] = None,
@@ -85,7 +89,7 @@ def convert_cmd(
     labels: Annotated[Path | None, typer.Option("--labels", help="with --name: class names, one per line",
                                                 exists=True, dir_okay=False)] = None,
 ) -> None:
-    """Convert a Caffe net to ONNX, a PyTorch .pt, or clean Caffe files."""
+    """Convert a Caffe net to ONNX, PyTorch weights (.safetensors, or .pt), or clean Caffe files."""
     from zoo.convert.convert_job import run_convert
 
     from zoo import convert
@@ -100,7 +104,7 @@ def convert_cmd(
         check_new_name(name)  # before anything is written
     graph = convert.load_net(prototxt, weights, input_shape=shape, mean=mean)
     say_notes(graph)
-    written = run_convert(graph, prototxt, output, [f.value for f in (formats or [Format.onnx, Format.pt])],
+    written = run_convert(graph, prototxt, output, [f.value for f in (formats or DEFAULT_FORMATS)],
                           weights=weights)
     if name:
         from zoo.register import register_converted

@@ -15,7 +15,8 @@ def output_base(prototxt: Path, output: Path | None) -> Path:
         return Path.cwd() / stem
     if output.is_dir():
         return output / stem
-    return output.with_suffix("") if output.suffix in (".onnx", ".pt", ".caffemodel", ".prototxt") else output
+    suffixes = (".onnx", ".pt", ".safetensors", ".caffemodel", ".prototxt")
+    return output.with_suffix("") if output.suffix in suffixes else output
 
 
 def with_ext(base: Path, ext: str) -> Path:
@@ -42,6 +43,10 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
             from zoo.convert.emit_caffe import write_caffe
 
             written.extend(write_caffe(graph, with_ext(base, ".deploy.prototxt"), with_ext(base, ".caffemodel")))
+        if "safetensors" in formats:
+            from zoo.convert.emit_safetensors import save_safetensors
+
+            written.append(save_safetensors(graph, with_ext(base, ".safetensors")))
         if "pt" in formats:
             from zoo.convert.emit_pt import save_pt
 

@@ -52,7 +52,7 @@ class Brain:
             else:
                 from zoo.convert.torch_module import CaffeModule
 
-                net = freeze(CaffeModule(self.graph.truncated(list(blobs))))
+                net = ChannelsLast(freeze(CaffeModule(self.graph.truncated(list(blobs)))))
             if isinstance(net, torch.nn.Module):
                 net.to(device)
             self._nets[key] = net
@@ -70,6 +70,26 @@ def weights_digest(graph: Any) -> str:
             h.update(f"{layer.name}/{i}{tuple(blob.shape)}".encode())
             h.update(np.ascontiguousarray(blob, np.float32).tobytes())
     return h.hexdigest()
+
+
+class ChannelsLast(torch.nn.Module):
+    """The net run in channels_last (NHWC) memory: oneDNN's convolutions and pooling are faster
+    in it (a GoogLeNet forward+backward 1.2-1.5x on the CPU) and the values are the same up to
+    float rounding. Callers keep NCHW tensors; outputs (and the input's gradient) come back
+    NHWC-strided, which every elementwise op and index accepts."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net.to(memory_format=torch.channels_last)
+
+    @property
+    def graph(self):
+        return self.net.graph
+
+    def forward(self, x, outputs=None):
+        if isinstance(x, Tensor) and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return self.net(x, outputs=outputs)
 
 
 def freeze(module: torch.nn.Module) -> torch.nn.Module:

@@ -122,8 +122,13 @@ def check_fits(brain: Brain, blobs: Sequence[str], size: tuple[int, int], what: 
         )
 
 
-def auto_tile(brain: Brain, blobs: Sequence[str], device: str, align: int, floor: int) -> int:
-    """The largest aligned tile whose activations fit the memory budget of the device."""
+def auto_tile(brain: Brain, blobs: Sequence[str], device: str, align: int, floor: int,
+              available: int | None = None) -> int:
+    """The largest aligned tile whose activations fit the memory budget of the device.
+
+    An image whose area is at most this tile's squared runs whole (render.TilePlan.splits): on the
+    CPU the budget is a quarter of the memory really free (MemAvailable, or `available`), at most
+    CPU_TILE_BUDGET, so 1024x1024 on GoogLeNet's inception_4c runs untiled with 4 GB free."""
     g = brain.truncated_graph(blobs)
     if g is None:
         return 512
@@ -136,7 +141,7 @@ def auto_tile(brain: Brain, blobs: Sequence[str], device: str, align: int, floor
     else:
         from zoo.convert.graph import available_memory
 
-        budget = min(available_memory() // 4, CPU_TILE_BUDGET)
+        budget = min((available_memory() if available is None else available) // 4, CPU_TILE_BUDGET)
     side = int(math.sqrt(budget / max(per_pixel, 1e-9)))
     return max(geometry.align_down(side, align), geometry.align_down(floor, align) + align)
 

@@ -59,8 +59,13 @@ class TilePlan:
     margin: int
     align: int
 
+    def splits(self, height: int, width: int) -> bool:
+        """Whether an image this size is cut: only when its area exceeds one tile's (activations,
+        hence memory, grow with the area), so a 600x400 photo with tiles of 560 runs whole."""
+        return height * width > self.tile * self.tile
+
     def tiles(self, height: int, width: int, offset: tuple[int, int] = (0, 0)) -> list[geometry.Tile]:
-        if height <= self.tile and width <= self.tile:
+        if not self.splits(height, width):
             return [geometry.Tile(geometry.Span(0, height), geometry.Span(0, width), _ones(height), _ones(width))]
         return geometry.tile_grid(height, width, self.tile, self.margin, offset, min_core=self.align)
 
@@ -235,7 +240,7 @@ def _dream(net, objective, image, params, *, bounds, tiles, seed, autocast, min_
             bh, bw = base.shape[-2:]
             for i in range(params.iterations):
                 shift = geometry.jitter_shift(rng, params.jitter)
-                offset = _grid_offset(rng, plan) if max(bh, bw) > plan.tile else (0, 0)
+                offset = _grid_offset(rng, plan) if plan.splits(bh, bw) else (0, 0)
                 layout = plan.tiles(bh, bw, offset)
 
                 def report(t: int, n: int, k: int = k, i: int = i, size: tuple[int, int] = (bh, bw)) -> None:

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 CHILD = r"""
 import json, sys, time
-import numpy, onnx, google.protobuf
+import numpy, google.protobuf
 from zoo import convert
 import zoo.convert.emit_onnx
 def status_kb(key):

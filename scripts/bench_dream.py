@@ -2,6 +2,12 @@
 fetched here; the speed and memory are the same).
 
 Prints, at 512x512 on inception_4c/output:
+  0. how close to the hardware a bare forward+backward runs: GFLOP/s from our own count (2 FLOPs per
+     multiply-add of every convolution and inner product, forward, and again for the gradient to
+     their input; the weights get no gradient) against this CPU's peak, measured (a large sgemm) and
+     nominal (cores x cpu MHz x 64 FP32 FLOPs per cycle with AVX-512: two 16-wide FMA units), for
+     fp32 NCHW, fp32 channels_last (the default) and the opt-in bf16 autocast, with each
+     mode's look against fp32 on a short dream: activation gain (objective after / before) and SSIM;
   1. seconds per dream step and its ratio to a bare forward+backward of the truncated net (target <= 1.10);
   2. the whole classic run (4 octaves x 10 steps; building the net, reading the photo and writing
      the PNG with its recipe included) against the sum of its bare steps (target <= 1.25);
@@ -12,7 +18,7 @@ and (issue 14, efficientnet_lite0's real weights):
   4. video frames per second at 512x512 with and without flow, and the flow's share of a frame;
   5. the all-reduce's share of a tiled step with 2 processes (torchrun, gloo).
 
-    python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled] [--video | --skip-video]
+    python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled] [--video | --skip-video] [--only-gflops]
 """
 
 from __future__ import annotations
@@ -177,6 +183,114 @@ def tiled_child(side: int) -> None:
                       "peak_bytes": peak}))
 
 
+def conv_flops(brain, side: int) -> float:
+    """FLOPs of one forward+backward-to-the-input at side x side: 2 x 2 x the multiply-adds the graph
+    report counts (convolutions, inner products) in the net truncated at BLOB."""
+    from zoo.convert.report import summary
+
+    g = brain.truncated_graph([BLOB])
+    first = next(iter(g.inputs))
+    macs = sum(r.macs for r in summary(g, {first: (1, 3, side, side)}))
+    return 4.0 * macs
+
+
+def peak_flops(reps: int) -> tuple[float, float, str]:
+    """(measured sgemm FLOP/s, nominal FLOP/s, how the nominal was found)."""
+    n = 2048
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = min(_timed(lambda: torch.mm(a, b)) for _ in range(max(3, reps)))
+    measured = 2 * n ** 3 / best
+    mhz, avx512 = 0.0, False
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        mhz = max(float(line.split(":")[1]) for line in text.splitlines() if line.startswith("cpu MHz"))
+        avx512 = " avx512f" in text
+    except (OSError, ValueError):
+        pass
+    per_cycle = 64 if avx512 else 32
+    cores = torch.get_num_threads()
+    nominal = cores * mhz * 1e6 * per_cycle
+    return measured, nominal, f"{cores} cores x {mhz:.0f} MHz x {per_cycle} FLOP/cycle"
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _modes(brain):
+    """name -> (net, autocast): the NCHW net as it was, the default channels_last one, bf16 on it."""
+    from zoo.convert.torch_module import CaffeModule
+    from zoo.dream.brain import freeze
+
+    cl = brain.net_for([BLOB])
+    plain = freeze(CaffeModule(brain.graph.truncated([BLOB])))
+    return {"fp32 NCHW": (plain, False), "fp32 channels_last (default)": (cl, False),
+            "bf16 autocast (opt-in)": (cl, True)}
+
+
+def _fwd_bwd(net, x: torch.Tensor, autocast: bool) -> tuple[float, float]:
+    from zoo.dream import render
+    from zoo.dream.objectives import blob_l2
+
+    clock = Clock()
+    render.objective_gradient(net, blob_l2(BLOB), x, autocast=autocast)
+    return clock.read()
+
+
+def _look(brain, net, autocast: bool, side: int, steps: int) -> tuple[float, np.ndarray]:
+    """Activation gain (fp32 objective after / before) of a one-octave dream, and its RGB result."""
+    from zoo.dream import pipeline, render
+    from zoo.dream.objectives import blob_l2
+    from zoo.dream.presets import DreamParams
+
+    obj = blob_l2(BLOB)
+    x = pipeline.to_net(brain.preprocess, photo(side))
+    lo, hi = (torch.from_numpy(b) for b in brain.preprocess.bounds())
+    params = DreamParams(octaves=1, iterations=steps)
+    out = render.dream(net, obj, x, params, bounds=(lo, hi), seed=0, autocast=autocast).image
+    ref = brain.net_for([BLOB])
+    with torch.no_grad():
+        before = float(obj(ref(x, outputs=[BLOB])))
+        after = float(obj(ref(out, outputs=[BLOB])))
+    return after / before, pipeline.from_net(brain.preprocess, out[0])
+
+
+def hardware_report(brain, side: int, reps: int, look_side: int, look_steps: int) -> None:
+    from skimage.metrics import structural_similarity
+
+    flops = conv_flops(brain, side)
+    measured, nominal, how = peak_flops(reps)
+    print(f"[0] {side}x{side} forward+backward to {BLOB}: {flops / 1e9:.1f} GFLOP (own count); peak: sgemm "
+          f"{measured / 1e9:.0f} GFLOP/s measured, {nominal / 1e9:.0f} GFLOP/s nominal ({how})")
+    x = torch.from_numpy(brain.preprocess.to_net(photo(side)))[None]
+    modes = _modes(brain)
+    for net, ac in modes.values():
+        _fwd_bwd(net, x, ac)  # warm-up (oneDNN primitives, band caches)
+    samples: dict[str, list[tuple[float, float]]] = {k: [] for k in modes}
+    for _ in range(reps):  # alternated, so a change in load hits every mode
+        for name, (net, ac) in modes.items():
+            samples[name].append(_fwd_bwd(net, x, ac))
+    cores = torch.get_num_threads()
+    ref_gain, ref_rgb = None, None
+    for name, (net, ac) in modes.items():
+        wall, cpu = medians(samples[name])
+        gain, rgb = _look(brain, net, ac, look_side, look_steps)
+        if ref_rgb is None:  # the look as it was: fp32 NCHW
+            ref_gain, ref_rgb = gain, rgb
+        ssim = structural_similarity(ref_rgb, rgb, channel_axis=2, data_range=255.0)
+        # per CPU-second: on a shared machine the wall clock counts other people's work too
+        per_core = flops / cpu
+        print(f"    {name:29s} {wall:.3f} s wall, {cpu:.3f} s cpu (medians): {flops / wall / 1e9:5.1f} GFLOP/s wall "
+              f"= {100 * flops / wall / nominal:.0f} % of peak; {cores * per_core / 1e9:5.1f} GFLOP/s per "
+              f"{cores} CPU-seconds = {100 * per_core / (nominal / cores):.0f} % of peak, "
+              f"{100 * per_core * cores / measured:.0f} % of sgemm")
+        print(f"    {'':29s} look ({look_side}x{look_side}, {look_steps} steps): activation gain {gain:.3f} "
+              f"({100 * (gain / ref_gain - 1):+.1f} % vs fp32 NCHW), SSIM vs fp32 NCHW {ssim:.4f}")
+
+
 # --- video (issue 14): frames per second with and without flow, and the all-reduce's share ------------
 
 
@@ -255,6 +369,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--print-size", type=int, default=5400)
     ap.add_argument("--skip-tiled", action="store_true")
+    ap.add_argument("--only-gflops", action="store_true", help="only [0]")
+    ap.add_argument("--look-size", type=int, default=256, help="[0]: side of the short dream for the look")
+    ap.add_argument("--look-steps", type=int, default=10)
     ap.add_argument("--child-tiled", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--video", action="store_true", help="only the video section ([4], [5])")
     ap.add_argument("--skip-video", action="store_true")
@@ -276,6 +393,9 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bvlc_googlenet topology, {BLOB}")
 
     brain = build_brain()
+    hardware_report(brain, args.size, args.reps, args.look_size, args.look_steps)
+    if args.only_gflops:
+        return
     bare, dream = step_ratio(brain, args.size, args.reps)
     print(f"[1] {args.size}x{args.size}: dream step {dream[0]:.3f} s wall / {dream[1]:.3f} s cpu, bare "
           f"forward+backward {bare[0]:.3f} / {bare[1]:.3f} s; ratio {dream[0] / bare[0]:.3f} wall, "

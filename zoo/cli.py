@@ -18,21 +18,36 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _register_all() -> None:
-    from zoo import cli_zoo
+# `zoo convert` and `zoo info` register only their own module: the dream, train and zoo command
+# modules (and what they import) are a third of the converter's start-up. That module registers two
+# commands, so typer keeps `zoo CMD` a sub-command.
+FAST_COMMANDS = ("convert", "info")
+_registered: list = []
+
+
+def _command_modules(fast: bool) -> list:
     from zoo.convert import cli as convert_cli
+
+    if fast:
+        return [convert_cli]
+    from zoo import cli_zoo
     from zoo.dream import cli as dream_cli
     from zoo.train import cli as train_cli
 
-    for module in (convert_cli, cli_zoo, dream_cli, train_cli):
-        module.register(app)
+    return [convert_cli, cli_zoo, dream_cli, train_cli]
 
 
-_register_all()
+def _register_for(argv: list) -> None:
+    """Register the invoked command's module if it is a fast one, else every command (once each)."""
+    for module in _command_modules(bool(argv) and argv[0] in FAST_COMMANDS):
+        if module not in _registered:
+            module.register(app)
+            _registered.append(module)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the app; user errors become one line on stderr and exit code 1."""
+    _register_for(sys.argv[1:] if argv is None else list(argv))
     try:
         rc = app(args=argv, standalone_mode=False)
     except UserError as e:

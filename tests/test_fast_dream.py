@@ -1,0 +1,107 @@
+"""The fast dream paths give the dream's result: channels_last nets, the LRN as a banded convolution,
+whole images instead of tiles when they fit, and bit-identical repeats."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+from zoo.convert.torch_module import CaffeModule
+from zoo.dream import objectives as ob
+from zoo.dream import pipeline, render
+from zoo.dream.brain import ChannelsLast, freeze, from_graph
+from zoo.dream.presets import DreamParams
+
+from tests.conftest import MODELS, shared_or_skip
+from zoo import convert
+from zoo.preprocess import Preprocess
+
+PROTOTXT = MODELS / "bvlc_googlenet" / "deploy.prototxt"
+
+
+@pytest.fixture(scope="module")
+def brain():
+    shared_or_skip(PROTOTXT)
+    g = convert.random_weights(convert.load_net(PROTOTXT), seed=1)
+    return from_graph("g", g, Preprocess(mean=(104.0, 117.0, 123.0)), default_blob="inception_4c/output")
+
+
+def _photo(brain, h: int, w: int) -> torch.Tensor:
+    """The astronaut in net space with a small fixed perturbation: flat regions make exact max-pool
+    ties, where the gradient is set-valued and any rounding difference picks another element."""
+    from zoo.dream.starts import resize_rgb
+
+    rgb = resize_rgb(np.asarray(data.astronaut(), np.float32), (h, w))
+    x = torch.from_numpy(brain.preprocess.to_net(rgb))[None]
+    return x + 1e-3 * torch.from_numpy(np.random.default_rng(0).standard_normal(x.shape, dtype=np.float32))
+
+
+def _gradient(net, blob: str, x: torch.Tensor) -> torch.Tensor:
+    return render.objective_gradient(net, ob.blob_l2(blob), x)[1]
+
+
+@pytest.mark.parametrize("blob", ["conv2/norm2", "inception_3b/output"])
+def test_channels_last_gradient_equals_plain_fp32(brain, blob):
+    """The default net (channels_last) against the plain NCHW CaffeModule, through LRN, pools, concat."""
+    x = _photo(brain, 160, 200)
+    plain = freeze(CaffeModule(brain.graph.truncated([blob])))
+    fast = brain.net_for([blob])
+    assert isinstance(fast, ChannelsLast)
+    g0, g1 = _gradient(plain, blob, x), _gradient(fast, blob, x)
+    assert (g1 - g0).abs().max() <= 1e-4 * g0.abs().max()
+    with torch.no_grad():
+        a, b = plain(x, outputs=[blob])[blob], fast(x, outputs=[blob])[blob]
+    assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
+
+
+def test_tiled_gradient_equals_untiled_where_tiles_overlap_fully(brain):
+    """conv2/3x3 sees 19 pixels; a pixel whose gradient a tile keeps lies at least margin/2 = 40 pixels
+    inside it, beyond two receptive fields, so the tiles' blend is the whole image's gradient."""
+    blob = "conv2/norm2"
+    net = brain.net_for([blob])
+    objective = ob.blob_l2(blob)
+    x = _photo(brain, 288, 360)
+    whole = render.TilePlan(512, 0, 4).tiles(288, 360)
+    assert len(whole) == 1
+    _, g_full = render.tiled_gradient(net, objective, x, whole, shift=(7, -12))
+    plan = render.TilePlan(tile=256, margin=80, align=4)
+    for offset in [(0, 0), (8, 20)]:
+        tiles = plan.tiles(288, 360, offset)
+        assert len(tiles) >= 4
+        _, g_tiled = render.tiled_gradient(net, objective, x, tiles, shift=(7, -12))
+        assert (g_tiled - g_full).abs().max() <= 1e-4 * g_full.abs().max()
+    thin = render.TilePlan(tile=64, margin=8, align=4)  # too little overlap: the seams show
+    _, g_thin = render.tiled_gradient(net, objective, x, thin.tiles(288, 360), shift=(7, -12))
+    assert (g_thin - g_full).abs().max() > 1e-2 * g_full.abs().max()
+
+
+def test_tiles_only_when_the_area_exceeds_one_tile():
+    plan = render.TilePlan(560, 32, 16)
+    assert len(plan.tiles(400, 600)) == 1  # longer than the tile, smaller in area: whole
+    assert not plan.splits(400, 600) and plan.splits(600, 800)
+    assert len(plan.tiles(600, 800)) > 1
+
+
+def test_a_600x400_photo_runs_whole_with_2_gb_free_and_print_sizes_stay_tiled(brain):
+    blobs = [brain.default_blob]
+    align = pipeline.stride_of(brain, blobs)
+    tile = pipeline.auto_tile(brain, blobs, "cpu", align, floor=64, available=2 << 30)
+    plan = render.plan_tiles(tile, align)
+    assert len(plan.tiles(400, 600)) == 1
+    assert len(plan.tiles(5400, 5400)) > 4
+    # the budget is what the tile's activations need: the graph's own estimate at that size
+    g = brain.truncated_graph(blobs)
+    need = g.activation_bytes({next(iter(g.inputs)): (1, 3, 400, 600)}) * pipeline.ACTIVATION_FACTOR
+    assert need <= (2 << 30) // 4
+
+
+def test_the_fast_dream_repeats_bit_for_bit(brain):
+    blob = "inception_3a/output"
+    x = _photo(brain, 96, 128)
+    lo, hi = (torch.from_numpy(b) for b in brain.preprocess.bounds())
+    params = DreamParams(octaves=2, iterations=2)
+    runs = [render.dream(brain.net_for([blob]), ob.blob_l2(blob), x, params, bounds=(lo, hi), seed=3).image
+            for _ in range(2)]
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], x)

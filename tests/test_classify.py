@@ -20,16 +20,28 @@ from zoo.register import register_card as register_user_model
 from zoo.registry import card_table_from_card, get_card
 
 try:  # tests/ is on sys.path when pytest imports test files from it
-    from zoo_helpers import SHARED, SHARED_MODELS, FileServer
+    from zoo_helpers import SHARED, SHARED_MODELS, FileServer, shared_or_skip
 except ImportError:  # pragma: no cover
-    from tests.zoo_helpers import SHARED, SHARED_MODELS, FileServer
+    from tests.zoo_helpers import SHARED, SHARED_MODELS, FileServer, shared_or_skip
 
 LFW = SHARED / "datasets" / "lfw_identity"
 
 
 @pytest.fixture(scope="module")
 def module_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("zoohome")
+    """A ZOO_HOME with the built-in brain and its ONNX already built, whichever test of the module runs
+    first or alone (under -n 2 any test may run alone on a worker)."""
+    home = tmp_path_factory.mktemp("zoohome")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("ZOO_HOME", str(home))
+    try:
+        from zoo import cache
+
+        card = get_card("efficientnet_lite0")
+        cache.ensure_onnx(card, cache.ensure_model(card, offline=True))
+    finally:
+        mp.undo()
+    return home
 
 
 @pytest.fixture
@@ -58,6 +70,8 @@ def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, st
 
 
 def test_builtin_brain_names_cat_and_espresso(home: Path, photos: dict[str, Path], capsys) -> None:
+    onnx = home / "models" / "efficientnet_lite0" / "model.onnx"
+    built = onnx.stat().st_mtime_ns
     code, out, err = run(capsys, "classify", "--model", "efficientnet_lite0", photos["chelsea"], photos["coffee"],
                          "--json", "--top", "3")
     assert code == 0, err
@@ -65,7 +79,7 @@ def test_builtin_brain_names_cat_and_espresso(home: Path, photos: dict[str, Path
     assert 281 <= results[0]["top"][0]["index"] <= 285
     assert results[1]["top"][0]["index"] == 967 and results[1]["top"][0]["label"] == "espresso"
     assert len(results[0]["top"]) == 3
-    assert (home / "models" / "efficientnet_lite0" / "model.onnx").is_file()
+    assert onnx.stat().st_mtime_ns == built  # classify reuses the ONNX built once, it does not convert again
 
 
 def test_undecodable_image_is_reported_and_the_rest_classified(home, photos, capsys) -> None:
@@ -130,7 +144,7 @@ def test_fetch_404_exits_1_and_leaves_nothing(home, capsys, monkeypatch) -> None
 
 
 def _faces(d: Path) -> list[Path]:
-    files = sorted(LFW.glob("*/*.jpg"))[::40]
+    files = sorted(shared_or_skip(LFW).glob("*/*.jpg"))[::40]
     out = []
     for f in files:
         p = d / f"face_{f.stem}.png"
@@ -158,7 +172,7 @@ def mirror_mtcnn(tmp_path: Path, monkeypatch, net: str) -> None:
     mirror = tmp_path / "mirror" / f"mtcnn_{net}"
     mirror.mkdir(parents=True)
     for name in (f"{net}.prototxt", f"{net}.caffemodel"):
-        shutil.copy(SHARED_MODELS / "mtcnn" / name, mirror / name)
+        shutil.copy(shared_or_skip(SHARED_MODELS / "mtcnn" / name), mirror / name)
     monkeypatch.setenv("ZOO_MIRROR", str(tmp_path / "mirror"))
 
 

@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
+from tests.conftest import MODELS as SHARED_MODELS
+from tests.conftest import shared_or_skip
 from zoo.preprocess import Preprocess, read_mean_pixel
 from zoo.registry import load_registry
 
-SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 GOOGLENET = Preprocess("BGR", (104.0, 117.0, 123.0), 1.0, (224, 224), 256)
 MTCNN = Preprocess("RGB", (127.5, 127.5, 127.5), 0.0078125, (48, 48), 0, transpose=True)
 
@@ -66,10 +67,10 @@ def test_prepare_resizes_short_side_and_center_crops() -> None:
 
 def test_from_card_reads_the_mean_file() -> None:
     card = load_registry(Path("/nonexistent")).get("gender_net")
-    p = Preprocess.from_card(card, SHARED_MODELS / "gender_net" / "mean.binaryproto")
+    p = Preprocess.from_card(card, shared_or_skip(SHARED_MODELS / "gender_net" / "mean.binaryproto"))
     np.testing.assert_allclose(p.mean, (78.4263377603, 87.7689143744, 114.895847746), atol=1e-4)
     assert p.input_size == (227, 227) and p.channel_order == "BGR"
-    np.testing.assert_allclose(read_mean_pixel(SHARED_MODELS / "googlenet_places365" / "places365CNN_mean.binaryproto"),
+    np.testing.assert_allclose(read_mean_pixel(shared_or_skip(SHARED_MODELS / "googlenet_places365" / "places365CNN_mean.binaryproto")),
                                (104.051, 112.5145, 116.676), atol=1e-3)
     with pytest.raises(ValueError, match="no mean"):
         Preprocess.from_card(card)

@@ -21,11 +21,29 @@ def _tiny_onnx(path: Path) -> Path:
     return path
 
 
-def test_cpu_only_machine_selects_cpu() -> None:
-    if providers.cuda_device_count() > 0:  # pragma: no cover - a GPU machine
-        assert providers.select_providers()[0] == providers.CUDA
-        return
-    assert providers.select_providers() == (providers.CPU,)
+def _never() -> bool:
+    raise AssertionError("probed although the answer did not depend on it")
+
+
+def test_choice_follows_what_the_machine_has() -> None:
+    """Each input changes the answer: the decision is not CPU-by-default whatever happens."""
+    both = [providers.CUDA, providers.CPU]
+    assert providers.choose_providers(both, "", lambda: 1, lambda: True) == (providers.CUDA, providers.CPU)
+    assert providers.choose_providers(both, "", lambda: 0, _never) == (providers.CPU,)  # no device
+    assert providers.choose_providers(both, "", lambda: 2, lambda: False) == (providers.CPU,)  # cuDNN missing
+    assert providers.choose_providers([providers.CPU], "", _never, _never) == (providers.CPU,)  # CPU-only wheel
+    assert providers.choose_providers(both, "cpu", _never, _never) == (providers.CPU,)  # forced, GPU or not
+    assert providers.choose_providers(both, "cuda", _never, _never) == (providers.CUDA, providers.CPU)
+    assert providers.choose_providers([providers.CPU], "cuda", _never, _never) == (providers.CPU,)
+
+
+def test_this_machine_reports_its_real_devices() -> None:
+    """The driver probe agrees with the device nodes the kernel shows, and the session uses the choice."""
+    has_nodes = any(Path("/dev").glob("nvidia[0-9]*"))
+    assert (providers.cuda_device_count() > 0) == has_nodes
+    assert (providers.CUDA in providers.select_providers()) == (
+        has_nodes and providers.CUDA in __import__("onnxruntime").get_available_providers()
+        and providers.cuda_provider_loads())
 
 
 def test_session_runs(tmp_path: Path) -> None:
@@ -46,10 +64,22 @@ def test_creating_a_session_prints_nothing(tmp_path: Path) -> None:
     assert "CPUExecutionProvider" in r.stdout
 
 
-def test_environment_can_force_cpu(monkeypatch) -> None:
-    monkeypatch.setenv("ZOO_PROVIDERS", "cpu")
-    providers.select_providers.cache_clear()
-    try:
-        assert providers.select_providers() == (providers.CPU,)
-    finally:
+def test_environment_is_read_by_select_providers(monkeypatch, tmp_path: Path) -> None:
+    """ZOO_PROVIDERS reaches the choice, and a session made with the guessed (or CPU) choice runs on exactly
+    those providers (a forced cuda is the user's word: ORT falls back itself where there is no GPU)."""
+    import onnxruntime as ort
+
+    for forced in ("cpu", "cuda", ""):
+        monkeypatch.setenv("ZOO_PROVIDERS", forced)
         providers.select_providers.cache_clear()
+        try:
+            want = providers.choose_providers(ort.get_available_providers(), forced, providers.cuda_device_count,
+                                              providers.cuda_provider_loads)
+            assert providers.select_providers() == want
+            if forced == "cpu":
+                assert want == (providers.CPU,)
+            if forced != "cuda":
+                s = providers.make_session(_tiny_onnx(tmp_path / f"t{forced or 'guess'}.onnx"))
+                assert tuple(s.get_providers()) == want
+        finally:
+            providers.select_providers.cache_clear()

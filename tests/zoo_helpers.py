@@ -5,10 +5,11 @@ from __future__ import annotations
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SHARED_MODELS = SHARED / "models"
+from tests.conftest import MODELS as SHARED_MODELS
+from tests.conftest import SHARED, shared_or_skip
+
+__all__ = ["SHARED", "SHARED_MODELS", "FileServer", "shared_or_skip"]
 
 
 class FileServer:

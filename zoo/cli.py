@@ -32,9 +32,10 @@ def _command_modules(fast: bool) -> list:
         return [convert_cli]
     from zoo import cli_zoo
     from zoo.dream import cli as dream_cli
+    from zoo.studio import cli as studio_cli
     from zoo.train import cli as train_cli
 
-    return [convert_cli, cli_zoo, dream_cli, train_cli]
+    return [convert_cli, cli_zoo, dream_cli, train_cli, studio_cli]
 
 
 def _register_for(argv: list) -> None:

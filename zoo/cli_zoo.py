@@ -29,6 +29,24 @@ def _size(n: int) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def download_size(card) -> tuple[int, bool]:
+    """Bytes to download for a card (files taken out of an archive are not counted twice), and
+    whether every downloaded file states its size; built-in models download nothing."""
+    if card.builtin:
+        return 0, True
+    fetched = [s for s in card.files.values() if not s.archive]
+    return sum(s.size or 0 for s in fetched), all(s.size is not None for s in fetched)
+
+
+def _download_text(card) -> str:
+    total, complete = download_size(card)
+    if card.builtin:
+        return "none"
+    if not total:
+        return "?"
+    return _size(total) if complete else f">= {_size(total)}"
+
+
 def model_card_text(name: str) -> str:
     """The model card of a registered model as plain text (for `zoo info NAME`)."""
     from zoo import cache
@@ -93,8 +111,8 @@ def _list() -> None:
     from zoo.registry import load_registry
 
     table = Table(box=None, header_style="bold")
-    for col in ("name", "task", "input", "classes", "size", "cached"):
-        table.add_column(col, justify="right" if col in ("classes", "size") else "left")
+    for col in ("name", "task", "input", "classes", "download", "size", "cached"):
+        table.add_column(col, justify="right" if col in ("classes", "download", "size") else "left")
     registry = load_registry()
     for name in registry.names():
         card = registry.get(name)
@@ -102,7 +120,8 @@ def _list() -> None:
         cached = cache.is_cached(card)
         status = "yes" if cached else ("built in" if card.builtin else "no")
         size = _size(cache.cached_size(card)) if cached else "-"
-        table.add_row(name, card.task, f"{h}x{w} {card.channel_order}", str(card.num_classes), size, status)
+        table.add_row(name, card.task, f"{h}x{w} {card.channel_order}", str(card.num_classes), _download_text(card),
+                      size, status)
     out.print(table)
 
 
@@ -151,7 +170,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("list")
     def list_cmd() -> None:
-        """List the models: name, task, input, classes, cached size."""
+        """List the models: name, task, input, classes, download size (">=" where upstream states only some
+        file sizes, "?" where none), cached size."""
         _list()
 
     @app.command("fetch")

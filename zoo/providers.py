@@ -12,7 +12,7 @@ import contextlib
 import ctypes
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 CPU = "CPUExecutionProvider"
@@ -79,10 +79,15 @@ def select_providers() -> tuple[str, ...]:
     import onnxruntime as ort
 
     forced = os.environ.get("ZOO_PROVIDERS", "").strip().lower()
-    available = ort.get_available_providers()
+    return choose_providers(ort.get_available_providers(), forced, cuda_device_count, cuda_provider_loads)
+
+
+def choose_providers(available: list[str], forced: str, device_count: Callable[[], int],
+                     provider_loads: Callable[[], bool]) -> tuple[str, ...]:
+    """The decision alone: the probes are asked only when the answer depends on them."""
     if forced == "cpu":
         return (CPU,)
-    want_cuda = forced == "cuda" or (CUDA in available and cuda_device_count() > 0 and cuda_provider_loads())
+    want_cuda = forced == "cuda" or (CUDA in available and device_count() > 0 and provider_loads())
     if want_cuda and CUDA in available:
         return (CUDA, CPU)
     return (CPU,)

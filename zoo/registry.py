@@ -59,6 +59,7 @@ class FileSpec:
     member: str | None = None
     unverified: str | None = None  # why no checksum is known (pinned on first download)
     source: str | None = None
+    size: int | None = None  # bytes, where upstream states it (summed by `zoo list`)
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,10 @@ def _take(table: Any, allowed: dict[str, type | tuple[type, ...]], where: str) -
 
 def _file_spec(role: str, table: Mapping[str, Any], where: str) -> FileSpec:
     allowed: dict[str, Any] = {k: str for k in ("url", "filename", "archive", "member", "unverified", "source")}
-    allowed.update({k: str for k in CHECKSUM_KINDS})
+    allowed.update({k: str for k in CHECKSUM_KINDS}, size=int)
     t = _take(table, allowed, where)
+    if t.get("size", 0) < 0:
+        raise RegistryError(f"{where}: size must be a number of bytes (0 or more)")
     if role not in FILE_ROLES:
         raise RegistryError(f"{where}: unknown file role {role!r} (known: {', '.join(FILE_ROLES)})")
     sums = [Checksum(k, t[k].lower()) for k in CHECKSUM_KINDS if k in t]
@@ -196,6 +199,7 @@ def _file_spec(role: str, table: Mapping[str, Any], where: str) -> FileSpec:
         member=t.get("member"),
         unverified=t.get("unverified"),
         source=t.get("source"),
+        size=t.get("size"),
     )
 
 

@@ -1,0 +1,233 @@
+"""The studio in a real browser: Debian's headless Chromium (through chromedriver) against a real uvicorn
+server on 127.0.0.1. The scenarios of issue 13: upload the coffee photo, pick efficientnet_lite0 and a
+layer from its atlas thumbnails, dream and watch the previews, reproduce the result through the CLI,
+stop a dream, drop its PNG back onto the page; import det3 through the upload form, dream with it and
+fine-tune it for 20 iterations while the plot updates. Each page is saved as a screenshot
+($ZOO_STUDIO_SHOTS, else the test's tmp folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("fastapi")
+pytest.importorskip("selenium")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from studio_helpers import chromium, free_port, serve  # noqa: E402
+
+from zoo.studio.app import Settings  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+MTCNN = SHARED / "models" / "mtcnn"
+FACES = SHARED / "datasets" / "lfw_gender"
+
+
+@pytest.fixture()
+def studio(tmp_path):
+    """A studio with its own ZOO_HOME (set before the worker starts), a faces folder, and a browser."""
+    home = tmp_path / "home"
+    faces = tmp_path / "faces"
+    for g in ("female", "male"):
+        (faces / g).mkdir(parents=True)
+        for f in sorted((FACES / g).glob("*.jpg"))[:8]:
+            shutil.copy(f, faces / g / f.name)
+    saved = {k: os.environ.get(k) for k in ("ZOO_HOME", "ZOO_TEST_KEEP_HOME")}
+    os.environ.update(ZOO_HOME=str(home), ZOO_TEST_KEEP_HOME="1")
+    shots = Path(os.environ.get("ZOO_STUDIO_SHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    try:
+        with serve(Settings(port=free_port(), folders=[faces])) as (url, app):
+            browser = chromium(tmp_path)
+            try:
+                browser.get(url + "/")
+                WebDriverWait(browser, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute(
+                    "data-ready") == "1")
+                yield browser, home, faces, shots
+            finally:
+                logs = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+                browser.quit()
+                assert not logs, logs  # no script errors, no failed asset loads
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def by_id(d, id_: str):
+    return d.find_element(By.ID, id_)
+
+
+def wait(d, cond, timeout: float = 180):
+    return WebDriverWait(d, timeout, poll_frequency=0.05).until(cond)
+
+
+def tab(d, page: str) -> None:
+    d.find_element(By.CSS_SELECTOR, f"#tabs button[data-page={page}]").click()
+
+
+def fill(d, id_: str, value) -> None:
+    e = by_id(d, id_)
+    e.clear()
+    e.send_keys(str(value))
+
+
+def shot(d, shots: Path, name: str) -> None:
+    d.execute_script("window.scrollTo(0, 0)")
+    d.save_screenshot(str(shots / f"studio-{name}.png"))
+
+
+def drop_file(d, path: Path) -> None:
+    """A real drop event carrying the file (chromedriver cannot drag from the desktop)."""
+    d.execute_script("""
+        const input = document.createElement('input'); input.type = 'file'; input.id = 'test-drop';
+        document.body.append(input);""")
+    by_id(d, "test-drop").send_keys(str(path))
+    d.execute_script("""
+        const f = document.getElementById('test-drop').files[0];
+        const dt = new DataTransfer(); dt.items.add(f);
+        document.body.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true}));
+        document.body.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+        document.getElementById('test-drop').remove();""")
+
+
+def test_dream_in_the_browser(studio, tmp_path):
+    d, home, _, shots = studio
+    from skimage import data
+
+    coffee = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(coffee)
+    # an atlas first, so that the layers show thumbnails
+    tab(d, "atlas")
+    Select(by_id(d, "atlas-model")).select_by_value("efficientnet_lite0")
+    for k, v in (("atlas-size", 48), ("atlas-octaves", 1), ("atlas-iterations", 1)):
+        fill(d, k, v)
+    by_id(d, "atlas-run").click()
+    wait(d, lambda d: by_id(d, "atlas-progress-text").text.startswith("done"))
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".atlas-card img"))
+    shot(d, shots, "atlas")
+    # upload the photo, pick the brain and a layer from its thumbnails
+    tab(d, "dream")
+    by_id(d, "dream-image-file").send_keys(str(coffee))
+    wait(d, lambda d: by_id(d, "dream-input").get_attribute("value").startswith("uploads/"))
+    Select(by_id(d, "dream-model")).select_by_value("efficientnet_lite0")
+    card = wait(d, lambda d: d.find_element(By.CSS_SELECTOR, '.blob-card[data-blob="block4/output"] img'))
+    card.click()
+    assert by_id(d, "dream-layers").get_attribute("value") == "block4/output"
+    assert "selected" in d.find_element(By.CSS_SELECTOR, '.blob-card[data-blob="block4/output"]').get_attribute("class")
+    for k, v in (("dream-size", 256), ("dream-octaves", 2), ("dream-iterations", 3), ("dream-seed", 5)):
+        fill(d, k, v)
+    by_id(d, "dream-run").click()
+    seen = set()
+
+    def finished(d):
+        seen.add(by_id(d, "dream-progress-text").text)
+        return not by_id(d, "dream-result").get_attribute("hidden") and "done" in by_id(d, "dream-progress-text").text
+
+    wait(d, finished)
+    assert int(by_id(d, "dream-preview").get_attribute("data-n")) >= 3
+    assert by_id(d, "dream-progress").get_attribute("value") == "100"
+    assert any("octave" in s and "step" in s for s in seen), seen
+    shot(d, shots, "dream")
+    ref = by_id(d, "dream-result").get_attribute("data-ref")
+    recipe = json.loads(by_id(d, "dream-recipe").text)
+    assert recipe["model"] == "efficientnet_lite0" and recipe["layers"] == ["block4/output"] and recipe["size"] == "256"
+    out = home / "studio" / ref
+    again = tmp_path / "again.png"
+    p = subprocess.run([sys.executable, "-m", "zoo.cli", "dream", "--recipe", str(out), "-o", str(again)],
+                       capture_output=True, text=True, env={**os.environ, "ZOO_HOME": str(home)}, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert again.read_bytes() == out.read_bytes()
+    # Stop mid-dream keeps a valid image
+    fill(d, "dream-iterations", 40)
+    fill(d, "dream-seed", 6)
+    by_id(d, "dream-run").click()
+    wait(d, lambda d: int(by_id(d, "dream-preview").get_attribute("data-n")) >= 2)
+    d.refresh()  # the job survives a reload: the page finds it running and follows it again
+    wait(d, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+    wait(d, lambda d: int(by_id(d, "dream-preview").get_attribute("data-n") or 0) >= 1)
+    assert by_id(d, "dream-stop").is_enabled() and not by_id(d, "dream-run").is_enabled()
+    by_id(d, "dream-stop").click()
+    wait(d, lambda d: by_id(d, "dream-progress-text").text.startswith("stopped"))
+    stopped = home / "studio" / by_id(d, "dream-result").get_attribute("data-ref")
+    im = Image.open(stopped)
+    im.load()
+    assert im.size == (256, 171) and json.loads(im.text["zoo:recipe"])["interrupted"] is True
+    # drop that PNG back: the form is filled with its recipe
+    for k, v in (("dream-seed", 99), ("dream-iterations", 1), ("dream-size", 64)):
+        fill(d, k, v)
+    by_id(d, "dream-clear-input").click()
+    drop_file(d, stopped)
+    wait(d, lambda d: by_id(d, "dream-form").get_attribute("data-filled") == "1")
+    wait(d, lambda d: by_id(d, "dream-layers").get_attribute("value") == "block4/output")
+    assert by_id(d, "dream-seed").get_attribute("value") == "6"
+    assert by_id(d, "dream-iterations").get_attribute("value") == "40"
+    assert by_id(d, "dream-size").get_attribute("value") == "256"
+    assert by_id(d, "dream-input").get_attribute("value") == recipe["input"].split("/studio/")[1]
+    tab(d, "gallery")
+    wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".gallery-item")) == 2)
+    shot(d, shots, "gallery")
+
+
+def test_import_det3_dream_and_fine_tune_in_the_browser(studio):
+    d, home, faces, shots = studio
+    tab(d, "brains")
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".brain-card"))
+    fill(d, "import-name", "det3")
+    by_id(d, "import-prototxt").send_keys(str(MTCNN / "det3.prototxt"))
+    by_id(d, "import-weights").send_keys(str(MTCNN / "det3.caffemodel"))
+    fill(d, "import-mean-pixel", "127.5,127.5,127.5")
+    Select(by_id(d, "import-channel-order")).select_by_value("RGB")
+    fill(d, "import-scale", "0.0078125")
+    by_id(d, "import-submit").click()
+    wait(d, lambda d: by_id(d, "import-status").get_attribute("data-imported") == "det3")
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, '.brain-card[data-name="det3"] .brain-graph'))
+    d.find_element(By.CSS_SELECTOR, '.brain-card[data-name="det3"] .brain-graph').click()
+    blob = wait(d, lambda d: d.find_element(By.CSS_SELECTOR, '#graph-view .graph-blob[data-blob="conv3"]'))
+    assert "conv3" in blob.text and "64×" in blob.text  # the blob's shape at the image size
+    d.execute_script("arguments[0].scrollIntoView()", blob)
+    d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", blob)
+    wait(d, lambda d: "conv3" in by_id(d, "dream-layers").get_attribute("value"))
+    assert Select(by_id(d, "dream-model")).first_selected_option.get_attribute("value") == "det3"
+    shot(d, shots, "brains")
+    # dream with the imported brain
+    tab(d, "dream")
+    Select(by_id(d, "dream-init")).select_by_value("noise")
+    for k, v in (("dream-size", 64), ("dream-octaves", 1), ("dream-iterations", 2)):
+        fill(d, k, v)
+    by_id(d, "dream-run").click()
+    wait(d, lambda d: "done" in by_id(d, "dream-progress-text").text)
+    assert json.loads(by_id(d, "dream-recipe").text)["model"] == "det3"
+    # a 20-iteration fine-tune on 16 faces; the plot updates while it runs and the new brain appears
+    tab(d, "train")
+    fill(d, "train-dataset", faces)
+    Select(by_id(d, "train-model")).select_by_value("det3")
+    for k, v in (("train-iters", 20), ("train-batch", 4), ("train-run", "faces"), ("train-name", "det3_faces"),
+                 ("train-augment", "mirror")):
+        fill(d, k, v)
+    by_id(d, "train-start").click()
+    points = set()
+
+    def trained(d):
+        points.add(int(by_id(d, "train-plot").get_attribute("data-points")))
+        return by_id(d, "train-progress-text").text.startswith("done")
+
+    wait(d, trained, 240)
+    assert len({p for p in points if p > 0}) >= 2, points  # drawn more than once while training
+    assert "det3_faces" in by_id(d, "train-progress-text").text
+    assert d.find_elements(By.CSS_SELECTOR, "#train-previews img")
+    shot(d, shots, "train")
+    options = [o.get_attribute("value") for o in Select(by_id(d, "dream-model")).options]
+    assert "det3_faces" in options
+    tab(d, "jobs")
+    wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list tbody tr")) >= 2)
+    shot(d, shots, "jobs")

@@ -1,0 +1,238 @@
+"""The job queue: one worker process runs jobs one at a time; the web server keeps their state.
+
+The worker is a separate (spawned) process, so torch, a dream or a training run never hold the web
+server's interpreter: the API answers while a job runs. Jobs and their events live in the server
+(`JobStore`), are saved to $ZOO_HOME/studio/jobs.json, and so survive a page reload; the latest
+preview of each job is kept apart so that replaying events stays cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing as mp
+import os
+import signal
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zoo.io import write_text_atomic
+from zoo.studio.paths import studio_dir
+
+FINISHED = ("done", "failed", "stopped", "cancelled")
+
+
+# --- the worker process ---------------------------------------------------------------------------
+
+
+def _worker_main(home: str, jobs_q, events_q, stop_id) -> None:
+    """Loop of the worker process: take a job, run it, report events and the outcome."""
+    os.environ["ZOO_HOME"] = home
+    from zoo.errors import UserError
+    from zoo.studio import jobs
+
+    def on_sigint(signum, frame):  # Stop while training; ignored between jobs and in other jobs
+        if jobs.interruptible():
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    while True:
+        item = jobs_q.get()
+        if item is None:
+            return
+        job_id, kind, spec = item
+        emit = lambda event, job_id=job_id: events_q.put((job_id, event))  # noqa: E731
+        stopped = lambda job_id=job_id: job_id in stop_id.value.decode().split()  # noqa: E731
+        if stopped():  # cancelled while it waited in the queue
+            emit({"type": "state", "state": "cancelled"})
+            continue
+        job_dir = Path(home) / "studio" / "jobs" / job_id
+        job_dir.mkdir(parents=True, exist_ok=True)
+        ctx = jobs.Context(stopped=stopped, job_dir=job_dir)
+        emit({"type": "state", "state": "running"})
+        with open(job_dir / "log.txt", "w", encoding="utf-8") as log, contextlib.redirect_stderr(log), \
+                contextlib.redirect_stdout(log):
+            try:
+                result = jobs.KINDS[kind](spec, emit, ctx)
+                state = "stopped" if result.get("stopped") else "done"
+                emit({"type": "state", "state": state, "result": result})
+            except UserError as e:
+                emit({"type": "state", "state": "failed", "error": str(e)})
+            except KeyboardInterrupt:
+                emit({"type": "state", "state": "stopped", "result": {}})
+            except Exception as e:  # noqa: BLE001 - a bug in one job must not end the worker
+                traceback.print_exc(file=log)
+                emit({"type": "state", "state": "failed", "error": f"{type(e).__name__}: {e}"})
+
+
+# --- the server side ------------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str
+    spec: dict
+    title: str = ""
+    state: str = "queued"
+    created: float = field(default_factory=time.time)
+    finished: float | None = None
+    progress: dict = field(default_factory=dict)
+    result: dict | None = None
+    error: str | None = None
+    events: list[dict] = field(default_factory=list)
+    preview: str | None = None  # the latest preview (a data: URL)
+    previews: int = 0  # how many previews came
+    seq: int = 0  # the last event number given (events are numbered for Last-Event-ID; never reused)
+
+    def public(self, events: bool = False) -> dict:
+        d = {k: getattr(self, k) for k in ("id", "kind", "title", "state", "created", "finished", "progress",
+                                           "result", "error", "previews")}
+        d["spec"] = {k: v for k, v in self.spec.items() if k != "output"}
+        if events:
+            d["events"] = self.events
+        return d
+
+
+class JobStore:
+    """Jobs by id, fed by the worker's events; one worker, one job at a time, in submission order."""
+
+    def __init__(self, start_worker: bool = True):
+        self.lock = threading.Lock()
+        self.jobs: dict[str, Job] = {}
+        self.changed = threading.Condition(self.lock)
+        self._ctx = mp.get_context("spawn")
+        self._stop_id = self._ctx.Array("c", 1024)  # ids of the jobs the user stopped, space-separated
+        self._jobs_q = self._ctx.Queue()
+        self._events_q = self._ctx.Queue()
+        self.process = None
+        self._load()
+        if start_worker:
+            self.start()
+
+    # persistence
+    def _path(self) -> Path:
+        return studio_dir() / "jobs.json"
+
+    def _load(self) -> None:
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            for d in json.loads(self._path().read_text(encoding="utf-8")):
+                job = Job(**d)
+                if job.state not in FINISHED:  # the worker that ran it is gone
+                    job.state, job.error = "failed", "the studio was restarted while this job ran"
+                self.jobs[job.id] = job
+
+    def _save(self) -> None:
+        keep = sorted(self.jobs.values(), key=lambda j: j.created)[-200:]
+        fields = ("id", "kind", "spec", "title", "state", "created", "finished", "progress", "result", "error",
+                  "previews", "seq")
+        data = [{**{k: getattr(j, k) for k in fields}, "events": j.events[-50:]} for j in keep]
+        studio_dir().mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self._path(), json.dumps(data))
+
+    # worker
+    def start(self) -> None:
+        from zoo.registry import zoo_home
+
+        self.process = self._ctx.Process(target=_worker_main, name="zoo-studio-worker", daemon=True,
+                                         args=(str(zoo_home()), self._jobs_q, self._events_q, self._stop_id))
+        with _quiet_sigint():
+            self.process.start()
+        threading.Thread(target=self._pump, name="zoo-studio-events", daemon=True).start()
+
+    def close(self) -> None:
+        if self.process is not None and self.process.is_alive():
+            self._jobs_q.put(None)
+            self.process.join(timeout=2)
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join(timeout=5)
+        self._events_q.put(None)
+
+    def _pump(self) -> None:
+        while True:
+            item = self._events_q.get()
+            if item is None:
+                return
+            job_id, event = item
+            with self.changed:
+                job = self.jobs.get(job_id)
+                if job is not None:
+                    self._apply(job, event)
+                self.changed.notify_all()
+
+    def _apply(self, job: Job, event: dict) -> None:
+        event = dict(event)
+        preview = event.pop("preview", None)
+        if preview is not None:
+            job.preview, job.previews = preview, job.previews + 1
+            event["preview"] = job.previews
+        kind = event.get("type")
+        if kind == "state":
+            if job.state == "cancelled":
+                return
+            job.state = event["state"]
+            job.result = event.get("result", job.result)
+            job.error = event.get("error")
+            if job.state in FINISHED:
+                job.finished = time.time()
+                self._save()
+        elif kind in ("progress", "start"):
+            job.progress = {k: v for k, v in event.items() if k != "type"}
+        if kind == "metrics":  # the whole table each time: keep only the latest in the history
+            job.events = [e for e in job.events if e.get("type") != "metrics"]
+        job.seq = max(job.seq, job.events[-1]["seq"] if job.events else 0) + 1
+        event["seq"] = job.seq
+        if kind == "progress" and job.events and job.events[-1].get("type") == "progress":
+            job.events[-1] = event  # the history keeps the latest progress, not every step
+        else:
+            job.events.append(event)
+
+    # API
+    def submit(self, kind: str, spec: dict, title: str = "") -> Job:
+        job = Job(uuid.uuid4().hex[:12], kind, spec, title)
+        with self.changed:
+            self.jobs[job.id] = job
+            self._save()
+        self._jobs_q.put((job.id, kind, spec))
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        return self.jobs.get(job_id)
+
+    def list(self) -> list[Job]:
+        return sorted(self.jobs.values(), key=lambda j: j.created, reverse=True)
+
+    def stop(self, job_id: str) -> Job | None:
+        """Stop a running job (its result so far is kept) or cancel a queued one."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return None
+        with self.changed:
+            if job.state == "queued":
+                job.state, job.finished = "cancelled", time.time()
+                self._save()
+            ids = [i for i in self._stop_id.value.decode().split() if i != job_id][-60:]
+            self._stop_id.value = " ".join([*ids, job_id]).encode()
+        if job.state == "running" and job.kind == "train" and self.process is not None and self.process.pid:
+            os.kill(self.process.pid, signal.SIGINT)
+        return job
+
+
+@contextlib.contextmanager
+def _quiet_sigint():
+    """The worker starts with SIGINT ignored (Ctrl-C in the terminal is for the server, which then
+    stops the worker); the worker installs its own handler for Stop."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+

@@ -329,7 +329,8 @@ def test_dream_streams_previews_and_reproduces_through_the_cli(client, coffee, h
     messages, previews = events(client, job["id"])
     j = wait(client, job["id"])
     assert j["state"] == "done", j["error"]
-    assert len(previews) >= 3
+    # the stream sends the latest preview when the client polls (a slow client skips some): `n` counts them all
+    assert len(previews) >= 2 and previews[-1]["n"] >= 3
     assert all(p["url"].startswith("data:image/jpeg;base64,") for p in previews)
     assert messages[-1]["state"] == "done" and j["progress"]["percent"] == 100.0
     out = home / "studio" / j["result"]["ref"]

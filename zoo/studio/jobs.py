@@ -23,7 +23,7 @@ from zoo.errors import UserError
 
 Emit = Callable[[dict], None]
 PREVIEW_SIDE = 512  # previews are JPEGs fitted in this square
-PREVIEW_EVERY = 0.1  # seconds between previews (the last step of a dream always sends one)
+PREVIEW_EVERY = 0.1  # seconds between previews (the last step of each octave always sends one)
 
 
 @dataclass
@@ -101,8 +101,8 @@ def _stepper(emit: Emit, ctx: Context, meter: _Meter, preprocess, extra: Callabl
     def on_step(x) -> None:
         p = state["p"]
         now = time.perf_counter()
-        final = p is not None and p.octave == p.octaves and p.step == p.steps
-        if now - state["last"] < PREVIEW_EVERY and not final:
+        octave_end = p is not None and p.step == p.steps  # each octave's result is always shown
+        if now - state["last"] < PREVIEW_EVERY and not octave_end:
             return
         state["last"] = now
         event = {"type": "progress", **meter.fields(), **(extra() if extra else {})}

@@ -21,6 +21,9 @@ def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dist_home")
 
 
+pytestmark = pytest.mark.xdist_group("torchrun")  # with test_train_loop's: one torchrun at a time
+
+
 def _env(home: Path) -> dict[str, str]:
     return {**os.environ, "ZOO_HOME": str(home), "OMP_NUM_THREADS": "1"}
 

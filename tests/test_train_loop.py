@@ -94,6 +94,7 @@ def test_resume_after_sigkill_is_bit_identical(faces, tmp_path, zoo_home):
     assert (broken / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.xdist_group("torchrun")  # torchrun launches share one worker: never two gloo groups at once
 def test_two_torchrun_processes_equal_one(faces, tmp_path, zoo_home):
     proto = tmp_path / "tiny.prototxt"
     proto.write_text(TINY_PROTOTXT)

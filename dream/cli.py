@@ -164,6 +164,8 @@ def dream_cmd(
     given = list(inputs or [])
     dev = pipeline.check_device(device.value if device else pipeline.default_device())
     jobs: list[tuple[Recipe, Path, dict]] = []
+    if recipe is not None and video.is_clip_recipe(recipe):  # a clip's record: the whole clip again
+        return video_cli.reproduce_cmd(recipe, given, output_, device.value if device else None, out, err)
     if recipe is not None:
         files = expand_inputs(given)
         if len(files) > 1:

@@ -1,11 +1,14 @@
 """Dreams spread over torchrun ranks: tiles of each step shared out, gradients summed, chunks of a clip.
 
 Under `torchrun` (or `zoo dream --nproc N`, which re-launches itself under it) every rank runs the
-same loop with the same seed, so the jitter and the tile grid agree everywhere. In tile mode each
-rank computes the gradients of its share of the step's tiles into a full-size buffer, one
-all-reduce sums them and every rank applies the same step; rank 0 writes. In chunk mode each rank
-dreams one contiguous part of a clip on its own. gloo on CPU, NCCL on GPU. This module keeps its own
-small setup (train/dist.py is a layer above dream and cannot be imported from here).
+same loop with the same seed, so the jitter and the tile grid agree everywhere. In tile mode the
+step's tiles go round by round, one per rank; an all-gather hands every rank the round's weighted
+tile gradients, which each adds in tile order as one process does, so every rank applies the same
+step and the image is the one-process image bit for bit (an all-reduce of partial sums would add
+overlaps in another order, and those last-bit differences grow over the steps); rank 0 writes. In
+chunk mode each rank dreams one contiguous part of a clip on its own. gloo on CPU, NCCL on GPU.
+This module keeps its own small setup (train/dist.py is a layer above dream and cannot be
+imported from here).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,7 +44,7 @@ class Ranks:
 
 
 _STATE = Ranks()
-_REDUCE_SECONDS = [0.0]  # time spent in all-reduces (for scripts/bench_dream.py)
+_EXCHANGE_SECONDS = [0.0]  # time spent in the gradient exchange (for scripts/bench_dream.py)
 
 
 def current() -> Ranks:
@@ -80,33 +84,59 @@ def barrier() -> None:
         tdist.barrier()
 
 
-def my_tiles(tiles: Sequence[T]) -> list[tuple[int, T]]:
-    """The (index, tile) pairs this rank computes: every world-th tile (all of them when not sharing)."""
-    s = _STATE
-    if not s.share_tiles or s.world <= 1 or len(tiles) <= 1:
-        return list(enumerate(tiles))
-    return [(i, t) for i, t in enumerate(tiles) if i % s.world == s.rank]
-
-
 def sharing(tiles: Sequence[object]) -> bool:
+    """Whether this step's tiles are shared out over the ranks (several tiles, several ranks, tile mode)."""
     s = _STATE
     return s.share_tiles and s.world > 1 and len(tiles) > 1
 
 
-def reduce_gradient(grad: torch.Tensor, value: float) -> tuple[torch.Tensor, float]:
-    """Sum the ranks' partial gradients (in place) and objective values; every rank gets the same sum."""
-    import time
+def tile_rounds(tiles: Sequence[object]) -> list[list[int]]:
+    """The tile indices computed together, round by round: one tile per rank per round when sharing
+    ([[0, 1], [2, 3], [4]] for 5 tiles on 2 ranks), else one tile a round."""
+    n = len(tiles)
+    step = _STATE.world if sharing(tiles) else 1
+    return [list(range(a, min(n, a + step))) for a in range(0, n, step)]
 
+
+def mine(group: Sequence[int], tiles: Sequence[object]) -> int | None:
+    """The tile of a round this rank computes (None when the round has fewer tiles than ranks)."""
+    if not sharing(tiles):
+        return group[0]
+    r = _STATE.rank
+    return group[r] if r < len(group) else None
+
+
+def gather_parts(group: Sequence[int], part: torch.Tensor | None, shapes: Sequence[tuple[int, int]],
+                 like: torch.Tensor) -> list[torch.Tensor]:
+    """Every rank's weighted tile gradient of a round, in tile order, on every rank (one all-gather).
+
+    Each rank then adds them into its full-size gradient in tile order, exactly as one process adds
+    its tiles, so the sum (and the image) is the one-process one bit for bit, not just within float
+    summation order. `shapes` are the (rows, cols) of the round's tiles; the parts travel padded.
+    """
     t0 = time.perf_counter()
-    tdist.all_reduce(grad, op=tdist.ReduceOp.SUM)
-    v = torch.tensor([value], dtype=torch.float64, device=grad.device)
+    th, tw = max(s[0] for s in shapes), max(s[1] for s in shapes)
+    buf = torch.zeros((like.shape[0], like.shape[1], th, tw), dtype=like.dtype, device=like.device)
+    if part is not None:
+        buf[:, :, : part.shape[2], : part.shape[3]] = part
+    out = [torch.empty_like(buf) for _ in range(_STATE.world)]
+    tdist.all_gather(out, buf)
+    _EXCHANGE_SECONDS[0] += time.perf_counter() - t0
+    return [out[r][:, :, : shapes[r][0], : shapes[r][1]] for r in range(len(group))]
+
+
+def sum_value(value: float) -> float:
+    """The ranks' objective values summed (reported only; the step does not use it)."""
+    t0 = time.perf_counter()
+    v = torch.tensor([value], dtype=torch.float64, device=_STATE.device)
     tdist.all_reduce(v, op=tdist.ReduceOp.SUM)
-    _REDUCE_SECONDS[0] += time.perf_counter() - t0
-    return grad, float(v.item())
+    _EXCHANGE_SECONDS[0] += time.perf_counter() - t0
+    return float(v.item())
 
 
-def reduce_seconds() -> float:
-    return _REDUCE_SECONDS[0]
+def exchange_seconds() -> float:
+    """Seconds this process spent exchanging tile gradients (waiting for the other ranks included)."""
+    return _EXCHANGE_SECONDS[0]
 
 
 def broadcast_int(value: int) -> int:

@@ -115,38 +115,55 @@ def tiled_gradient(
 
     Each tile is gathered from the rolled image by wrapped indices and its gradient, times the
     tile's blend weight, is added back at the same indices: only tile-sized copies are made. The
-    value returned is the sum of the tiles' values (overlaps count in each tile).
+    value returned is the sum of the tiles' values (overlaps count in each tile). Under torchrun
+    the ranks compute one tile each per round and swap them (distributed.gather_parts), and every
+    rank adds all of them in tile order.
     """
     _, _, h, w = x.shape
     dy, dx = shift
     grad = torch.zeros_like(x)
     total = 0.0
-    whole = len(tiles) == 1 and tiles[0].rows.length == h and tiles[0].cols.length == w
-    for i, tile in distributed.my_tiles(tiles):  # all tiles, or this rank's share under torchrun
-        if whole:
-            crop = torch.roll(x, (dy, dx), dims=(2, 3)) if (dy or dx) else x
-        else:
-            rows = (torch.arange(tile.rows.start, tile.rows.stop, device=x.device) - dy) % h
-            cols = (torch.arange(tile.cols.start, tile.cols.stop, device=x.device) - dx) % w
-            crop = x[:, :, rows[:, None], cols[None, :]]
-        token = REGION.set(Region.of(tile, shift, (h, w)))  # where this crop lies (for one-neuron targets)
-        try:
-            value, g = objective_gradient(net, objective, crop, autocast)
-        finally:
-            REGION.reset(token)
-        total += value
-        if whole:
-            grad = torch.roll(g, (-dy, -dx), dims=(2, 3)) if (dy or dx) else g
-        else:
-            weight = torch.from_numpy(tile.weight()).to(g)
-            grad[:, :, rows[:, None], cols[None, :]] += g * weight
+    n = len(tiles)
+    if n == 1 and tiles[0].rows.length == h and tiles[0].cols.length == w:  # untiled: no index copies
+        crop = torch.roll(x, (dy, dx), dims=(2, 3)) if (dy or dx) else x
+        total, g = _tile_gradient(net, objective, crop, tiles[0], shift, (h, w), autocast)
         if on_tile is not None:
-            on_tile(i + 1, len(tiles))
-    if distributed.sharing(tiles):
-        grad, total = distributed.reduce_gradient(grad, total)
-        if on_tile is not None and (len(tiles) - 1) % distributed.current().world != distributed.current().rank:
-            on_tile(len(tiles), len(tiles))
+            on_tile(1, 1)
+        return total, (torch.roll(g, (-dy, -dx), dims=(2, 3)) if (dy or dx) else g)
+
+    def where(tile: geometry.Tile) -> tuple[Tensor, Tensor]:
+        rows = (torch.arange(tile.rows.start, tile.rows.stop, device=x.device) - dy) % h
+        cols = (torch.arange(tile.cols.start, tile.cols.stop, device=x.device) - dx) % w
+        return rows[:, None], cols[None, :]
+
+    shared = distributed.sharing(tiles)
+    for group in distributed.tile_rounds(tiles):  # one tile a round, or one per rank under torchrun
+        i = distributed.mine(group, tiles)
+        part = None
+        if i is not None:
+            rows, cols = where(tiles[i])
+            value, g = _tile_gradient(net, objective, x[:, :, rows, cols], tiles[i], shift, (h, w), autocast)
+            total += value
+            part = g * torch.from_numpy(tiles[i].weight()).to(g)
+        parts = distributed.gather_parts(group, part, [(tiles[j].rows.length, tiles[j].cols.length)
+                                                       for j in group], x) if shared else [part]
+        for j, p in zip(group, parts):
+            rows, cols = where(tiles[j])
+            grad[:, :, rows, cols] += p
+            if on_tile is not None:
+                on_tile(j + 1, n)
+    if shared:
+        total = distributed.sum_value(total)
     return total, grad
+
+
+def _tile_gradient(net: Net, objective: Objective, crop: Tensor, tile: geometry.Tile, shift: tuple[int, int],
+                   size: tuple[int, int], autocast: bool) -> tuple[float, Tensor]:
+    token = REGION.set(Region.of(tile, shift, size))  # where this crop lies (for one-neuron targets)
+    try:
+        return objective_gradient(net, objective, crop, autocast)
+    finally:
+        REGION.reset(token)
 
 
 def ascent_step(x: Tensor, grad: Tensor, step: float, lo: Tensor | None, hi: Tensor | None) -> None:

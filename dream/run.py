@@ -80,15 +80,17 @@ def prepare(
     reproduce: bool = False,
     brain: Brain | None = None,
     say: Say | None = None,
+    start: np.ndarray | None = None,
 ) -> Prepared:
     """Check a recipe and build what it runs on; nothing long happens here.
 
     `input_path` / `guide_path` say where the recipe's own files are now (a recipe moved with its
     files; checked against its checksums). To use other files, change the recipe (`with_`). With
-    `reproduce`, the brain's weights must be the recipe's.
+    `reproduce`, the brain's weights must be the recipe's. `start` replaces the recipe's start image
+    (a clip's frame: video_run prepares once and runs each frame with its own start).
     """
     notes: list[str] = []
-    start = pipeline.load_start(recipe, input_path)
+    start = pipeline.load_start(recipe, input_path) if start is None else start
     brain = brain or load_brain(recipe.model or None)
     if reproduce and recipe.weights_sha256 and brain.weights_sha256 != recipe.weights_sha256:
         raise UserError(f"model {brain.name}: its weights differ from the recipe's "

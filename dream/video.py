@@ -17,10 +17,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageSequence, PngImagePlugin, UnidentifiedImageError
-from zoo.dream import distributed, render
+from zoo.dream import distributed
 from zoo.dream.output import to_uint8
 from zoo.dream.recipe import Recipe, png_info
 
@@ -295,14 +296,15 @@ def dream_clip(
     job: ClipJob,
     clip: Clip,
     folder: Path,
-    dream_frame: Callable[[np.ndarray, int, bool], tuple[np.ndarray, render.DreamResult]],
+    dream_frame: Callable[[np.ndarray, int, bool], tuple[np.ndarray, Any]],
     *,
     on_frame: Callable[[int, int, str], None] | None = None,
 ) -> ClipResult:
     """Dream the job's frames in order, writing each finished frame; finished frames are skipped.
 
     `dream_frame(start_rgb, k, first)` dreams frame k from its start image (`first`: the chain's first
-    frame, full iterations). In tile mode rank 0 decides what is done and every rank follows it.
+    frame, full iterations) and returns the RGB result and what ran (its `interrupted` is read). In
+    tile mode rank 0 decides what is done and every rank follows it.
     """
     ranks = distributed.current()
     a, b, chain = my_range(job, ranks)
@@ -467,15 +469,87 @@ def write_output(target: Path, folder: Path, job: ClipJob, clip: Clip) -> None:
 
 
 def read_video_recipe(path: Path) -> str | None:
-    """The run's JSON stored in a video's `comment` tag, a frame PNG or a run.json (None if absent)."""
+    """The run's JSON stored in a video's `comment` tag, a frame PNG or a run.json (None if absent).
+
+    A folder means its run.json; an animated GIF/WebP, the run.json of the frames folder beside it."""
     if path.is_dir():
         path = path / "run.json"
+    elif path.suffix.lower() in ANIMATION_SUFFIXES:
+        path = frames_folder(path) / "run.json"
     if path.suffix == ".json":
-        return path.read_text(encoding="utf-8") if path.exists() else None
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
     if path.suffix.lower() == ".png":
-        with Image.open(path) as im:
-            return getattr(im, "text", {}).get(VIDEO_KEY)
+        try:
+            with Image.open(path) as im:
+                return getattr(im, "text", {}).get(VIDEO_KEY)
+        except (UnidentifiedImageError, OSError):
+            raise UserError(f"{path}: cannot decode as an image") from None
     av = _av()
-    with av.open(str(path)) as c:
-        return c.metadata.get("comment")
+    try:
+        with av.open(str(path)) as c:
+            return c.metadata.get("comment")
+    except av.FFmpegError as e:
+        raise UserError(f"{path}: cannot decode as a video ({type(e).__name__})") from None
 
+
+def is_clip_recipe(path: Path) -> bool:
+    """Whether `--recipe PATH` names a clip's run: a video file, a frames folder or its run.json, a
+    clip's frame PNG, or a GIF/WebP with a clip's frames folder beside it."""
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES or path.name == "run.json":
+        return True
+    if path.is_dir():
+        return (path / "run.json").is_file()
+    if suffix in ANIMATION_SUFFIXES:
+        return (frames_folder(path) / "run.json").is_file()
+    if suffix == ".png" and path.is_file():
+        try:
+            with Image.open(path) as im:
+                return VIDEO_KEY in getattr(im, "text", {})
+        except (UnidentifiedImageError, OSError):
+            return False
+    return False
+
+
+def _is_int(lo: int, none: bool = False) -> Callable[[object], bool]:
+    return lambda v: (v is None and none) or (isinstance(v, int) and not isinstance(v, bool) and v >= lo)
+
+
+def _is_num(lo: float, hi: float, none: bool = False) -> Callable[[object], bool]:
+    return lambda v: (v is None and none) or (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                              and lo <= v <= hi)
+
+
+_OPTION_CHECKS: dict[str, Callable[[object], bool]] = {
+    "blend": _is_num(0.0, 1.0), "flow": lambda v: v in ("dis", "farneback", "none"),
+    "frame_iterations": _is_int(1, none=True), "start_frame": _is_int(0), "end_frame": _is_int(1, none=True),
+    "fps": _is_num(0.01, 1e4, none=True), "crf": lambda v: _is_int(0)(v) and v <= 63,  # type: ignore[operator]
+    "codec": lambda v: v is None or (isinstance(v, str) and len(v) < 64), "chunks": lambda v: isinstance(v, bool),
+    "warmup": _is_int(0),
+}
+
+
+def job_from_json(text: str | None, source: str) -> tuple[Recipe, VideoOptions, list[int]]:
+    """The per-frame recipe, the video options and the frame list of a clip's run record, each field
+    checked (a tampered record gets one line naming the field)."""
+    if text is None:
+        raise UserError(f"{source}: carries no zoo clip recipe (only clips written by `zoo dream` do)")
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise UserError(f"{source}: its clip recipe is not valid JSON") from None
+    if not isinstance(data, dict) or not {"recipe", "video", "frames"} <= set(data):
+        raise UserError(f"{source}: its clip recipe lacks recipe, video or frames")
+    rec = Recipe.from_json(json.dumps(data["recipe"]), source)
+    opts = data["video"]
+    if not isinstance(opts, dict) or set(opts) != set(_OPTION_CHECKS):
+        raise UserError(f"{source}: clip recipe field 'video' must hold {', '.join(_OPTION_CHECKS)}")
+    for key, ok in _OPTION_CHECKS.items():
+        if not ok(opts[key]):
+            raise UserError(f"{source}: clip recipe field 'video.{key}' is not valid ({opts[key]!r})")
+    frames = data["frames"]
+    if not isinstance(frames, list) or not all(_is_int(0)(f) for f in frames):
+        raise UserError(f"{source}: clip recipe field 'frames' must be a list of frame numbers")
+    return rec, VideoOptions(**opts), frames

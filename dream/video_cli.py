@@ -95,7 +95,37 @@ def check_target(target: Path, source: Path) -> None:
         raise UserError(f"{target}: unsupported clip output; use one of {kinds}")
 
 
-def clip_cmd(rec: Recipe, input_: Path, target: Path | None, opts, out: Console, err: Console) -> None:
+def reproduce_cmd(recipe: Path, given: list[Path], target: Path | None, device: str | None, out: Console,
+                  err: Console) -> None:
+    """`zoo dream --recipe OUT.mp4|run.json|frames/ [CLIP] [-o AGAIN]`: dream the clip again from its record
+    (bit-identical on the CPU with the same source, brain and process count)."""
+    from zoo.dream import pipeline, video
+    from zoo.dream.recipe import file_sha256, locate
+
+    if len(given) > 1:
+        raise UserError("--recipe reproduces one clip; give at most one INPUT")
+    rec, opts, _ = video.job_from_json(video.read_video_recipe(recipe), str(recipe))
+    rec = rec.with_(device=pipeline.check_device(device or rec.device))
+    if given:
+        source = given[0]
+        if not (rec.input_sha256 and source.is_file() and file_sha256(source) == rec.input_sha256):
+            rec = rec.with_(input=str(source.resolve()), input_sha256=file_sha256(source) if source.is_file()
+                            else None)  # another clip, dreamt the same way
+    else:
+        source = locate(rec.input, recipe, "input")
+        assert source is not None
+        if rec.input_sha256 and file_sha256(source) != rec.input_sha256:
+            raise UserError(f"{source}: not the clip this recipe was made from (sha256 differs)")
+    if target is None and recipe.suffix.lower() in (*video.VIDEO_SUFFIXES, *video.ANIMATION_SUFFIXES):
+        target = recipe.with_name(f"{recipe.stem}-again{recipe.suffix}")
+    elif target is None:  # a frames folder, its run.json or a frame: frames again, in a folder beside it
+        folder = (recipe if recipe.is_dir() else recipe.parent).resolve()
+        target = folder.with_name(f"{folder.name.removesuffix('-frames')}-again")
+    clip_cmd(rec, source, target, opts, out, err, reproduce=True)
+
+
+def clip_cmd(rec: Recipe, input_: Path, target: Path | None, opts, out: Console, err: Console, *,
+             reproduce: bool = False) -> None:
     """`zoo dream CLIP -o OUT`: dream every frame with a progress bar; rank 0 reports."""
     from zoo.dream import video, video_run
 
@@ -135,7 +165,8 @@ def clip_cmd(rec: Recipe, input_: Path, target: Path | None, opts, out: Console,
                                              f"step {p.step}/{p.steps}")
 
             run = video_run.run_clip(rec, input_, target, opts, say=lambda s: err.print(s, markup=False),
-                                     on_start=on_start, on_frame=on_frame, on_progress=on_progress)
+                                     on_start=on_start, on_frame=on_frame, on_progress=on_progress,
+                                     reproduce=reproduce)
             if state["frame"] and not run.result.interrupted:
                 bar.update(task, advance=1)
     finally:

@@ -352,14 +352,14 @@ def allreduce_child(side: int = 1024, steps: int = 3) -> None:
     rgb = photo(side)
     pipeline.dream_rgb(brain, rgb, objective, params.with_(iterations=1), plan=plan)  # warm-up
     distributed.barrier()
-    r0 = distributed.reduce_seconds()
+    r0 = distributed.exchange_seconds()
     t0 = time.perf_counter()
     pipeline.dream_rgb(brain, rgb, objective, params, plan=plan)
     wall = time.perf_counter() - t0
     if ranks.master:
         print(json.dumps({"side": side, "tile": plan.tiles.tile, "tiles": len(plan.tiles.tiles(side, side)),
                           "steps": steps, "step_s": wall / steps,
-                          "reduce_s": (distributed.reduce_seconds() - r0) / steps}))
+                          "reduce_s": (distributed.exchange_seconds() - r0) / steps}))
     distributed.teardown()
 
 

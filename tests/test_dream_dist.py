@@ -36,14 +36,13 @@ def _zoo_nproc(home: Path, *args: object) -> subprocess.CompletedProcess:
     return r
 
 
-@pytest.mark.parametrize("side, tile", [(320, 160), pytest.param(1024, 384, marks=pytest.mark.slow)])
-def test_two_ranks_sharing_tiles_dream_the_same_image_as_one(home, tmp_path, side, tile):
+def test_two_ranks_sharing_tiles_dream_the_same_image_as_one_at_1024(home, tmp_path):
     src = tmp_path / "astronaut.png"
-    Image.fromarray(data.astronaut()).resize((side, side), Image.LANCZOS).save(src)
-    common = [*MODEL, "--layer", "block2/output", "--octaves", "1", "--iterations", "2", "--tile", str(tile),
+    Image.fromarray(data.astronaut()).resize((1024, 1024), Image.LANCZOS).save(src)
+    common = [*MODEL, "--layer", "block2/output", "--octaves", "1", "--iterations", "2", "--tile", "256",
               "--seed", "5", "--device", "cpu"]
     one, two = tmp_path / "one.png", tmp_path / "two.png"
-    # the one-process reference runs with the ranks' thread count, so only the summation order differs
+    # the one-process reference runs with the ranks' thread count (1), so the kernels are the same
     subprocess.run([sys.executable, "-m", "zoo.cli", "dream", str(src), "-o", str(one), *common], env=_env(home),
                    check=True, capture_output=True, timeout=300)
     r = _zoo_nproc(home, src, "-o", two, *common)
@@ -52,7 +51,8 @@ def test_two_ranks_sharing_tiles_dream_the_same_image_as_one(home, tmp_path, sid
     b = np.asarray(Image.open(two), np.int16)
     base = np.asarray(Image.open(src), np.int16)
     assert np.abs(a - base).mean() > 1.0  # the dream changed the picture
-    assert np.abs(a - b).max() <= 1  # within 1/255 per pixel (float summation order)
+    assert np.abs(a - b).max() <= 1  # within 1/255 per pixel, as the issue asks
+    assert np.array_equal(a, b)  # and in fact bit for bit: every rank adds the tiles in one process's order
     assert Image.open(one).text["zoo:recipe"] == Image.open(two).text["zoo:recipe"]
 
 

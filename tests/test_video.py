@@ -65,17 +65,16 @@ def test_clip_keeps_count_rate_size_audio_and_the_recipe(zoo, clip24, tmp_path):
     assert meta == json.loads((tmp_path / "flow-frames" / "run.json").read_text())
 
 
-@pytest.mark.slow  # two 24-frame dreams of 2 octaves x 9 steps; scripts/check_video.py runs it
 def test_flow_halves_the_flicker_against_the_true_motion(zoo, clip24, tmp_path):
     src = read_video(clip24)[0]
     flowed, plain = tmp_path / "flow.mp4", tmp_path / "plain.mp4"
-    common = [*MODEL, "--octaves", "2", "--iterations", "9", "--seed", "1"]
+    common = [*MODEL, "--seed", "1"]  # every other setting at its default: 4 octaves x 10 steps, blend 0.8, ...
     assert zoo(clip24, "-o", flowed, *common) == 0
     assert zoo(clip24, "-o", plain, *common, "--no-flow") == 0
     out, no_flow = read_video(flowed)[0], read_video(plain)[0]
     assert min(np.abs(o.astype(float) - s).mean() for o, s in zip(out, src)) > 3.0
     e_flow, e_plain, e_src = temporal_error(out), temporal_error(no_flow), temporal_error(src)
-    assert e_flow <= 0.5 * e_plain, (e_flow, e_plain, e_src)
+    assert e_flow <= 0.45 * e_plain, (e_flow, e_plain, e_src)  # the issue asks 0.5; 0.41 measured
 
 
 def test_kill_9_mid_clip_then_rerun_equals_the_uninterrupted_run(home, tmp_path):
@@ -138,3 +137,29 @@ def test_bad_clip_input_is_one_line(zoo, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "broken.mp4: cannot decode as a video" in err and "Traceback" not in err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_recipe_of_a_clip_dreams_it_again_bit_for_bit(zoo, tmp_path, capsys):
+    clip = make_clip(tmp_path / "tiny.mp4", n=6, side=64)
+    first = tmp_path / "first.mp4"
+    assert zoo(clip, "-o", first, *MODEL, "--octaves", "1", "--iterations", "3", "--seed", "7", "--blend", "0.7",
+               "--frame-iterations", "2") == 0
+    again = tmp_path / "again.mp4"
+    assert zoo("--recipe", first, "-o", again) == 0  # the container's record: every option comes from it
+    a, b = _png_frames(tmp_path / "first-frames"), _png_frames(tmp_path / "again-frames")
+    assert len(a) == len(b) == 6 and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert first.read_bytes() == again.read_bytes()  # the same frames and record make the same file
+    assert zoo("--recipe", tmp_path / "first-frames" / "run.json", "-o", f"{tmp_path / 'third'}/") == 0
+    c = _png_frames(tmp_path / "third")
+    assert len(c) == 6 and all(np.array_equal(x, y) for x, y in zip(a, c))
+    # a tampered run file is one line naming the field, and nothing is written
+    bad = tmp_path / "bad-frames"
+    bad.mkdir()
+    run = json.loads((tmp_path / "first-frames" / "run.json").read_text())
+    run["video"]["blend"] = 7
+    (bad / "run.json").write_text(json.dumps(run))
+    capsys.readouterr()
+    assert zoo("--recipe", bad, "-o", tmp_path / "never.mp4") == 1
+    err = capsys.readouterr().err
+    assert "clip recipe field 'video.blend'" in err and "Traceback" not in err
+    assert not (tmp_path / "never.mp4").exists() and not (tmp_path / "never-frames").exists()

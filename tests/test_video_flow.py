@@ -78,7 +78,12 @@ def test_chunk_bounds_cover_the_clip_in_order():
     assert distributed.chunk_bounds(2, 3) == [(0, 1), (1, 2), (2, 2)]
 
 
-def test_tiles_are_shared_round_robin_and_all_by_default():
+def test_tiles_go_one_per_rank_per_round_and_all_in_one_process(monkeypatch):
     tiles = list("abcde")
-    assert distributed.my_tiles(tiles) == list(enumerate(tiles))
-    assert not distributed.sharing(tiles)
+    assert distributed.tile_rounds(tiles) == [[0], [1], [2], [3], [4]]
+    assert not distributed.sharing(tiles) and distributed.mine([3], tiles) == 3
+    monkeypatch.setattr(distributed, "_STATE", distributed.Ranks(rank=1, world=2, share_tiles=True))
+    assert distributed.sharing(tiles) and not distributed.sharing(tiles[:1])
+    assert distributed.tile_rounds(tiles) == [[0, 1], [2, 3], [4]]
+    assert distributed.mine([2, 3], tiles) == 3 and distributed.mine([4], tiles) is None
+    assert distributed.tile_rounds(tiles[:1]) == [[0]] and distributed.mine([0], tiles[:1]) == 0

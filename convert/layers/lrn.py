@@ -84,8 +84,9 @@ _ACROSS = None
 
 def _across_function():
     """Across-channel LRN with a hand-written backward, built on first use (torch stays unimported on
-    the ONNX path). y = x / base^beta with base = k + band @ x^2; the band is symmetric, so
-    dx = g / base^beta - 2 beta x (band @ (g y / base)): one GEMM each way, no Pow in the backward."""
+    the ONNX path). y = x / base^beta with base = k + band @ x^2; the band is symmetric, so with
+    q = g / base^beta, dx = q - 2 beta x (band @ (q x / base)): one GEMM each way, no Pow, and only
+    x and base kept for the backward (autograd's version kept four tensors of that size)."""
     global _ACROSS
     if _ACROSS is None:
         import torch
@@ -95,17 +96,16 @@ def _across_function():
             @staticmethod
             def forward(ctx, x, band, k, beta):
                 base = F.conv2d(x * x, band, k)
-                den = _power(base, beta)
-                y = x / den
-                ctx.save_for_backward(x, band, base, den, y)
+                ctx.save_for_backward(x, band, base)  # the rest is recomputed: less memory held for backward
                 ctx.beta = beta
-                return y
+                return x / _power(base, beta)
 
             @staticmethod
             def backward(ctx, g):
-                x, band, base, den, y = ctx.saved_tensors
-                back = F.conv2d(g * y / base, band)
-                return g / den - (2 * ctx.beta) * x * back, None, None, None
+                x, band, base = ctx.saved_tensors
+                q = g / _power(base, beta=ctx.beta)
+                back = F.conv2d(q * x / base, band)
+                return q - (2 * ctx.beta) * x * back, None, None, None
 
         _ACROSS = AcrossLRN
     return _ACROSS

@@ -16,27 +16,21 @@ from rich.console import Console
 from skimage import data
 from zoo.dream.recipe import read_recipe
 
+from tests import dream_helpers
 from tests.conftest import MODELS, shared_or_skip
 from zoo.cli import main
 
-MODEL = "efficientnet_lite0"
+MODEL = dream_helpers.MODEL
+built_home, home = dream_helpers.built_home, dream_helpers.home  # the shared fixtures
+
 EFF = MODELS / "efficientnet_lite0"
 
 
-@pytest.fixture(scope="module")
-def built_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("flow_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ZOO_HOME", str(home))
-        assert main(["labels", MODEL, "--grep", "zzzz-none"]) == 1  # builds nothing, reads shipped labels
-        assert main(["layers", MODEL]) == 0
-    return home
-
-
-@pytest.fixture
-def home(built_home, monkeypatch):
-    monkeypatch.setenv("ZOO_HOME", str(built_home))
-    return built_home
+def test_labels_read_the_shipped_list_without_building_the_brain(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "fresh"))
+    assert main(["labels", MODEL, "--grep", "zzzz-none"]) == 1
+    assert main(["labels", MODEL, "--grep", "goldfish"]) == 0 and "goldfish" in capsys.readouterr().out
+    assert not list((tmp_path / "fresh").rglob("*.caffemodel"))
 
 
 @pytest.fixture

@@ -59,14 +59,20 @@ def test_goldfish_is_dreamt_into_the_coffee_photo(home, coffee, tmp_path):
     assert read_recipe(out).layers == ("prob:1",)
 
 
-def test_mtcnn_det3_face_score_rises_on_a_non_face_crop(tmp_path, monkeypatch):
-    import cv2
-
+def _det3_mirror(tmp_path: Path, monkeypatch) -> Path:
+    """A folder mirror ($ZOO_MIRROR) holding the shared mtcnn_det3 files; returns its det3 folder."""
     mirror = tmp_path / "mirror" / "mtcnn_det3"
     mirror.mkdir(parents=True)
     for name in ("det3.prototxt", "det3.caffemodel"):
         shutil.copy(shared_or_skip(MODELS / "mtcnn" / name), mirror / name)
     monkeypatch.setenv("ZOO_MIRROR", str(tmp_path / "mirror"))
+    return mirror
+
+
+def test_mtcnn_det3_face_score_rises_on_a_non_face_crop(tmp_path, monkeypatch):
+    import cv2
+
+    mirror = _det3_mirror(tmp_path, monkeypatch)
     crop = tmp_path / "crop.png"
     Image.fromarray(data.coffee()[100:300, 300:500]).save(crop)
     net = cv2.dnn.readNetFromCaffe(str(mirror / "det3.prototxt"), str(mirror / "det3.caffemodel"))
@@ -268,11 +274,7 @@ def _scaled(args: list[str]) -> list[str]:
 
 
 def test_every_readme_dream_command_runs_scaled_down(home, tmp_path, monkeypatch):
-    mirror = tmp_path / "mirror" / "mtcnn_det3"
-    mirror.mkdir(parents=True)
-    for name in ("det3.prototxt", "det3.caffemodel"):
-        shutil.copy(shared_or_skip(MODELS / "mtcnn" / name), mirror / name)
-    monkeypatch.setenv("ZOO_MIRROR", str(tmp_path / "mirror"))
+    _det3_mirror(tmp_path, monkeypatch)
     monkeypatch.setenv("ZOO_FETCH_RETRIES", "0")
     work = tmp_path / "work"
     (work / "photos").mkdir(parents=True)

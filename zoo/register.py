@@ -30,6 +30,7 @@ from zoo.registry import (
     _read_user_tables,
     _write_user_tables,
     dump_models,
+    load_registry,
     parse_card,
     parse_toml,
     user_toml,
@@ -70,6 +71,17 @@ def unregister(name: str) -> bool:
     del tables[name]
     _write_user_tables(path, tables)
     return True
+
+
+def remove_model(name: str) -> bool:
+    """`zoo remove NAME`: delete a known model's cached files and its user entry, if any; True if
+    there was a user entry. A model with neither is a one-line error (nothing to remove)."""
+    load_registry().get(name)  # a valid, known name (else the closest names), before anything is deleted
+    removed = cache.remove_model(name)
+    unregistered = unregister(name)
+    if not removed and not unregistered:
+        raise UserError(f"model {name} is not cached; nothing to remove")
+    return unregistered
 
 
 def local_file(path: Path) -> dict[str, str]:

@@ -377,15 +377,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.delete("/api/brains/{name}", tags=["brains"])
     def remove(name: str) -> dict:
         """`zoo remove NAME`: delete the cached files (and a user-registered model's entry)."""
-        from zoo import cache
-        from zoo.register import unregister
-        from zoo.registry import load_registry
+        from zoo.register import remove_model
 
-        load_registry().get(name)
-        removed = cache.remove_model(name)
-        unregistered = unregister(name)
-        if not removed and not unregistered:
-            raise UserError(f"model {name} is not cached; nothing to remove")
+        unregistered = remove_model(name)
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(area("atlases") / safe_name(name))
         return {"removed": name, "unregistered": unregistered}

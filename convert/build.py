@@ -121,7 +121,13 @@ def build_graph(net: caffe_pb2.NetParameter, source: str = "<net>",
             dead.update(p.top[1:])
         else:
             body.append(p)
-    sinks = [p for p in body if p.type in SINK_TYPES]
+    # a Silence discards the version of each bottom it reads (an in-place layer after it writes a new one)
+    silenced: list[tuple[str, caffe_pb2.LayerParameter | None]] = []
+    last_writer: dict[str, caffe_pb2.LayerParameter] = {}
+    for p in body:
+        if p.type in SINK_TYPES:
+            silenced.extend((b, last_writer.get(b)) for b in p.bottom)
+        last_writer.update((t, p) for t in p.top)
     body = [p for p in body if p.type not in SINK_TYPES]
     _report_unsupported(body, source)
     if not inputs:
@@ -134,7 +140,6 @@ def build_graph(net: caffe_pb2.NetParameter, source: str = "<net>",
             raise ConvertError(f"{source}: input {name!r} has no shape; give one with --input-shape N,C,H,W")
     _check_arity(body, source)
     body, (main, excluded) = _strip_losses(body, dead)
-    silenced = {b for p in sinks for b in p.bottom}
     return _finish(net.name or "net", inputs, body, main, excluded, source, silenced)
 
 
@@ -199,8 +204,8 @@ def _strip_losses(body, dead: set[str]):
     return kept, (main, excluded)
 
 
-def _finish(name, inputs, body, main: list[str], excluded: set[str], source, silenced: set[str] = frozenset()
-            ) -> Graph:
+def _finish(name, inputs, body, main: list[str], excluded: set[str], source,
+            silenced: list[tuple[str, caffe_pb2.LayerParameter | None]] = ()) -> Graph:
     # in-place versions: the last writer of a name keeps it, earlier ones become name@layer
     writers: dict[str, list[int]] = {}
     for i, p in enumerate(body):
@@ -210,6 +215,7 @@ def _finish(name, inputs, body, main: list[str], excluded: set[str], source, sil
         if n in writers:
             writers[n].insert(0, -1)
     current = {n: (n if n not in writers else f"{n}@input") for n in inputs}
+    version: dict[tuple[int, str], str] = {}  # (writer, blob name) -> the version that writer made
     layers: list[Layer] = []
     unique = unique_names([p.name for p in body])
     for i, p in enumerate(body):
@@ -222,6 +228,7 @@ def _finish(name, inputs, body, main: list[str], excluded: set[str], source, sil
         for t in p.top:
             tops.append(t if writers[t][-1] == i else f"{t}@{p.name}")
             current[t] = tops[-1]
+            version[(id(p), t)] = tops[-1]
         proto = caffe_pb2.LayerParameter()
         proto.CopyFrom(p)
         del proto.blobs[:]
@@ -229,7 +236,8 @@ def _finish(name, inputs, body, main: list[str], excluded: set[str], source, sil
         layers.append(Layer(unique[i], p.type, bottoms, tops, proto))
     renamed_inputs = {(n if n not in writers else f"{n}@input"): s for n, s in inputs.items()}
     consumed = {b for layer in layers for b in layer.bottoms}
-    silenced_now = {current[b] for b in silenced if b in current}
+    silenced_now = {version.get((id(w), b)) if w is not None else
+                    (b if b not in writers else f"{b}@input") for b, w in silenced}
     outputs = [t for layer in layers for t in layer.tops
                if t not in consumed and t.split("@", 1)[0] not in excluded and t not in main
                and t not in silenced_now]

@@ -1,8 +1,9 @@
 """Reading trained weights: binary .caffemodel (V1 and V2), HDF5 snapshots, mean.binaryproto.
 
 The .caffemodel reader walks protobuf's wire format itself instead of parsing a NetParameter: the
-float data of every blob then stays a zero-copy numpy view of the file's bytes. That keeps a 53 MB
-model converting in well under a second with about one copy of the weights in memory.
+float data of every blob then stays a zero-copy numpy view of the file, which is memory-mapped (the
+page cache itself: nothing allocated, nothing copied). A 550 MB VGG-16 then converts in about a second
+with the file's pages as the only copy of the weights.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import struct
 from pathlib import Path
 
 import numpy as np
-from zoo.convert.errors import ConvertError, read_bytes
+from zoo.convert.errors import ConvertError, map_bytes, read_bytes
 from zoo.convert.proto import caffe_pb2
 
 Weights = dict[str, list[np.ndarray]]
@@ -21,6 +22,7 @@ _MAX_H5_BYTES = 16 << 30  # no Caffe model comes near; a bigger declaration is a
 # NetParameter.layers = 2 (V1LayerParameter: name 4, blobs 6).
 _NET_LAYER, _NET_LAYERS_V1 = 100, 2
 _LAYER_FIELDS = {_NET_LAYER: (1, 7), _NET_LAYERS_V1: (4, 6)}
+_V0_LAYER, _V0_BLOBS = 1, 50  # V1LayerParameter.layer = V0LayerParameter (name 1, blobs 50)
 
 
 class _Truncated(Exception):
@@ -149,8 +151,8 @@ def _blob(buf, start: int, end: int) -> Blob:
 def read_caffemodel(path: str | Path) -> tuple[Weights, dict[str, str]]:
     """Blobs by layer name, and the layer types the file records (for error messages)."""
     path = Path(path)
-    buf = read_bytes(path)
-    if not buf:
+    buf = map_bytes(path)
+    if not len(buf):
         raise ConvertError(f"{path}: empty file, not a caffemodel")
     records: list[tuple[str, list[np.ndarray]]] = []
     types: dict[str, str] = {}
@@ -167,6 +169,12 @@ def read_caffemodel(path: str | Path) -> tuple[Weights, dict[str, str]]:
                     blobs.append(_blob(buf, *v2))
                 elif f2 == 2 and field == _NET_LAYER and wt2 == 2:
                     types[name or ""] = bytes(buf[v2[0]:v2[1]]).decode("utf-8", "replace")
+                elif f2 == _V0_LAYER and field == _NET_LAYERS_V1 and wt2 == 2:  # V0: all of it one level down
+                    for f3, wt3, v3 in _fields(buf, *v2):
+                        if f3 == 1 and wt3 == 2:
+                            name = bytes(buf[v3[0]:v3[1]]).decode("utf-8")
+                        elif f3 == _V0_BLOBS and wt3 == 2:
+                            blobs.append(_blob(buf, *v3))
             if name is None:
                 raise ValueError("a layer record has no name")
             records.append((name, blobs))

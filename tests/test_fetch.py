@@ -109,6 +109,38 @@ def test_first_source_failing_falls_through_to_the_next(tmp_path: Path) -> None:
     assert [p for p, _ in srv.log] == ["mirror/a.bin", "up/a.bin"]
 
 
+def test_source_sending_more_than_the_declared_size_is_cut_off_and_blamed(tmp_path: Path) -> None:
+    """A card's `size` bounds the download: the oversized source is named, before any checksum is taken,
+    and the next source serves the real file."""
+    big = PAYLOAD + b"\0" * 4096
+    with FileServer({"m/a.bin": big, "u/a.bin": PAYLOAD}) as srv:
+        out = fetch_file([srv.url("m/a.bin"), srv.url("u/a.bin")], tmp_path / "a.bin", SHA, options=FAST,
+                         size=len(PAYLOAD))
+        assert out.read_bytes() == PAYLOAD
+        assert [p for p, _ in srv.log] == ["m/a.bin", "u/a.bin"]  # blamed at once, not retried
+        with pytest.raises(FetchError) as e:  # an unverified file (no checksum) is bounded the same way
+            fetch_file([srv.url("m/a.bin")], tmp_path / "b.bin", None, options=FAST, size=len(PAYLOAD))
+    msg = str(e.value)
+    assert f"more than the {len(PAYLOAD)} bytes the model card declares" in msg and "announces" in msg and "m/a.bin" in msg
+    assert not isinstance(e.value, ChecksumMismatch) and "\n" not in msg
+    assert leftovers(tmp_path) == ["a.bin"]
+
+
+def test_folder_mirror_holding_a_bigger_file_is_cut_off_while_copying(tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "a.bin").write_bytes(PAYLOAD * 30)  # 3 MB: several 1 MiB blocks, cut at the one crossing the bound
+    dest = tmp_path / "out"
+    dest.mkdir()
+    with pytest.raises(FetchError, match="more than the 1500000 bytes"):
+        fetch_file([str(mirror / "a.bin")], dest / "a.bin", SHA, options=FAST, size=1_500_000)
+    assert leftovers(dest) == []
+    with FileServer({"a.bin": PAYLOAD}) as srv:  # the exact size passes
+        fetch_file([str(mirror / "missing.bin"), srv.url("a.bin")], dest / "a.bin", SHA, options=FAST,
+                   size=len(PAYLOAD))
+    assert (dest / "a.bin").read_bytes() == PAYLOAD
+
+
 def test_mirror_layout(tmp_path: Path) -> None:
     assert mirror_sources("m", "f.bin", "http://host/zoo/") == ["http://host/zoo/m/f.bin"]
     assert mirror_sources("m", "f.bin", str(tmp_path)) == [str(tmp_path / "m" / "f.bin")]

@@ -146,7 +146,7 @@ def _fetch_role(card: ModelCard, role: str, options: FetchOptions | None) -> Non
         archive_spec = card.files[spec.archive]
         archive = file_path(card, spec.archive)
         fetch_file(_sources(card, archive_spec), archive, archive_spec.checksum,
-                   label=f"{card.name}/{archive_spec.filename}", options=options)
+                   label=f"{card.name}/{archive_spec.filename}", options=options, size=archive_spec.size)
         with file_lock(dest):
             expected = expected_checksum(card, role)
             if not (dest.is_file() and (expected is None or matches(dest, expected))):
@@ -154,7 +154,7 @@ def _fetch_role(card: ModelCard, role: str, options: FetchOptions | None) -> Non
         _pin(card, role)
         return
     fetch_file(_sources(card, spec), dest, expected_checksum(card, role),
-               label=f"{card.name}/{spec.filename}", options=options)
+               label=f"{card.name}/{spec.filename}", options=options, size=spec.size)
     _pin(card, role)
 
 

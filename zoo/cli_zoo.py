@@ -39,12 +39,12 @@ def download_size(card) -> tuple[int, bool]:
 
 
 def _download_text(card) -> str:
+    """The total when every downloaded file states its size, else `?`: the prototxt's few KB alone
+    would read as the size of a model whose weights are hundreds of MB."""
     total, complete = download_size(card)
     if card.builtin:
         return "none"
-    if not total:
-        return "?"
-    return _size(total) if complete else f">= {_size(total)}"
+    return _size(total) if complete and total else "?"
 
 
 def model_card_text(name: str) -> str:

@@ -28,6 +28,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
@@ -200,7 +201,36 @@ def _progress(enabled: bool) -> Progress:
 Tick = Callable[[int, int | None], None]  # (bytes so far, total or None)
 
 
-def _http_once(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: float) -> None:
+class _Oversize(FetchError):
+    """The source sent more bytes than the model card declares: cut off and blamed before any checksum."""
+
+
+def _too_big(limit: int) -> _Oversize:
+    return _Oversize(f"sent more than the {limit} bytes the model card declares (cut off)")
+
+
+def _pump(read: Callable[[int], bytes], out: BinaryIO, part: Path, received: int, limit: int | None,
+          done: Callable[[int], None]) -> int:
+    """Copy blocks from `read(bytes so far)` (b"" at the end) into `out`, for HTTP and folder mirrors alike.
+
+    A write that fails is the disk's fault; a source that goes past `limit` is cut off at the block
+    that would cross it, so a hostile or wrong server cannot fill the disk. Returns the bytes held.
+    """
+    while True:
+        chunk = read(received)
+        if not chunk:
+            return received
+        if limit is not None and received + len(chunk) > limit:
+            raise _too_big(limit)
+        try:
+            out.write(chunk)
+        except OSError as e:
+            raise _disk_error(e, part) from None
+        received += len(chunk)
+        done(received)
+
+
+def _http_once(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: float, limit: int | None) -> None:
     """One request: append to `part` from where it stops (Range), or start over if refused."""
     start = part.stat().st_size if part.exists() else 0
     headers = {"User-Agent": USER_AGENT}
@@ -229,39 +259,35 @@ def _http_once(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: f
             start = 0
         length = resp.headers.get("Content-Length")
         expected = start + int(length) if length and length.isdigit() else None
-        received = start
-        tick(received, expected)
+        if limit is not None and expected is not None and expected > limit:
+            raise _Oversize(f"announces {expected} bytes, more than the {limit} bytes the model card declares")
+        tick(start, expected)
+
+        def read(received: int) -> bytes:
+            if time.monotonic() > deadline:
+                raise _Deadline(f"no complete download within {opts.deadline:g} s (ZOO_FETCH_DEADLINE); "
+                                 f"{received} bytes kept to resume")
+            try:
+                return resp.read(CHUNK)
+            except (OSError, http.client.HTTPException) as e:
+                raise _Retryable(f"connection dropped after {received} bytes ({type(e).__name__})") from None
+
         try:
             out = open(part, "ab" if resumed else "wb", buffering=0)  # noqa: SIM115 - closed below
         except OSError as e:
             raise _disk_error(e, part) from None
         with out:
-            while True:
-                if time.monotonic() > deadline:
-                    raise _Deadline(f"no complete download within {opts.deadline:g} s (ZOO_FETCH_DEADLINE); "
-                                     f"{received} bytes kept to resume")
-                try:
-                    chunk = resp.read(CHUNK)
-                except (OSError, http.client.HTTPException) as e:
-                    raise _Retryable(f"connection dropped after {received} bytes ({type(e).__name__})") from None
-                if not chunk:
-                    break
-                try:
-                    out.write(chunk)
-                except OSError as e:
-                    raise _disk_error(e, part) from None
-                received += len(chunk)
-                tick(received, expected)
+            received = _pump(read, out, part, start, limit, lambda n: tick(n, expected))
         if expected is not None and received < expected:
             raise _Retryable(f"connection dropped after {received} of {expected} bytes")
 
 
-def _download(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: float) -> None:
+def _download(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: float, limit: int | None) -> None:
     """Download with retries and exponential backoff, resuming the part file each time."""
     last, unreached = "", True
     for attempt in range(opts.retries + 1):
         try:
-            _http_once(url, part, opts, tick, deadline)
+            _http_once(url, part, opts, tick, deadline, limit)
             return
         except _Retryable as e:
             last, unreached = str(e), unreached and e.unreached
@@ -273,7 +299,7 @@ def _download(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: fl
     raise FetchError(f"{last}; gave up after {attempt + 1} tries", offline=unreached)
 
 
-def _copy_local(source: str, part: Path) -> None:
+def _copy_local(source: str, part: Path, limit: int | None) -> None:
     """A folder mirror or file:// URL: read errors are the source's, write errors the disk's."""
     path = Path(source[len("file://"):] if source.startswith("file://") else source)
     if not path.is_file():
@@ -282,23 +308,20 @@ def _copy_local(source: str, part: Path) -> None:
         src = open(path, "rb")  # noqa: SIM115 - closed below
     except OSError as e:
         raise FetchError(f"cannot read ({e.strerror or e})") from None
+
+    def read(received: int) -> bytes:
+        try:
+            return src.read(1 << 20)
+        except OSError as e:
+            raise FetchError(f"cannot read ({e.strerror or e})") from None
+
     with src:
         try:
             out = open(part, "wb", buffering=0)  # noqa: SIM115 - closed below
         except OSError as e:
             raise _disk_error(e, part) from None
         with out:
-            while True:
-                try:
-                    block = src.read(1 << 20)
-                except OSError as e:
-                    raise FetchError(f"cannot read ({e.strerror or e})") from None
-                if not block:
-                    break
-                try:
-                    out.write(block)
-                except OSError as e:
-                    raise _disk_error(e, part) from None
+            _pump(read, out, part, 0, limit, lambda n: None)
 
 
 def _remove(path: Path) -> None:
@@ -306,11 +329,11 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-def _get(source: str, part: Path, opts: FetchOptions, tick: Tick, deadline: float) -> None:
+def _get(source: str, part: Path, opts: FetchOptions, tick: Tick, deadline: float, limit: int | None) -> None:
     if is_url(source):
-        _download(source, part, opts, tick, deadline)
+        _download(source, part, opts, tick, deadline, limit)
     else:
-        _copy_local(source, part)
+        _copy_local(source, part, limit)
 
 
 def _verify(part: Path, checksum: Checksum | None, label: str, source: str) -> None:
@@ -333,8 +356,12 @@ def fetch_file(
     label: str | None = None,
     options: FetchOptions | None = None,
     on_bytes: Callable[[int], None] | None = None,
+    size: int | None = None,
 ) -> Path:
     """Put a verified copy of the file at `dest`, trying each source in turn.
+
+    `size` (the model card's, where upstream states it) bounds the download: a source that sends
+    more is cut off there and blamed, before any checksum is computed.
 
     A file already at `dest` that still matches its checksum is kept; one that does not (a corrupt
     cache entry) is deleted and fetched again. With no checksum (an unverified file), an existing
@@ -364,14 +391,14 @@ def fetch_file(
             stale = part.exists() and part.stat().st_size > 0
             try:
                 try:
-                    _get(source, part, opts, tick, deadline)
+                    _get(source, part, opts, tick, deadline, size)
                     _verify(part, checksum, label, source)
-                except ChecksumMismatch:
+                except (ChecksumMismatch, _Oversize):
                     if not stale:
                         raise
                     _remove(part)  # a corrupt .part left by an earlier run: start over, do not blame the source
                     seen[0] = 0
-                    _get(source, part, opts, tick, deadline)
+                    _get(source, part, opts, tick, deadline, size)
                     _verify(part, checksum, label, source)
                 os.replace(part, dest)
                 return dest

@@ -541,21 +541,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if (out / "ckpt.pt").exists():
                 raise UserError(f"run {run}: already has a checkpoint; resume it or choose another name")
         if req.name:
-            from zoo.train.export import check_name
+            from zoo.register import check_new_name
 
-            check_name(req.name)
+            check_new_name(req.name)
         spec["out"] = str(out)
         return store().submit("train", spec, f"train {run}" + (" (resume)" if req.resume else "")).public()
 
     @app.post("/api/runs/{run}/export", tags=["train"])
     def export(run: str, req: ExportRequest) -> dict:
         """`zoo export RUN --name NAME` as a job."""
-        from zoo.train.export import check_name
+        from zoo.register import check_new_name
 
         d = area("runs") / safe_name(run)
         if not (d / "ckpt.pt").is_file():
             raise UserError(f"run {run}: has no checkpoint to export")
-        check_name(req.name)
+        check_new_name(req.name)
         return store().submit("export", {"run": str(d), "name": req.name}, f"export {run} as {req.name}").public()
 
     @app.get("/api/runs", tags=["train"])

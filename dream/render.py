@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from zoo.dream import distributed, geometry
+from zoo.dream import alloc, distributed, geometry
 from zoo.dream.objectives import REGION, Objective, Region
 from zoo.dream.presets import DreamParams
 
@@ -222,6 +222,7 @@ def _flushed_denormals(enabled: bool):
 
 def _dream(net, objective, image, params, *, bounds, tiles, seed, autocast, min_size, pixel_scale, inplace,
            on_progress) -> DreamResult:
+    alloc.reuse_freed_memory()  # every step's activations from the heap, not fresh page-faulted mmaps
     rng = np.random.default_rng(seed)
     h, w = image.shape[-2:]
     sizes = usable_octaves(h, w, params, min_size)

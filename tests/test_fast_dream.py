@@ -49,7 +49,12 @@ def test_channels_last_gradient_equals_plain_fp32(brain, blob):
     fast = brain.net_for([blob])
     assert isinstance(fast, ChannelsLast)
     g0, g1 = _gradient(plain, blob, x), _gradient(fast, blob, x)
-    assert (g1 - g0).abs().max() <= 1e-4 * g0.abs().max()
+    # float tolerance, measured: the plain fp32 gradient's own error against float64 (through random
+    # weights and max-pool near-ties it is ~1 % at inception_3b); the fast path may not be worse
+    ref = _gradient(freeze(CaffeModule(brain.graph.truncated([blob]))).double(), blob, x.double())
+    err = lambda g: float((g.double() - ref).norm() / ref.norm())  # noqa: E731
+    assert err(g1) <= 1.5 * err(g0) + 1e-6
+    assert float((g1 - g0).norm() / g0.norm()) <= 1e-3
     with torch.no_grad():
         a, b = plain(x, outputs=[blob])[blob], fast(x, outputs=[blob])[blob]
     assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()))

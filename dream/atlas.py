@@ -46,13 +46,14 @@ def render_blobs(
     seed: int = 0,
     device: str = "cpu",
     on_progress: Callable[[render.Progress], None] | None = None,
+    on_step: Callable[[render.Progress], None] | None = None,
 ) -> Iterator[tuple[str, np.ndarray, render.DreamResult]]:
     """Dream the start through each blob in turn (same seed, same parameters)."""
     for blob in blobs:
         objective = blob_l2(blob)
         plan = plan_for(brain, objective.blobs, params, device)
         rgb, result = dream_rgb(brain, start, objective, params, seed=seed, device=device, plan=plan,
-                                on_progress=on_progress)
+                                on_progress=on_progress, on_step=on_step)
         yield blob, rgb, result
         if result.interrupted:
             return

@@ -188,23 +188,18 @@ def dream_cmd(
                                                else ".png")
         jobs.append((rec, output_ or Path(f"{recipe.stem}-again{ext}"), where))
     else:
-        p = PRESETS[preset.value] if preset else None
-        base = p.params if p else DreamParams()
-        params = base.with_(octaves=octaves, octave_scale=octave_scale, iterations=iterations, step=step,
-                            jitter=jitter, tile=tile)
+        from zoo.dream import run
+
+        params = dict(octaves=octaves, octave_scale=octave_scale, iterations=iterations, step=step, jitter=jitter,
+                      tile=tile)
         starts.parse_init(init)
         if guide is not None:
             starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
-        from zoo import api
-
-        preset_model = p.model if p and p.model != api.DEFAULT_MODEL else None  # the default falls back offline
 
         def new_recipe(path: Path | None) -> Recipe:
-            return Recipe(
-                model=model or preset_model or "", weights_sha256="", layers=tuple(layer or ()), params=params,
-                seed=seed, weights=tuple(weight or ()), init=init, input=_abs(path), input_sha256=_sha(path),
-                guide=_abs(guide), guide_sha256=_sha(guide), size=size, frames=frames, zoom=zoom, rotate=rotate,
-                device=dev, preset=preset.value if preset else None)
+            return run.new_recipe(model=model, layers=layer or (), weights=weight or (), preset=preset.value if preset
+                                  else None, params=params, init=init, input_path=path, guide_path=guide, size=size,
+                                  seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev)
 
         if len(given) == 1 and _is_clip(video, given[0], output_):
             opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
@@ -372,23 +367,12 @@ def atlas_cmd(
     params = DreamParams(octaves=octaves, iterations=iterations, step=step)
     total = len(blobs) * octaves * iterations if blobs else None
     with progress_bar(total, f"atlas {model}") as update:  # type: ignore[arg-type]
-        def on_progress(p) -> None:
-            update(_AtlasUpdate(p))
-
         result = run.dream_atlas(model, folder, blobs=blobs or (), start=start, size=size, params=params, seed=seed,
-                                 columns=columns, device=dev, on_progress=on_progress)
+                                 columns=columns, device=dev, on_progress=update)
     out.print(f"wrote {plural(len(result.entries), 'picture')}, {folder / 'atlas.png'} and "
               f"{folder / 'index.html'}", markup=False)
     if not result.complete:
         raise typer.Exit(130)
-
-
-class _AtlasUpdate:
-    """A render.Progress seen as a run.Update (one frame) for the bar."""
-
-    def __init__(self, p) -> None:
-        self.octave, self.octaves, self.step, self.steps = p.octave, p.octaves, p.step, p.steps
-        self.tile, self.tiles, self.frame, self.frames = p.tile, p.tiles, 1, 1
 
 
 def register(app: typer.Typer) -> None:

@@ -252,6 +252,7 @@ def dream_rgb(
     device: str = "cpu",
     plan: Plan | None = None,
     on_progress: Callable[[render.Progress], None] | None = None,
+    on_step: Callable[[render.Progress], None] | None = None,
 ) -> tuple[np.ndarray, render.DreamResult]:
     """Dream on an RGB image (HxWx3, 0..255) and return the RGB result at the same size."""
     pre = brain.preprocess
@@ -271,6 +272,7 @@ def dream_rgb(
         pixel_scale=float(pre.scale),
         inplace=True,
         on_progress=on_progress,
+        on_step=on_step,
     )
     return from_net(pre, result.image[0].float().cpu()), result
 

@@ -190,6 +190,7 @@ def dream(
     pixel_scale: float = 1.0,
     inplace: bool = False,
     on_progress: Callable[[Progress], None] | None = None,
+    on_step: Callable[[Progress], None] | None = None,
 ) -> DreamResult:
     """Dream on a net-space image (1x3xHxW); returns the result at the same size.
 
@@ -197,11 +198,13 @@ def dream(
     units one pixel unit is (the preprocessing's scale). Octaves smaller than `min_size` are
     skipped (the net cannot see them); Ctrl-C stops the loop and returns the image so far, the
     current detail carried up to full size. With `inplace` the loop may write into `image` (saves a
-    full-size copy at print sizes).
+    full-size copy at print sizes). `on_step` is called after each ascent step with the stepped image
+    (previews show exactly what a step made).
     """
     with _flushed_denormals(image.device.type == "cpu"):
         return _dream(net, objective, image, params, bounds=bounds, tiles=tiles, seed=seed, autocast=autocast,
-                      min_size=min_size, pixel_scale=pixel_scale, inplace=inplace, on_progress=on_progress)
+                      min_size=min_size, pixel_scale=pixel_scale, inplace=inplace, on_progress=on_progress,
+                      on_step=on_step)
 
 
 @contextlib.contextmanager
@@ -221,7 +224,7 @@ def _flushed_denormals(enabled: bool):
 
 
 def _dream(net, objective, image, params, *, bounds, tiles, seed, autocast, min_size, pixel_scale, inplace,
-           on_progress) -> DreamResult:
+           on_progress, on_step=None) -> DreamResult:
     alloc.reuse_freed_memory()  # every step's activations from the heap, not fresh page-faulted mmaps
     rng = np.random.default_rng(seed)
     h, w = image.shape[-2:]
@@ -257,6 +260,9 @@ def _dream(net, objective, image, params, *, bounds, tiles, seed, autocast, min_
                 ascent_step(x, grad, step, lo, hi)
                 del grad
                 done += 1
+                if on_step is not None:
+                    parts = len(layout)
+                    on_step(Progress(k + 1, len(bases), i + 1, params.iterations, parts, parts, (bh, bw), x))
             if not last:
                 detail = x - base
     except KeyboardInterrupt:

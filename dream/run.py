@@ -3,13 +3,16 @@
 `prepare` turns a Recipe into everything the loop needs (brain, start image, objective, tile plan)
 and checks it all before any long work; `run` dreams it and writes the image(s), each carrying
 its recipe. A front end passes a progress callback (it gets an `Update`, with a lazy preview of
-the current image) and, to stop early, a `threading.Event`: the image so far is kept and written,
-as Ctrl-C does. `dream_atlas` is the same for a layer atlas.
+the current image, the elapsed time and an ETA), a step callback (the image each ascent step made,
+for live previews) and, to stop early, a `threading.Event`: the image so far is kept and written,
+as Ctrl-C does. `new_recipe` turns `zoo dream`'s options (or a web form) into a Recipe.
+`dream_atlas` is the same for a layer atlas, with per-blob progress.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +21,7 @@ import numpy as np
 from zoo.dream import atlas, output, pipeline, render, sequence, starts
 from zoo.dream.brain import Brain, load_brain
 from zoo.dream.objectives import Objective, parse_target
-from zoo.dream.presets import PRESETS, DreamParams
+from zoo.dream.presets import PRESETS, DreamParams, get_preset
 from zoo.dream.recipe import Recipe, file_sha256
 
 from zoo.errors import UserError
@@ -28,10 +31,12 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Update:
-    """Where a run is (all counts from 1; `done` of `total` counts steps over every frame).
+    """Where a run is (all counts from 1; `done` of `total` counts steps over every frame, or over
+    every blob of an atlas, where `blob` is the one being dreamt, `index` of `blobs`).
 
     `preview()` returns the current octave's image as RGB float 0..255 (it converts on each call,
-    so call it only when a preview is shown).
+    so call it only when a preview is shown). `eta_s` weighs the steps left by their pixels (a step
+    of the last octave costs more than one of the first); None until a step is done.
     """
 
     frame: int
@@ -45,6 +50,35 @@ class Update:
     done: int
     total: int
     preview: Callable[[], np.ndarray] = field(repr=False, compare=False)
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    blob: str = ""
+    index: int = 1
+    blobs: int = 1
+
+    @property
+    def percent(self) -> float:
+        return round(100.0 * self.done / max(1, self.total), 1)
+
+
+class _Clock:
+    """Elapsed seconds and an ETA from the pixels dreamt so far out of all the run's pixels."""
+
+    def __init__(self, total_pixels: float):
+        self.t0, self.total, self.done = time.perf_counter(), max(1.0, total_pixels), 0.0
+
+    def step(self, size: tuple[int, int]) -> None:
+        self.done += size[0] * size[1]
+
+    def times(self) -> tuple[float, float | None]:
+        elapsed = time.perf_counter() - self.t0
+        if not self.done:
+            return elapsed, None
+        return elapsed, max(0.0, elapsed * (self.total - self.done) / self.done)
+
+
+def _pixels(sizes: Sequence[tuple[int, int]], steps: int) -> float:
+    return float(sum(h * w for h, w in sizes) * steps)
 
 
 @dataclass
@@ -59,6 +93,7 @@ class Prepared:
     octaves: int
     total: int  # steps over every octave and frame
     notes: list[str] = field(default_factory=list)
+    sizes: list[tuple[int, int]] = field(default_factory=list)  # the octaves' (h, w), smallest first
 
 
 @dataclass
@@ -114,11 +149,53 @@ def prepare(
     plan = pipeline.plan_for(brain, objective.blobs, recipe.params, recipe.device)
     resolved = recipe.with_(model=brain.name, weights_sha256=brain.weights_sha256,
                             layers=tuple(str(t) for t in targets), params=recipe.params.with_(tile=plan.tiles.tile))
-    n_oct = len(render.usable_octaves(*start.shape[:2], recipe.params, (plan.min_side, plan.min_side)))
-    total = recipe.frames * n_oct * recipe.params.iterations
+    sizes = render.usable_octaves(*start.shape[:2], recipe.params, (plan.min_side, plan.min_side))
+    total = recipe.frames * len(sizes) * recipe.params.iterations
     if reproduce and recipe.interrupted and recipe.steps_done is not None and recipe.frames == 1:
         total = recipe.steps_done
-    return Prepared(resolved, brain, start, objective, plan, n_oct, total, notes)
+    return Prepared(resolved, brain, start, objective, plan, len(sizes), total, notes, sizes)
+
+
+def new_recipe(
+    *,
+    model: str | None = None,
+    layers: Sequence[str] = (),
+    weights: Sequence[float] = (),
+    preset: str | None = None,
+    params: dict | None = None,
+    init: str = "image",
+    input_path: str | Path | None = None,
+    guide_path: str | Path | None = None,
+    size: str | None = None,
+    seed: int = 0,
+    frames: int = 1,
+    zoom: float = 1.05,
+    rotate: float = 0.0,
+    device: str = "cpu",
+) -> Recipe:
+    """The Recipe that `zoo dream`'s options (or the studio's Dream form) describe.
+
+    `params` are DreamParams fields over the preset's (None keeps the preset's value); a preset made
+    for the default brain leaves the model open, so that it falls back offline like no --model.
+    Input and guide are stored as absolute paths with their checksums.
+    """
+    from zoo import api
+
+    p = get_preset(preset) if preset else None
+    base = p.params if p else DreamParams()
+    preset_model = p.model if p and p.model != api.DEFAULT_MODEL else None
+
+    def where(path: str | Path | None) -> tuple[str | None, str | None]:
+        if path is None:
+            return None, None
+        return str(Path(path).resolve()), file_sha256(path) if Path(path).is_file() else None
+
+    inp, inp_sha = where(input_path)
+    guide, guide_sha = where(guide_path)
+    return Recipe(model=model or preset_model or "", weights_sha256="", layers=tuple(layers),
+                  params=base.with_(**(params or {})), seed=seed, weights=tuple(float(w) for w in weights),
+                  init=init, input=inp, input_sha256=inp_sha, guide=guide, guide_sha256=guide_sha, size=size,
+                  frames=frames, zoom=zoom, rotate=rotate, device=device, preset=preset)
 
 
 def _preset_layer(recipe: Recipe, brain: Brain) -> list[str]:
@@ -132,43 +209,45 @@ def run(
     target: str | Path | None,
     *,
     on_progress: Callable[[Update], None] | None = None,
+    on_step: Callable[[Update], None] | None = None,
     stop: threading.Event | None = None,
     quality: int = 92,
 ) -> DreamRun:
     """Dream a prepared recipe and write it to `target` (a still, or an animation with frames beside it).
 
-    `target` None writes nothing (previews). An interrupted run (Ctrl-C, or `stop` set) writes the
-    image so far, marked interrupted in its recipe with the number of steps it got; a recipe that
-    says so is reproduced to exactly that step.
+    `on_progress` hears of every step (and tile) as it starts its gradient; `on_step` after every
+    ascent step, its `preview()` being exactly what that step made. `target` None writes nothing
+    (previews). An interrupted run (Ctrl-C, or `stop` set) writes the image so far, marked
+    interrupted in its recipe with the number of steps it got; a recipe that says so is reproduced
+    to exactly that step.
     """
     rec = prep.recipe
     limit = prep.total if rec.interrupted and rec.steps_done is not None and rec.frames == 1 else None
     state = {"frame": 1, "done": 0}
-    pre = prep.brain.preprocess
+    clock = _Clock(_pixels(prep.sizes, rec.params.iterations) * rec.frames)
+    update, stepped = _reporters(prep.brain.preprocess, lambda p: (state["frame"], rec.frames, state["done"],
+                                                                    prep.total), clock, on_progress, on_step, {})
 
-    def update(p: render.Progress) -> None:
+    def progress(p: render.Progress) -> None:
         if p.tile == 1 and limit is not None and state["done"] >= limit:
             raise KeyboardInterrupt  # the recipe's interrupted step: stop exactly there
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt
         if p.tile == p.tiles:
             state["done"] += 1
-        if on_progress is not None:
-            image = p.image
+        update(p)
 
-            def preview() -> np.ndarray:
-                assert image is not None
-                return pipeline.from_net(pre, image[0].detach().float().cpu())
-
-            on_progress(Update(state["frame"], rec.frames, p.octave, p.octaves, p.step, p.steps, p.tile, p.tiles,
-                               state["done"], prep.total, preview))
+    def after_step(p: render.Progress) -> None:
+        stepped(p)
+        if stop is not None and stop.is_set() and state["done"] < prep.total:
+            raise KeyboardInterrupt  # Stop keeps this step: no gradient of the next one is waited for
 
     path = Path(target) if target is not None else None
     if rec.frames > 1:
-        rgb, interrupted, count = _sequence(prep, path, update, state, quality)
+        rgb, interrupted, count = _sequence(prep, path, progress, after_step, state, quality)
         return DreamRun(rgb, path, rec.with_(interrupted=interrupted), interrupted, count)
     rgb, result = pipeline.dream_rgb(prep.brain, prep.start, prep.objective, rec.params, seed=rec.seed,
-                                     device=rec.device, plan=prep.plan, on_progress=update)
+                                     device=rec.device, plan=prep.plan, on_progress=progress, on_step=after_step)
     done = rec.with_(interrupted=result.interrupted, steps_done=result.steps_done if result.interrupted else None)
     if limit is not None:  # a reproduced interruption is written as the original was
         done = rec
@@ -177,7 +256,37 @@ def run(
     return DreamRun(rgb, path, done, result.interrupted and limit is None, 1)
 
 
-def _sequence(prep: Prepared, path: Path | None, update, state: dict, quality: int) -> tuple[np.ndarray, bool, int]:
+def _reporters(pre, counts: Callable[[render.Progress], tuple[int, int, int, int]], clock: _Clock,
+               on_progress: Callable[[Update], None] | None, on_step: Callable[[Update], None] | None,
+               extra: dict) -> tuple[Callable[[render.Progress], None], Callable[[render.Progress], None]]:
+    """The render-level callbacks that hand a front end its Updates (counts, times, a lazy preview)."""
+
+    def make(p: render.Progress) -> Update:
+        image = p.image
+
+        def preview() -> np.ndarray:
+            assert image is not None
+            return pipeline.from_net(pre, image[0].detach().float().cpu())
+
+        frame, frames, done, total = counts(p)
+        elapsed, eta = clock.times()
+        return Update(frame, frames, p.octave, p.octaves, p.step, p.steps, p.tile, p.tiles, done, total, preview,
+                      round(elapsed, 2), None if eta is None else round(eta, 1), **extra)
+
+    def update(p: render.Progress) -> None:
+        if on_progress is not None:
+            on_progress(make(p))
+
+    def stepped(p: render.Progress) -> None:
+        clock.step(p.size)
+        if on_step is not None:
+            on_step(make(p))
+
+    return update, stepped
+
+
+def _sequence(prep: Prepared, path: Path | None, update, stepped, state: dict,
+              quality: int) -> tuple[np.ndarray, bool, int]:
     rec = prep.recipe
     folder = sequence.frame_dir(path) if path is not None else None
     if folder is not None:
@@ -186,7 +295,7 @@ def _sequence(prep: Prepared, path: Path | None, update, state: dict, quality: i
     interrupted = False
     for k, (rgb, result) in enumerate(sequence.frames(
             prep.brain, prep.start, prep.objective, rec.params, rec.frames, rec.zoom, rec.rotate, seed=rec.seed,
-            device=rec.device, plan=prep.plan, on_progress=update)):
+            device=rec.device, plan=prep.plan, on_progress=update, on_step=stepped)):
         interrupted = result.interrupted
         if folder is not None:
             output.write_image(folder / f"frame-{k + 1:04d}.png", rgb, rec.with_(interrupted=interrupted))
@@ -205,6 +314,7 @@ def run_recipe(
     guide_path: str | Path | None = None,
     reproduce: bool = False,
     on_progress: Callable[[Update], None] | None = None,
+    on_step: Callable[[Update], None] | None = None,
     stop: threading.Event | None = None,
     say: Say | None = None,
 ) -> DreamRun:
@@ -215,7 +325,7 @@ def run_recipe(
     prep = prepare(recipe, input_path=input_path, guide_path=guide_path, reproduce=reproduce, say=say)
     for note in prep.notes:
         (say or (lambda m: None))(note)
-    return run(prep, target, on_progress=on_progress, stop=stop)
+    return run(prep, target, on_progress=on_progress, on_step=on_step, stop=stop)
 
 
 # --- layer atlas ------------------------------------------------------------------------------
@@ -239,11 +349,17 @@ def dream_atlas(
     seed: int = 0,
     columns: int | None = None,
     device: str = "cpu",
-    on_progress: Callable[[render.Progress], None] | None = None,
+    on_progress: Callable[[Update], None] | None = None,
+    on_step: Callable[[Update], None] | None = None,
+    on_blob: Callable[[atlas.Entry, int, int], None] | None = None,
     stop: threading.Event | None = None,
+    brain: Brain | None = None,
 ) -> AtlasRun:
     """Dream one start through each blob (default: every dreamable blob) and write a folder: one
-    recipe-carrying PNG per blob, atlas.png (the contact sheet) and index.html."""
+    recipe-carrying PNG per blob, atlas.png (the contact sheet) and index.html.
+
+    Updates count steps over every blob and name the blob being dreamt; `on_blob(entry, i, n)` is
+    called when blob i of n is written. `stop` ends it after the current step, keeping what was made."""
     params = params or DreamParams(octaves=3, iterations=10, step=1.5)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder}: exists and is not a folder")
@@ -258,30 +374,50 @@ def dream_atlas(
                  input_sha256=file_sha256(image) if image else None,
                  size=f"{size}" if image else f"{size}x{size}", device=device)
     first = pipeline.load_start(rec)
-    brain = load_brain(model)
+    brain = brain or load_brain(model)
     names = list(blobs or brain.dreamable)
     for name in names:
         brain.resolve(parse_target(name))
     folder.mkdir(exist_ok=True)
     rec = rec.with_(model=brain.name, weights_sha256=brain.weights_sha256)
+    plans = [pipeline.plan_for(brain, [blob], params, device) for blob in names]
+    sizes = [render.usable_octaves(*first.shape[:2], params, (p.min_side, p.min_side)) for p in plans]
+    total = sum(len(s) for s in sizes) * params.iterations
+    clock = _Clock(sum(_pixels(s, params.iterations) for s in sizes))
+    state = {"done": 0}
+    where = {"blob": names[0] if names else "", "index": 1, "blobs": len(names)}
+    report, stepped = _reporters(brain.preprocess, lambda p: (1, 1, state["done"], total), clock, on_progress,
+                                 on_step, where)
 
     def update(p: render.Progress) -> None:
         if stop is not None and stop.is_set():
             raise KeyboardInterrupt
-        if on_progress is not None:
-            on_progress(p)
+        if p.tile == p.tiles:
+            state["done"] += 1
+        report(p)
+
+    def after_step(p: render.Progress) -> None:
+        stepped(p)
+        if stop is not None and stop.is_set() and state["done"] < total:
+            raise KeyboardInterrupt
 
     items, entries = [], []
     for i, (blob, rgb, result) in enumerate(atlas.render_blobs(
-            brain, first, names, params, seed=seed, device=device, on_progress=update)):
+            brain, first, names, params, seed=seed, device=device, on_progress=update, on_step=after_step)):
         name = atlas.file_name(i + 1, blob)
-        tile = pipeline.plan_for(brain, [blob], params, device).tiles.tile  # recorded, as zoo dream does
-        output.write_image(folder / name, rgb, rec.with_(layers=(blob,), params=params.with_(tile=tile)))
+        tile = plans[i].tiles.tile  # recorded, as zoo dream does
+        output.write_image(folder / name, rgb, rec.with_(layers=(blob,), params=params.with_(tile=tile),
+                                                         interrupted=result.interrupted,
+                                                         steps_done=result.steps_done if result.interrupted else None))
         items.append((blob, rgb))
         shape = brain.dreamable.get(blob, (brain.channels.get(blob, 0),))
         entries.append(atlas.Entry(blob, name, shape, brain.descriptions.get(blob, "")))
+        if on_blob is not None:
+            on_blob(entries[-1], i + 1, len(names))
         if result.interrupted:
             break
+        if i + 1 < len(names):
+            where.update(blob=names[i + 1], index=i + 2)
     output.write_image(folder / "atlas.png", atlas.contact_sheet(items, columns))
     command = f"zoo atlas --model {brain.name} --start {start} --size {size} --seed {seed}"
     note = (f"Weights sha256 {brain.weights_sha256[:16]}…; {params.octaves} octave{'s' * (params.octaves != 1)} × "

@@ -311,6 +311,22 @@ def test_import_det3_dream_with_it_and_train_it(client, home):
     assert "det3_faces" in {b["name"] for b in client.get("/api/brains").json()}
     runs = {r["run"]: r for r in client.get("/api/runs").json()}
     assert runs["faces1"]["checkpoint"] and len(runs["faces1"]["rows"]) >= 4
+    # Stop: the library's stop flag ends the run between iterations with a checkpoint where it was
+    job = client.post("/api/train", json={"run": "faces2", "dataset": faces, "model": "my_det3", "max_iter": 5000,
+                                          "batch": 4, "micro_batch": 4, "log_every": 1, "eval_every": 1000,
+                                          "ckpt_every": 1000, "workers": 0, "augment": "none", "preview": False,
+                                          "name": "never_exported"}).json()
+    deadline = time.time() + 120
+    while not any(e.get("type") == "metrics" for e in client.get(f"/api/jobs/{job['id']}").json()["events"]):
+        assert time.time() < deadline
+        time.sleep(0.05)
+    client.post(f"/api/jobs/{job['id']}/stop")
+    j = wait(client, job["id"])
+    assert j["state"] == "stopped" and 0 < j["result"]["iters"] < 5000, j
+    from zoo.train import checkpoint
+
+    assert checkpoint.load(home / "studio" / "runs" / "faces2")["iter"] == j["result"]["iters"]
+    assert "never_exported" not in {b["name"] for b in client.get("/api/brains").json()}
     # resume refused without a checkpoint, export refused without a run
     r = client.post("/api/train", json={"run": "nothing", "resume": True})
     assert r.status_code == 400 and "has no checkpoint" in r.json()["error"]
@@ -430,6 +446,7 @@ def test_presets_and_datasets(client, home):
     assert job.status_code == 200, job.text
     assert job.json()["spec"]["input"] == str(face.resolve())
     client.post(f"/api/jobs/{job.json()['id']}/stop")
+    assert wait(client, job.json()["id"])["state"] in ("stopped", "done", "cancelled")  # nothing left running
     r = client.post("/api/dream", json={"input": str(face.parent / "missing.jpg")})
     assert r.status_code == 400 and r.json()["error"].endswith("missing.jpg: no such file")
 

@@ -7,6 +7,8 @@ fine-tune it for 20 iterations while the plot updates. Each page is saved as a s
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import os
 import shutil
@@ -14,6 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -81,8 +84,12 @@ def fill(d, id_: str, value) -> None:
     e.send_keys(str(value))
 
 
-def shot(d, shots: Path, name: str) -> None:
-    d.execute_script("window.scrollTo(0, 0)")
+def shot(d, shots: Path, name: str, at: str | None = None) -> None:
+    """A screenshot of the page, from its top or scrolled to the element with id `at`."""
+    if at:
+        d.execute_script("document.getElementById(arguments[0]).scrollIntoView({block: 'start'})", at)
+    else:
+        d.execute_script("window.scrollTo(0, 0)")
     d.save_screenshot(str(shots / f"studio-{name}.png"))
 
 
@@ -109,7 +116,7 @@ def test_dream_in_the_browser(studio, tmp_path):
     # an atlas first, so that the layers show thumbnails
     tab(d, "atlas")
     Select(by_id(d, "atlas-model")).select_by_value("efficientnet_lite0")
-    for k, v in (("atlas-size", 48), ("atlas-octaves", 1), ("atlas-iterations", 1)):
+    for k, v in (("atlas-size", 96), ("atlas-octaves", 2), ("atlas-iterations", 6)):  # enough to show patterns
         fill(d, k, v)
     by_id(d, "atlas-run").click()
     wait(d, lambda d: by_id(d, "atlas-progress-text").text.startswith("done"))
@@ -198,7 +205,7 @@ def test_import_det3_dream_and_fine_tune_in_the_browser(studio):
     d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", blob)
     wait(d, lambda d: "conv3" in by_id(d, "dream-layers").get_attribute("value"))
     assert Select(by_id(d, "dream-model")).first_selected_option.get_attribute("value") == "det3"
-    shot(d, shots, "brains")
+    shot(d, shots, "brains", at="graph-title")
     # dream with the imported brain
     tab(d, "dream")
     Select(by_id(d, "dream-init")).select_by_value("noise")
@@ -231,3 +238,72 @@ def test_import_det3_dream_and_fine_tune_in_the_browser(studio):
     tab(d, "jobs")
     wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list tbody tr")) >= 2)
     shot(d, shots, "jobs")
+
+
+def test_class_search_guide_use_as_input_and_downloads_in_the_browser(studio, tmp_path):
+    d, home, _, shots = studio
+    from skimage import data
+    from zoo.dream.recipe import read_recipe
+
+    chelsea = tmp_path / "chelsea.png"
+    Image.fromarray(data.chelsea()).save(chelsea)
+    coffee = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(coffee)
+    by_id(d, "dream-image-file").send_keys(str(coffee))
+    wait(d, lambda d: by_id(d, "dream-input").get_attribute("value").startswith("uploads/"))
+    Select(by_id(d, "dream-model")).select_by_value("efficientnet_lite0")
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".blob-card"))
+    # a class searched by its label: typing shows the matching labels, picking one and Enter adds the objective
+    by_id(d, "dream-class").send_keys("goldfish")
+    label = wait(d, lambda d: d.execute_script(  # read at once: each keystroke's answer rebuilds the list
+        "const o = [...document.querySelectorAll('#dream-class-list option')].map((e) => e.value);"
+        "return o.length && o.every((v) => v.toLowerCase().includes('goldfish')) ? o[0] : null"))
+    d.execute_script("const e = document.getElementById('dream-class'); e.value = arguments[0];"
+                     "e.dispatchEvent(new Event('input', {bubbles: true}))", label)  # what picking it does
+    by_id(d, "dream-class").send_keys("\n")
+    layers = by_id(d, "dream-layers").get_attribute("value")
+    assert layers.endswith(":" + label), layers
+    for k, v in (("dream-size", 64), ("dream-octaves", 1), ("dream-iterations", 2), ("dream-seed", 3)):
+        fill(d, k, v)
+    by_id(d, "dream-run").click()
+    wait(d, lambda d: "done" in by_id(d, "dream-progress-text").text)
+    recipe = json.loads(by_id(d, "dream-recipe").text)
+    assert recipe["layers"] == ["prob:1"]  # the recipe stores the class by index: goldfish is ImageNet's class 1
+    first = by_id(d, "dream-result").get_attribute("data-ref")
+    # use as input: the result is the next dream's start; a guide image steers it
+    by_id(d, "dream-use-input").click()
+    assert by_id(d, "dream-input").get_attribute("value") == first
+    by_id(d, "dream-guide-file").send_keys(str(chelsea))
+    wait(d, lambda d: by_id(d, "dream-guide").get_attribute("value").startswith("uploads/"))
+    fill(d, "dream-layers", "block4/output")
+    by_id(d, "dream-run").click()
+    wait(d, lambda d: "done" in by_id(d, "dream-progress-text").text and
+         by_id(d, "dream-result").get_attribute("data-ref") != first)
+    recipe = json.loads(by_id(d, "dream-recipe").text)
+    assert recipe["input"].endswith(first.split("/")[-1]) and recipe["input_sha256"]
+    assert recipe["guide"].endswith("chelsea.png") and recipe["guide_sha256"]
+    assert recipe["layers"] == ["block4/output"]
+    shot(d, shots, "dream-guide")
+    second = home / "studio" / by_id(d, "dream-result").get_attribute("data-ref")
+    pixels = np.asarray(Image.open(second).convert("RGB")).astype(int)
+    # the download links, fetched by the page itself: a JPEG and a TIFF of the same picture, recipe inside
+    for link, magic, kind in (("dl-jpeg", b"\xff\xd8\xff", "JPEG"), ("dl-tiff", b"II*\x00", "TIFF")):
+        href = by_id(d, link).get_attribute("href")
+        got = d.execute_async_script("""
+            const done = arguments[arguments.length - 1];
+            fetch(arguments[0]).then(async (r) => {
+              const b = new Uint8Array(await r.arrayBuffer()); let s = "";
+              for (const x of b) s += String.fromCharCode(x);
+              done([r.status, r.headers.get("content-disposition"), btoa(s)]);
+            });""", href)
+        status, disposition, body = got[0], got[1], base64.b64decode(got[2])
+        assert status == 200 and body.startswith(magic), (link, status, body[:8])
+        assert disposition.startswith("attachment") and disposition.endswith(
+            {"JPEG": '.jpg"', "TIFF": '.tif"'}[kind])
+        im = Image.open(io.BytesIO(body))
+        assert im.format == kind and im.size == (pixels.shape[1], pixels.shape[0])
+        diff = np.abs(np.asarray(im.convert("RGB")).astype(int) - pixels).mean()
+        assert diff <= (8 if kind == "JPEG" else 0), (kind, diff)
+        saved = tmp_path / f"download.{disposition.rsplit('.', 1)[1][:-1]}"
+        saved.write_bytes(body)
+        assert read_recipe(saved) == read_recipe(second)  # the download carries the PNG's recipe

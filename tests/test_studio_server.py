@@ -1,6 +1,7 @@
 """The studio under a real uvicorn on 127.0.0.1: `zoo studio` itself starts and refuses bad options, and
 the API keeps answering while a 1024x1024 dream runs in the worker. Latencies are printed (run with
--s to see them, or scripts/bench_studio.py); the only bound asserted is a generous sanity one."""
+-s to see them) and written to latency.json; the bounds asserted are generous sanity ones.
+scripts/bench_studio.py measures the same on a quiet machine, and the first preview at 512x512."""
 
 from __future__ import annotations
 
@@ -34,60 +35,53 @@ def home(tmp_path):
             os.environ[k] = v
 
 
-def first_previews(client: httpx.Client, job_id: str) -> tuple[float, float]:
-    """Seconds until the first preview event (the start image) and until the first dreamt step's."""
-    t0 = time.perf_counter()
-    kind, first = "message", None
-    with client.stream("GET", f"/api/jobs/{job_id}/events", timeout=120) as s:
-        for line in s.iter_lines():
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: ") and kind == "preview":
-                first = first or time.perf_counter() - t0
-                if json.loads(line[6:])["progress"].get("done", 0) >= 1:
-                    return first, time.perf_counter() - t0
-            elif not line:
-                kind = "message"
-    raise AssertionError("no preview")
+def wait_warm(client: httpx.Client, timeout: float = 300) -> None:
+    """Until the worker has imported torch and loaded its brain (what a studio does right after it starts)."""
+    deadline = time.time() + timeout
+    while not client.get("/api/health").json()["warm"]:
+        assert time.time() < deadline, "the worker never warmed up"
+        time.sleep(0.1)
 
 
-@pytest.mark.slow  # a minute or more on 2 shared cores: `python scripts/bench_studio.py` runs it and prints the numbers
-def test_api_answers_while_a_big_dream_runs(home):
+def test_api_answers_while_a_1024_dream_runs(home, tmp_path):
+    """API latency while the worker dreams at 1024x1024 (first step of one octave), recorded in
+    latency.json and printed; the only bounds asserted are generous ones that a blocked server breaks."""
     from skimage import data
 
     buf = io.BytesIO()
     Image.fromarray(data.astronaut()).save(buf, format="PNG")
     with serve(Settings(port=free_port())) as (url, _), httpx.Client(base_url=url, timeout=30) as c:
         ref = c.post("/api/uploads?kind=image&filename=astronaut.png", content=buf.getvalue()).json()["ref"]
-        # warm the brain (built on first use in this ZOO_HOME), as a studio that has dreamt before is
-        warm = c.post("/api/dream", json={"input": ref, "model": "efficientnet_lite0", "size": "64", "octaves": 1,
-                                          "iterations": 1}).json()
-        first_previews(c, warm["id"])
-        t0 = time.perf_counter()
-        job = c.post("/api/dream", json={"input": ref, "model": "efficientnet_lite0", "size": "512", "octaves": 1,
+        wait_warm(c)
+        big = c.post("/api/dream", json={"input": ref, "model": "efficientnet_lite0", "size": "1024", "octaves": 1,
                                          "iterations": 20}).json()
-        posted = time.perf_counter() - t0
-        start, stepped = (posted + t for t in first_previews(c, job["id"]))
-        c.post(f"/api/jobs/{job['id']}/stop")
-        big = c.post("/api/dream", json={"input": ref, "model": "efficientnet_lite0", "size": "1024", "octaves": 2,
-                                         "iterations": 20}).json()
-        while c.get(f"/api/jobs/{big['id']}").json()["previews"] < 2:  # the 1024x1024 dream is under way
-            time.sleep(0.05)
+        deadline = time.time() + 120
+        while c.get(f"/api/jobs/{big['id']}").json()["previews"] < 1:  # the start image: the dream is under way
+            assert time.time() < deadline
+            time.sleep(0.02)
         times = []
-        for i in range(30):
+        for i in range(25):
             path = ("/api/jobs", "/api/brains", f"/api/jobs/{big['id']}", "/api/health", "/api/gallery")[i % 5]
             t = time.perf_counter()
             r = c.get(path)
             times.append(time.perf_counter() - t)
             assert r.status_code == 200
             time.sleep(0.02)
-        running = c.get(f"/api/jobs/{big['id']}").json()["state"]
+        job = c.get(f"/api/jobs/{big['id']}").json()
         c.post(f"/api/jobs/{big['id']}/stop")
-        print(f"\nstudio latency while a 1024x1024 dream runs ({running}): median {statistics.median(times) * 1000:.1f} ms,"
-              f" max {max(times) * 1000:.1f} ms over {len(times)} calls; first preview at 512x512: start image "
-              f"{start:.2f} s, first dreamt step {stepped:.2f} s after pressing Dream")
-        assert running == "running"
-        assert max(times) < 5.0  # sanity only: timing depends on the machine
+        while c.get(f"/api/jobs/{big['id']}").json()["state"] == "running":
+            time.sleep(0.1)
+        stopped = c.get(f"/api/jobs/{big['id']}").json()
+    figures = {"median_ms": round(statistics.median(times) * 1000, 1), "max_ms": round(max(times) * 1000, 1),
+               "calls": len(times), "dream": "1024x1024 efficientnet_lite0", "steps_done_while_sampling":
+               job["progress"].get("done", 0)}
+    (tmp_path / "latency.json").write_text(json.dumps(figures))
+    print(f"\nstudio API latency while a 1024x1024 dream runs: median {figures['median_ms']} ms, "
+          f"max {figures['max_ms']} ms over {len(times)} calls")
+    assert job["state"] == "running" and stopped["state"] == "stopped", (job["state"], stopped.get("error"))
+    # a server blocked by the dream would answer only between steps (seconds apart at 1024x1024): most calls
+    # would wait, so the median shows it; the worst call may meet a starved CPU on a loaded machine
+    assert statistics.median(times) < 0.5 and max(times) < 10.0
 
 
 def test_zoo_studio_command_refuses_a_missing_folder(tmp_path):

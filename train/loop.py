@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +53,7 @@ class RunResult:
     wall_s: float = 0.0
     ran: int = 0  # iterations this call ran (0: a resumed run that had already finished)
     exported: Path | None = None
+    stopped: bool = False  # `stop` was set: checkpointed at `iters`, resumable with --resume
 
 
 def pack_side(cfg: TrainConfig, input_size: tuple[int, int]) -> int:
@@ -168,15 +170,32 @@ def start_config(cfg: TrainConfig, given: dict, resume: bool) -> tuple[TrainConf
     return cfg, None
 
 
-def train(cfg: TrainConfig, *, resume_state: dict | None = None, show: bool = True) -> RunResult:
-    """Run (or continue) training as configured; rank 0 writes the run directory."""
+def train(cfg: TrainConfig, *, resume_state: dict | None = None, show: bool = True,
+          stop: threading.Event | None = None) -> RunResult:
+    """Run (or continue) training as configured; rank 0 writes the run directory.
+
+    `stop` (set from any thread, e.g. a web front end's Stop) is checked between iterations: the run
+    checkpoints where it is and returns with `stopped` set, resumable exactly like a finished one.
+    """
     d = setup(cfg.device)
     try:
         cfg.nproc = d.world
         validate(cfg)
-        return _train(cfg, d, resume_state, show)
+        return _train(cfg, d, resume_state, show, stop)
     finally:
         teardown(d)
+
+
+def _stop_requested(stop: threading.Event | None, d: Dist) -> bool:
+    """Whether to stop now; under torchrun every rank agrees (any rank's flag stops them all)."""
+    if stop is None:
+        return False
+    flag = stop.is_set()
+    if d.world > 1:
+        t = torch.tensor([1.0 if flag else 0.0], device=d.device)
+        torch.distributed.all_reduce(t)
+        flag = bool(t.item() > 0)
+    return flag
 
 
 @dataclass
@@ -370,9 +389,11 @@ def _after_step(run: Run, done: int, lr: float) -> None:
         run.book.flush()
 
 
-def _train(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool) -> RunResult:
+def _train(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool,
+           stop: threading.Event | None = None) -> RunResult:
     run = _open(cfg, d, resume_state, show)
     done = run.start
+    stopped = False
     try:
         with bar(cfg.max_iter, f"training {run.run_dir.name}", enabled=run.say) as advance:
             advance(run.start)
@@ -384,11 +405,20 @@ def _train(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool) -> 
                 advance(1, info=f"loss {w['loss'] / max(w['n'], 1):.3f}  lr {lr:.2e}  {ips:.1f} img/s")
                 if d.master:
                     _after_step(run, done, lr)
+                if done < cfg.max_iter and _stop_requested(stop, d):
+                    stopped = True
+                    break
+        if stopped and d.master and run.last_ckpt != done:
+            _checkpoint(run, done)
     except KeyboardInterrupt:
         raise Interrupted(run.run_dir, done, cfg.max_iter, run.last_ckpt, cfg.ckpt_every) from None
     result = run.result
-    result.iters = cfg.max_iter
-    result.ran = max(0, cfg.max_iter - run.start)
+    result.iters = done if stopped else cfg.max_iter
+    result.stopped = stopped
+    if stopped:
+        log(f"stopped after iteration {done} of {cfg.max_iter}; checkpoint {run.run_dir / checkpoint.NAME}; "
+            f"continue with: zoo train --out {run.run_dir} --resume", enabled=run.say)
+    result.ran = max(0, result.iters - run.start)
     result.wall_s = time.perf_counter() - run.t_start
     if d.master and result.ran:
         result.images_per_s = cfg.batch * result.ran / max(run.train_time, 1e-9)

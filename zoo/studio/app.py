@@ -49,6 +49,7 @@ class Settings:
     folders: list[Path] = field(default_factory=list)
     limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
     start_worker: bool = True
+    warm: bool = True  # the worker loads the last brain (and runs one tiny step) before the first job
 
     def allowed_hosts(self) -> set[str]:
         return {f"{h}:{self.port}" for h in ("127.0.0.1", "localhost", "[::1]")}
@@ -163,7 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def store() -> JobStore:
         if "store" not in state:
-            state["store"] = JobStore(start_worker=s.start_worker)
+            state["store"] = JobStore(start_worker=s.start_worker, warm=s.warm)
         return state["store"]
 
     app.state.store = store
@@ -232,9 +233,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/health", tags=["studio"])
     def health() -> dict:
-        """The studio is up; its version, $ZOO_HOME and the folders it may read."""
+        """The studio is up; its version, $ZOO_HOME, the folders it may read, and whether the worker has
+        warmed up (torch imported and the last brain loaded: a dream then starts at once)."""
         return {"ok": True, "version": zoo.__version__, "home": str(paths.zoo_home()),
-                "folders": [str(f) for f in folders.roots], "worker": store().process is not None}
+                "folders": [str(f) for f in folders.roots], "worker": store().process is not None,
+                "warm": store().ready}
 
     # --- uploads -------------------------------------------------------------------------------
 
@@ -790,22 +793,29 @@ def _thumbnail(path: Path, side: int) -> bytes:
 
 
 def _converted(path: Path, fmt: str) -> Response:
-    """A picture in another format for download (the PNG keeps the recipe; JPEG and TIFF carry it as text)."""
-    import io
-
+    """A picture in another format for download, written by `zoo dream`'s own writer: the JPEG (EXIF) and
+    the 16-bit TIFF (ImageDescription) carry the same recipe as the PNG, so `zoo dream --recipe` reads them."""
+    import numpy as np
     from PIL import Image
+
+    from zoo.dream import output
+    from zoo.dream.recipe import read_recipe
 
     if fmt == "png":
         return FileResponse(path, media_type="image/png", filename=path.name)
+    try:
+        recipe = read_recipe(path)
+    except UserError:
+        recipe = None  # a picture without a recipe converts all the same
     with Image.open(path) as im:
-        description = str(im.info.get("Description", ""))
-        im = im.convert("RGB")
-        buf = io.BytesIO()
-        if fmt == "jpeg":
-            im.save(buf, format="JPEG", quality=95, comment=description.encode()[:60000])
-        else:
-            im.save(buf, format="TIFF", compression="tiff_lzw", description=description)
-    stem = re.sub(r"\.[^.]*$", "", path.name)
+        rgb = np.asarray(im.convert("RGB"))
     ext = {"jpeg": "jpg", "tiff": "tif"}[fmt]
-    return Response(buf.getvalue(), media_type=f"image/{fmt}",
+    tmp = area("tmp") / f"{uuid.uuid4().hex}.{ext}"
+    try:
+        output.write_image(tmp, rgb, recipe, quality=95)
+        data = tmp.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+    stem = re.sub(r"\.[^.]*$", "", path.name)
+    return Response(data, media_type=f"image/{fmt}",
                     headers={"Content-Disposition": f'attachment; filename="{stem}.{ext}"'})

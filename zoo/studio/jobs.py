@@ -1,9 +1,10 @@
 """The one adapter between the studio and the library: each job kind is a function run in the worker.
 
-Every job calls the functions the CLI calls (dream.pipeline, dream.atlas, zoo.cache, zoo.train,
-zoo.registry), with a progress callback that becomes events and a stop flag polled between steps.
-Nothing here renders, trains or converts on its own. A job function gets its spec (already checked
-by the server), an `emit(event)` and a `Context`, and returns a result dict.
+Every job calls the functions the CLI calls (zoo.dream.run for dreams and atlases, zoo.cache,
+zoo.train, zoo.registry), with the library's own progress callbacks turned into events and the
+library's own stop flag (a threading.Event the worker sets when the user presses Stop). Nothing
+here renders, trains or converts on its own. A job function gets its spec (already checked by the
+server), an `emit(event)` and a `Context`, and returns a result dict.
 """
 
 from __future__ import annotations
@@ -19,19 +20,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.errors import UserError
-
 Emit = Callable[[dict], None]
 PREVIEW_SIDE = 512  # previews are JPEGs fitted in this square
-PREVIEW_EVERY = 0.1  # seconds between previews (the last step of each octave always sends one)
+PREVIEW_EVERY = 0.1  # seconds between previews (the first step and each octave's last always send one)
+PROGRESS_EVERY = 0.25  # seconds between progress events inside a step (tiles of a big image)
 
 
 @dataclass
 class Context:
-    """What a running job can ask the worker: whether the user pressed Stop, and where to write."""
+    """What a running job can ask the worker: the Stop flag (set when the user presses Stop) and where to write."""
 
-    stopped: Callable[[], bool]
+    stop: threading.Event
     job_dir: Path
+
+    def stopped(self) -> bool:
+        return self.stop.is_set()
 
 
 def jpeg_data_url(rgb, side: int = PREVIEW_SIDE) -> str:
@@ -49,71 +52,36 @@ def jpeg_data_url(rgb, side: int = PREVIEW_SIDE) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-class _Meter:
-    """Steps done out of a total, with an ETA from the mean step time so far."""
+class _Reporter:
+    """zoo.dream.run's callbacks as studio events: progress (counts, ETA, where in the dream) and,
+    after a step, a JPEG preview of exactly what it made (throttled, but never the first step or an
+    octave's last)."""
 
-    def __init__(self, total: int):
-        self.total, self.done, self.t0 = max(1, total), 0, time.perf_counter()
+    def __init__(self, emit: Emit):
+        self.emit, self.last_preview, self.last_progress, self.latest = emit, 0.0, 0.0, None
 
-    def fields(self) -> dict:
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / self.done * (self.total - self.done) if self.done else None
-        return {"done": self.done, "total": self.total, "percent": round(100.0 * self.done / self.total, 1),
-                "elapsed_s": round(elapsed, 2), "eta_s": None if eta is None else round(eta, 1)}
+    @staticmethod
+    def fields(u) -> dict:
+        return {"done": u.done, "total": u.total, "percent": u.percent, "elapsed_s": u.elapsed_s, "eta_s": u.eta_s,
+                "octave": u.octave, "octaves": u.octaves, "step": u.step, "steps": u.steps, "tile": u.tile,
+                "tiles": u.tiles, "blob": u.blob, "index": u.index, "blobs": u.blobs}
 
-
-@contextlib.contextmanager
-def watch_steps(on_step: Callable[[Any], None]):
-    """Call `on_step(x)` with the net-space image after every ascent step of the render loop.
-
-    A bridge until the dream library hands the image to its progress callback: the worker is its own
-    process running one job at a time, so wrapping the module's step function there touches nothing
-    else, and the numbers are the loop's own.
-    """
-    from zoo.dream import render
-
-    original = render.ascent_step
-
-    def step(x, grad, *args, **kwargs):
-        original(x, grad, *args, **kwargs)
-        on_step(x)
-
-    render.ascent_step = step
-    try:
-        yield
-    finally:
-        render.ascent_step = original
-
-
-def _stepper(emit: Emit, ctx: Context, meter: _Meter, preprocess, extra: Callable[[], dict] | None = None):
-    """(on_progress, on_step) for one dream: progress events, previews, and Stop between tiles."""
-    from zoo.dream.pipeline import from_net
-
-    state = {"last": 0.0, "p": None}
-
-    def on_progress(p) -> None:
-        if ctx.stopped():
-            raise KeyboardInterrupt  # the render loop returns the image so far
-        state["p"] = p
-        if p.tile == p.tiles:
-            meter.done += 1
-
-    def on_step(x) -> None:
-        p = state["p"]
+    def progress(self, u) -> None:  # a step (or tile) begins its gradient
+        self.latest = u
         now = time.perf_counter()
-        octave_end = p is not None and p.step == p.steps  # each octave's result is always shown
-        if now - state["last"] < PREVIEW_EVERY and not octave_end:
-            return
-        state["last"] = now
-        event = {"type": "progress", **meter.fields(), **(extra() if extra else {})}
-        if p is not None:
-            event.update(octave=p.octave, octaves=p.octaves, step=p.step, steps=p.steps, tile=p.tile, tiles=p.tiles,
-                         size=[p.size[1], p.size[0]])
-        rgb = from_net(preprocess, x[0].detach().float().cpu())
-        event["preview"] = jpeg_data_url(rgb)
-        emit(event)
+        if u.tiles > 1 and now - self.last_progress >= PROGRESS_EVERY:
+            self.last_progress = now
+            self.emit({"type": "progress", **self.fields(u)})
 
-    return on_progress, on_step
+    def step(self, u) -> None:  # a step was made
+        self.latest = u
+        now = time.perf_counter()
+        event = {"type": "progress", **self.fields(u)}
+        if u.done <= 1 or u.step == u.steps or now - self.last_preview >= PREVIEW_EVERY:
+            self.last_preview = now
+            event["preview"] = jpeg_data_url(u.preview())
+        self.last_progress = now
+        self.emit(event)
 
 
 def _ref(path: Path) -> str | None:
@@ -140,72 +108,72 @@ def load_brain(name: str | None):
     hit = _BRAIN.get(card.name)
     if hit is not None and hit[0] == stamp:
         return hit[1]
+    _BRAIN.clear()  # one brain in memory at a time
     brain = load(card.name)
-    _BRAIN.clear()
     _BRAIN[card.name] = (stamp, brain)
     return brain
+
+
+def warm(model: str | None) -> None:
+    """Run at worker start, before any job: import torch and the dream library, load the brain the
+    studio dreamt with last (or is about to) and run one tiny step, so that pressing Dream shows its
+    first dreamt preview at once instead of after imports, a brain build and the first kernel setup."""
+    import os
+
+    from zoo import cache
+    from zoo.dream import run
+    from zoo.registry import get_card
+
+    if not model:
+        return
+    with contextlib.suppress(Exception), open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), \
+            contextlib.redirect_stderr(quiet):  # warming is an optimisation; a real job reports real errors
+        card = get_card(model)
+        if not (card.builtin or cache.is_cached(card)):
+            return  # never a download the user did not ask for
+        brain = load_brain(model)
+        rec = run.new_recipe(model=brain.name, init="noise", size="64x64", params={"octaves": 1, "iterations": 1})
+        run.run(run.prepare(rec, brain=brain), None)
 
 
 # --- dream ----------------------------------------------------------------------------------------
 
 
-def recipe_from_spec(spec: dict):
-    """The Recipe a dream form describes (the same fields `zoo dream` turns its options into)."""
-    from zoo.dream.presets import DreamParams, get_preset
-    from zoo.dream.recipe import Recipe, file_sha256
+def recipe_of(spec: dict):
+    """The Recipe a Dream form describes, built as `zoo dream` builds it from its options."""
+    from zoo.dream import run
 
-    preset = get_preset(spec["preset"]) if spec.get("preset") else None
-    base = preset.params if preset else DreamParams()
-    params = base.with_(**{k: spec.get(k) for k in ("octaves", "octave_scale", "iterations", "step", "jitter",
-                                                      "tile")})
-    model = spec.get("model") or (preset.model if preset else None) or ""
-    layers = list(spec.get("layers") or ([preset.layer] if preset and preset.layer and model == preset.model else []))
-    inp, guide = spec.get("input"), spec.get("guide")
-    return Recipe(model=model, weights_sha256="", layers=tuple(layers), params=params, seed=int(spec.get("seed", 0)),
-                  weights=tuple(float(w) for w in spec.get("weights") or ()), init=spec.get("init") or "image",
-                  input=inp, input_sha256=file_sha256(inp) if inp else None, guide=guide,
-                  guide_sha256=file_sha256(guide) if guide else None, size=spec.get("size") or None,
-                  device=spec.get("device") or "cpu", preset=spec.get("preset") or None)
+    params = {k: spec.get(k) for k in ("octaves", "octave_scale", "iterations", "step", "jitter", "tile")}
+    return run.new_recipe(model=spec.get("model"), layers=spec.get("layers") or (), weights=spec.get("weights") or (),
+                          preset=spec.get("preset") or None, params=params, init=spec.get("init") or "image",
+                          input_path=spec.get("input"), guide_path=spec.get("guide"), size=spec.get("size") or None,
+                          seed=int(spec.get("seed") or 0), device=spec.get("device") or "cpu")
 
 
 def dream(spec: dict, emit: Emit, ctx: Context) -> dict:
-    """One still dream, as `zoo dream` runs it: the result PNG carries the recipe."""
-    from zoo.dream import output, pipeline, starts
-    from zoo.dream.recipe import file_sha256, png_info
-    from zoo.dream.render import usable_octaves
+    """One still dream, as `zoo dream` runs it (zoo.dream.run): the result PNG carries the recipe."""
+    from zoo.dream import output, pipeline, run
 
-    rec = recipe_from_spec(spec)
+    rec = recipe_of(spec)
     rec = rec.with_(device=pipeline.check_device(rec.device))
     target = Path(spec["output"])
     output.check_writable(target)
-    start = pipeline.load_start(rec)
     emit({"type": "log", "message": f"loading {rec.model or 'the default brain'}"})
-    brain = load_brain(rec.model or None)
-    targets = pipeline.targets_for(brain, list(rec.layers))
-    blobs = list(dict.fromkeys(t.blob for t in targets))
-    pipeline.check_fits(brain, blobs, start.shape[:2], rec.input or rec.init)
-    guide_feats = None
-    if rec.guide:
-        if rec.guide_sha256 and file_sha256(rec.guide) != rec.guide_sha256:
-            raise UserError(f"{rec.guide}: not the guide this recipe was made from (sha256 differs)")
-        g = starts.load_image(rec.guide)
-        guide_feats = {b: pipeline.guide_features(brain, g, b, rec.device) for b in blobs}
-    objective = pipeline.build_objective(brain, targets, rec.weights, guide_blobs=guide_feats)
-    plan = pipeline.plan_for(brain, objective.blobs, rec.params, rec.device)
-    rec = rec.with_(model=brain.name, weights_sha256=brain.weights_sha256,
-                    layers=tuple(str(t) for t in targets), params=rec.params.with_(tile=plan.tiles.tile))
-    n_oct = len(usable_octaves(*start.shape[:2], rec.params, (plan.min_side, plan.min_side)))
-    meter = _Meter(n_oct * rec.params.iterations)
-    h, w = start.shape[:2]
-    emit({"type": "start", "model": brain.name, "layers": list(rec.layers), "width": w, "height": h,
-          "octaves": n_oct, "steps": rec.params.iterations, **meter.fields(), "preview": jpeg_data_url(start)})
-    on_progress, on_step = _stepper(emit, ctx, meter, brain.preprocess)
-    with watch_steps(on_step):
-        rgb, result = pipeline.dream_rgb(brain, start, objective, rec.params, seed=rec.seed, device=rec.device,
-                                         plan=plan, on_progress=on_progress)
-    rec = rec.with_(interrupted=result.interrupted)
-    output.write_image(target, rgb, png_info(rec))
-    emit({"type": "progress", **meter.fields(), "preview": jpeg_data_url(rgb)})
+    prep = run.prepare(rec, brain=load_brain(rec.model or None))
+    for note in prep.notes:
+        emit({"type": "log", "message": note})
+    h, w = prep.start.shape[:2]
+    emit({"type": "start", "model": prep.brain.name, "layers": list(prep.recipe.layers), "width": w, "height": h,
+          "octaves": prep.octaves, "steps": prep.recipe.params.iterations, "done": 0, "total": prep.total,
+          "percent": 0.0, "preview": jpeg_data_url(prep.start)})
+    rep = _Reporter(emit)
+    result = run.run(prep, target, on_progress=rep.progress, on_step=rep.step, stop=ctx.stop)
+    last = rep.fields(rep.latest) if rep.latest is not None else {}
+    done = prep.total if not result.interrupted else last.get("done", 0)
+    emit({"type": "progress", **last, "done": done, "total": prep.total,
+          "percent": round(100.0 * done / max(1, prep.total), 1), "eta_s": 0.0 if not result.interrupted else None,
+          "preview": jpeg_data_url(result.image)})
+    rec = result.recipe
     return {"image": str(target), "ref": _ref(target), "recipe": json.loads(rec.to_json()),
             "command": rec.command(str(target)), "interrupted": result.interrupted, "stopped": result.interrupted}
 
@@ -214,60 +182,32 @@ def dream(spec: dict, emit: Emit, ctx: Context) -> dict:
 
 
 def atlas(spec: dict, emit: Emit, ctx: Context) -> dict:
-    """`zoo atlas` into a studio folder: one PNG per blob, the contact sheet, index.html, atlas.json."""
-    from zoo.dream import atlas as atlas_lib
-    from zoo.dream import output, pipeline, starts
-    from zoo.dream.objectives import parse_target
+    """`zoo atlas` (zoo.dream.run.dream_atlas) into a studio folder, plus atlas.json, the studio's index."""
+    from zoo.dream import output, pipeline, run
     from zoo.dream.presets import DreamParams
-    from zoo.dream.recipe import Recipe, png_info
 
     folder = Path(spec["output"])
-    size, start = int(spec.get("size", 128)), spec.get("start") or "noise"
-    octaves, iterations = int(spec.get("octaves", 2)), int(spec.get("iterations", 5))
-    seed, dev = int(spec.get("seed", 0)), pipeline.check_device(spec.get("device") or "cpu")
-    starts.parse_init(start)
-    rec = Recipe(model=spec["model"], weights_sha256="", layers=(), seed=seed, init=start, size=f"{size}x{size}",
-                 params=DreamParams(octaves=octaves, iterations=iterations, step=float(spec.get("step", 1.5))),
-                 device=dev)
-    first = pipeline.load_start(rec)
+    size, start, seed = int(spec.get("size", 128)), spec.get("start") or "noise", int(spec.get("seed", 0))
+    params = DreamParams(octaves=int(spec.get("octaves", 2)), iterations=int(spec.get("iterations", 5)),
+                         step=float(spec.get("step", 1.5)))
     brain = load_brain(spec["model"])
-    names = list(spec.get("blobs") or brain.dreamable)
-    for name in names:
-        brain.resolve(parse_target(name))
-    folder.mkdir(parents=True, exist_ok=True)
-    rec = rec.with_(model=brain.name, weights_sha256=brain.weights_sha256)
-    meter = _Meter(len(names) * octaves * iterations)
-    current = {"blob": names[0] if names else "", "index": 1}
-    extra = lambda: {"blob": current["blob"], "index": current["index"], "blobs": len(names)}  # noqa: E731
-    on_progress, on_step = _stepper(emit, ctx, meter, brain.preprocess, extra)
-    items, entries = [], []
-    with watch_steps(on_step):
-        for i, (blob, rgb, result) in enumerate(atlas_lib.render_blobs(
-                brain, first, names, rec.params, seed=seed, device=dev, on_progress=on_progress)):
-            name = atlas_lib.file_name(i + 1, blob)
-            tile = pipeline.plan_for(brain, [blob], rec.params, dev).tiles.tile
-            output.write_image(folder / name, rgb, png_info(rec.with_(layers=(blob,), params=rec.params.with_(
-                tile=tile), interrupted=result.interrupted)))
-            items.append((blob, rgb))
-            shape = brain.dreamable.get(blob, (brain.channels.get(blob, 0),))
-            entries.append(atlas_lib.Entry(blob, name, shape, brain.descriptions.get(blob, "")))
-            emit({"type": "blob", "blob": blob, "file": name, "index": i + 1, "blobs": len(names)})
-            if i + 1 < len(names):
-                current.update(blob=names[i + 1], index=i + 2)
-            if result.interrupted:
-                break
-    if items:
-        output.write_image(folder / "atlas.png", atlas_lib.contact_sheet(items))
-    command = f"zoo atlas --model {brain.name} --start {start} --size {size} --seed {seed}"
-    note = f"Weights sha256 {brain.weights_sha256[:16]}…; {octaves} octaves × {iterations} steps."
-    with output.atomic_path(folder / "index.html") as tmp:
-        tmp.write_text(atlas_lib.html_page(brain.name, entries, "atlas.png", command, note), encoding="utf-8")
-    index = {"model": brain.name, "command": command, "size": size, "start": start,
+    rep = _Reporter(emit)
+
+    def on_blob(entry, i: int, n: int) -> None:
+        emit({"type": "blob", "blob": entry.blob, "file": entry.file, "index": i, "blobs": n})
+
+    result = run.dream_atlas(spec["model"], folder, blobs=spec.get("blobs") or (), start=start, size=size,
+                             params=params, seed=seed, device=pipeline.check_device(spec.get("device") or "cpu"),
+                             on_progress=rep.progress, on_step=rep.step, on_blob=on_blob, stop=ctx.stop,
+                             brain=brain)
+    model = brain.name
+    command = f"zoo atlas --model {model} --start {start} --size {size} --seed {seed}"
+    index = {"model": model, "command": command, "size": size, "start": start,
              "entries": [{"blob": e.blob, "file": e.file, "shape": list(e.shape), "produces": e.produces}
-                         for e in entries]}
+                         for e in result.entries]}
     with output.atomic_path(folder / "atlas.json") as tmp:
         tmp.write_text(json.dumps(index, indent=1), encoding="utf-8")
-    return {"folder": str(folder), "entries": len(entries), "stopped": len(entries) < len(names)}
+    return {"folder": str(folder), "entries": len(result.entries), "stopped": not result.complete}
 
 
 # --- brains ---------------------------------------------------------------------------------------
@@ -363,21 +303,15 @@ def train(spec: dict, emit: Emit, ctx: Context) -> dict:
                 seen["previews"].add(name)
                 emit({"type": "checkpoint", "image": f"previews/{name}", "iter": int(name[5:11])})
 
-    stop = _watch(0.5, poll)
-    stopped = False
+    stop_watch = _watch(0.5, poll)
     try:
-        with ctx_interruptible():
-            result = run_train(cfg, resume_state=state, show=True)
-    except KeyboardInterrupt:
-        stopped = True
-        result = None
+        result = run_train(cfg, resume_state=state, show=True, stop=ctx.stop)  # Stop: checkpoint, then return
     finally:
-        stop()
-    out: dict[str, Any] = {"run": run_dir.name, "stopped": stopped}
-    if result is not None:
-        out.update(iters=result.iters, val_top1=result.val_top1, images_per_s=result.images_per_s)
-        if spec.get("name"):
-            out["exported"] = export({"run": str(run_dir), "name": spec["name"]}, emit, ctx)["model"]
+        stop_watch()
+    out: dict[str, Any] = {"run": run_dir.name, "stopped": result.stopped, "iters": result.iters,
+                           "val_top1": result.val_top1, "images_per_s": result.images_per_s}
+    if spec.get("name") and not result.stopped:
+        out["exported"] = export({"run": str(run_dir), "name": spec["name"]}, emit, ctx)["model"]
     return out
 
 
@@ -388,24 +322,6 @@ def export(spec: dict, emit: Emit, ctx: Context) -> dict:
     ex = export_run(Path(spec["run"]), spec["name"])
     emit({"type": "log", "message": f"exported {ex.name}: {ex.prototxt}, {ex.caffemodel}, {ex.onnx}"})
     return {"model": ex.name, "folder": str(ex.folder)}
-
-
-# Stop during training is a KeyboardInterrupt delivered by SIGINT (the training loop has no stop flag;
-# its checkpoints make a stopped run resumable). The worker raises it only inside this block.
-_interruptible = threading.Event()
-
-
-@contextlib.contextmanager
-def ctx_interruptible():
-    _interruptible.set()
-    try:
-        yield
-    finally:
-        _interruptible.clear()
-
-
-def interruptible() -> bool:
-    return _interruptible.is_set()
 
 
 KINDS: dict[str, Callable[[dict, Emit, Context], dict]] = {

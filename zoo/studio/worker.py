@@ -29,30 +29,37 @@ FINISHED = ("done", "failed", "stopped", "cancelled")
 # --- the worker process ---------------------------------------------------------------------------
 
 
-def _worker_main(home: str, jobs_q, events_q, stop_id) -> None:
-    """Loop of the worker process: take a job, run it, report events and the outcome."""
+def _worker_main(home: str, jobs_q, events_q, stop_id, warm_model: str | None = None) -> None:
+    """Loop of the worker process: warm up, then take a job, run it, report events and the outcome."""
     os.environ["ZOO_HOME"] = home
     from zoo.errors import UserError
     from zoo.studio import jobs
 
-    def on_sigint(signum, frame):  # Stop while training; ignored between jobs and in other jobs
-        if jobs.interruptible():
-            raise KeyboardInterrupt
+    jobs.warm(warm_model)
+    events_q.put((None, {"type": "ready"}))
+    current: dict = {"id": None, "stop": threading.Event()}
 
-    signal.signal(signal.SIGINT, on_sigint)
+    def watch_stop() -> None:  # the server writes stopped ids into shared memory; this sets the job's flag
+        while True:
+            time.sleep(0.05)
+            if current["id"] is not None and current["id"] in stop_id.value.decode().split():
+                current["stop"].set()
+
+    threading.Thread(target=watch_stop, name="zoo-studio-stop", daemon=True).start()
     while True:
         item = jobs_q.get()
         if item is None:
             return
         job_id, kind, spec = item
         emit = lambda event, job_id=job_id: events_q.put((job_id, event))  # noqa: E731
-        stopped = lambda job_id=job_id: job_id in stop_id.value.decode().split()  # noqa: E731
-        if stopped():  # cancelled while it waited in the queue
+        if job_id in stop_id.value.decode().split():  # cancelled while it waited in the queue
             emit({"type": "state", "state": "cancelled"})
             continue
         job_dir = Path(home) / "studio" / "jobs" / job_id
         job_dir.mkdir(parents=True, exist_ok=True)
-        ctx = jobs.Context(stopped=stopped, job_dir=job_dir)
+        stop = threading.Event()
+        current.update(id=job_id, stop=stop)
+        ctx = jobs.Context(stop=stop, job_dir=job_dir)
         emit({"type": "state", "state": "running"})
         with open(job_dir / "log.txt", "w", encoding="utf-8") as log, contextlib.redirect_stderr(log), \
                 contextlib.redirect_stdout(log):
@@ -67,6 +74,8 @@ def _worker_main(home: str, jobs_q, events_q, stop_id) -> None:
             except Exception as e:  # noqa: BLE001 - a bug in one job must not end the worker
                 traceback.print_exc(file=log)
                 emit({"type": "state", "state": "failed", "error": f"{type(e).__name__}: {e}"})
+            finally:
+                current["id"] = None
 
 
 # --- the server side ------------------------------------------------------------------------------
@@ -101,7 +110,7 @@ class Job:
 class JobStore:
     """Jobs by id, fed by the worker's events; one worker, one job at a time, in submission order."""
 
-    def __init__(self, start_worker: bool = True):
+    def __init__(self, start_worker: bool = True, warm: bool = True):
         self.lock = threading.Lock()
         self.jobs: dict[str, Job] = {}
         self.changed = threading.Condition(self.lock)
@@ -110,7 +119,9 @@ class JobStore:
         self._jobs_q = self._ctx.Queue()
         self._events_q = self._ctx.Queue()
         self.process = None
+        self.ready = False  # the worker has warmed up (torch imported, the last brain loaded)
         self._load()
+        self.warm_model = self._last_brain() if warm else None
         if start_worker:
             self.start()
 
@@ -126,6 +137,13 @@ class JobStore:
                     job.state, job.error = "failed", "the studio was restarted while this job ran"
                 self.jobs[job.id] = job
 
+    def _last_brain(self) -> str:
+        """The brain the worker loads before its first job: the last one dreamt with, else the built-in."""
+        for job in sorted(self.jobs.values(), key=lambda j: j.created, reverse=True):
+            if job.kind in ("dream", "atlas") and job.spec.get("model"):
+                return str(job.spec["model"])
+        return "efficientnet_lite0"
+
     def _save(self) -> None:
         keep = sorted(self.jobs.values(), key=lambda j: j.created)[-200:]
         fields = ("id", "kind", "spec", "title", "state", "created", "finished", "progress", "result", "error",
@@ -139,7 +157,8 @@ class JobStore:
         from zoo.registry import zoo_home
 
         self.process = self._ctx.Process(target=_worker_main, name="zoo-studio-worker", daemon=True,
-                                         args=(str(zoo_home()), self._jobs_q, self._events_q, self._stop_id))
+                                         args=(str(zoo_home()), self._jobs_q, self._events_q, self._stop_id,
+                                               self.warm_model))
         with _quiet_sigint():
             self.process.start()
         threading.Thread(target=self._pump, name="zoo-studio-events", daemon=True).start()
@@ -159,6 +178,9 @@ class JobStore:
             if item is None:
                 return
             job_id, event = item
+            if job_id is None:  # the worker's own news: warmed up
+                self.ready = True
+                continue
             with self.changed:
                 job = self.jobs.get(job_id)
                 if job is not None:
@@ -183,6 +205,8 @@ class JobStore:
                 self._save()
         elif kind in ("progress", "start"):
             job.progress = {k: v for k, v in event.items() if k != "type"}
+        elif kind == "metrics":  # training: iterations done of the total
+            job.progress = {k: event[k] for k in ("done", "total", "percent") if k in event}
         if kind == "metrics":  # the whole table each time: keep only the latest in the history
             job.events = [e for e in job.events if e.get("type") != "metrics"]
         job.seq = max(job.seq, job.events[-1]["seq"] if job.events else 0) + 1
@@ -218,15 +242,13 @@ class JobStore:
                 self._save()
             ids = [i for i in self._stop_id.value.decode().split() if i != job_id][-60:]
             self._stop_id.value = " ".join([*ids, job_id]).encode()
-        if job.state == "running" and job.kind == "train" and self.process is not None and self.process.pid:
-            os.kill(self.process.pid, signal.SIGINT)
         return job
 
 
 @contextlib.contextmanager
 def _quiet_sigint():
-    """The worker starts with SIGINT ignored (Ctrl-C in the terminal is for the server, which then
-    stops the worker); the worker installs its own handler for Stop."""
+    """The worker starts with SIGINT ignored: Ctrl-C in the terminal is for the server, which then
+    stops the worker (Stop in the page sets the job's stop flag, no signal)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

@@ -112,6 +112,7 @@ $("dream-class").addEventListener("input", async () => {
   if (q.length < 2) return;
   try {
     const r = await api(`/api/brains/${encodeURIComponent($("dream-model").value)}/labels?q=${encodeURIComponent(q)}&limit=30`);
+    if ($("dream-class").value !== q) return;  // a later keystroke's answer is the one to show
     list.textContent = "";
     for (const l of r.labels) list.append(el("option", { value: l.label }));
     list.dataset.output = r.output;
@@ -502,6 +503,7 @@ function attachTrain(job) {
       $("train-start").disabled = false; $("train-stop").disabled = true;
       localStorage.removeItem("zoo.trainJob");
       if (j.state === "failed") $("train-error").textContent = j.error;
+      else if (j.state === "stopped" && j.result && j.result.iters) $("train-progress-text").textContent = `stopped at iteration ${j.result.iters}: checkpoint kept, Resume continues`;
       else $("train-progress-text").textContent = `${j.state}` + (j.result && j.result.exported ? `: exported ${j.result.exported}` : "");
       loadBrains();
     },

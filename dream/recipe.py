@@ -6,7 +6,6 @@ One JSON text chunk (`zoo:recipe`) holds everything that decides the pixels; `So
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -20,6 +19,7 @@ from zoo.dream.presets import DreamParams
 
 import zoo
 from zoo.errors import UserError
+from zoo.io import file_digest
 
 KEY = "zoo:recipe"
 FORMAT = 1
@@ -254,8 +254,4 @@ def locate(stored: str | None, image: str | Path, role: str) -> Path | None:
 
 def file_sha256(path: str | Path) -> str:
     """Checksum of a file, streamed (weights and print-size images are large)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_digest(path, "sha256")

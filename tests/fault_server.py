@@ -1,7 +1,9 @@
-"""A fault-injecting HTTP file server on 127.0.0.1, for the fetch, dataset and CLI tests.
+"""THE test HTTP server: a fault-injecting file server on 127.0.0.1, for the fetch, dataset and CLI tests.
 
-`FaultServer(files, faults)` serves `files` (path -> bytes) with Range support. `faults[path]` is
-one fault or a list used one per request (the last one repeats), each of:
+`FaultServer(files, faults, root=FOLDER)` serves `files` (path -> bytes) and, for other paths, the
+files under `root` as they are at the time of the request (a static site the test writes into),
+with Range support. `faults[path]` is one fault or a list used one per request (the last one
+repeats), each of:
 
     "ok"          normal answer (206 for a Range request)
     "404", "403", "500", "503"   that status with a short body
@@ -21,12 +23,15 @@ import contextlib
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 
 class FaultServer:
-    def __init__(self, files: dict[str, bytes], faults: dict[str, str | list[str]] | None = None,
-                 trickle_pause: float = 0.05) -> None:
-        self.files = dict(files)
+    def __init__(self, files: dict[str, bytes] | None = None, faults: dict[str, str | list[str]] | None = None,
+                 trickle_pause: float = 0.05, *, root: Path | None = None) -> None:
+        self.files = dict(files or {})
+        self.root = Path(root).resolve() if root is not None else None
         self.faults = {k: ([v] if isinstance(v, str) else list(v)) for k, v in (faults or {}).items()}
         self.trickle_pause = trickle_pause
         self.log: list[tuple[str, str | None]] = []
@@ -72,6 +77,17 @@ class FaultServer:
     def requests(self, path: str) -> int:
         return sum(1 for p, _ in self.log if p == path)
 
+    def ranges(self) -> list[str]:
+        return [r for _, r in self.log if r is not None]
+
+    def _data(self, path: str) -> bytes | None:
+        if path in self.files:
+            return self.files[path]
+        if self.root is None:
+            return None
+        file = (self.root / path).resolve()
+        return file.read_bytes() if self.root in file.parents and file.is_file() else None
+
     def _fault(self, path: str) -> str:
         with self._lock:
             n = self._count.get(path, 0)
@@ -79,7 +95,7 @@ class FaultServer:
         faults = self.faults.get(path, ["ok"])
         fault = faults[min(n, len(faults) - 1)]
         if fault == "drop_once":
-            return f"drop:{len(self.files.get(path, b'')) // 2}" if n == 0 else "ok"
+            return f"drop:{len(self._data(path) or b'') // 2}" if n == 0 else "ok"
         return fault
 
     @staticmethod
@@ -90,7 +106,7 @@ class FaultServer:
         h.wfile.write(body)
 
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
-        path = h.path.lstrip("/")
+        path = unquote(urlsplit(h.path).path).lstrip("/")
         rng = h.headers.get("Range")
         with self._lock:
             self.log.append((path, rng))
@@ -100,9 +116,9 @@ class FaultServer:
         if fault == "hang":
             self._stop.wait(30)
             return None
-        if path not in self.files:
+        data = self._data(path)
+        if data is None:
             return self._status(h, 404, b"not found")
-        data = self.files[path]
         if fault == "wrong":
             data = bytes((b + 1) % 256 for b in data)
         start = 0

@@ -20,9 +20,9 @@ from zoo.register import register_card as register_user_model
 from zoo.registry import card_table_from_card, get_card
 
 try:  # tests/ is on sys.path when pytest imports test files from it
-    from zoo_helpers import SHARED, SHARED_MODELS, FileServer, shared_or_skip
+    from zoo_helpers import SHARED, SHARED_MODELS, FaultServer, shared_or_skip
 except ImportError:  # pragma: no cover
-    from tests.zoo_helpers import SHARED, SHARED_MODELS, FileServer, shared_or_skip
+    from tests.zoo_helpers import SHARED, SHARED_MODELS, FaultServer, shared_or_skip
 
 LFW = SHARED / "datasets" / "lfw_identity"
 
@@ -102,7 +102,7 @@ def test_default_brain_that_cannot_be_fetched_falls_back(home, photos, capsys, m
     user_home = home.parent / "fallback_home"
     monkeypatch.setenv("ZOO_HOME", str(user_home))
     shutil.copytree(home / "models" / "efficientnet_lite0", user_home / "models" / "efficientnet_lite0")
-    with FileServer({}) as srv:  # every URL of the default brain answers 404
+    with FaultServer({}) as srv:  # every URL of the default brain answers 404
         table = card_table_from_card(get_card("bvlc_googlenet"))
         for spec in table["files"].values():
             spec["url"] = srv.url(spec["filename"])
@@ -126,7 +126,7 @@ def test_unknown_model_suggests_names(home, photos, capsys) -> None:
 
 
 def test_fetch_404_exits_1_and_leaves_nothing(home, capsys, monkeypatch) -> None:
-    with FileServer({}) as srv:
+    with FaultServer({}) as srv:
         monkeypatch.setenv("ZOO_MIRROR", srv.url("zoo"))
         table = card_table_from_card(get_card("mtcnn_det2"))
         for spec in table["files"].values():

@@ -17,25 +17,11 @@ from PIL import Image, PngImagePlugin
 from zoo.dream.presets import DreamParams
 from zoo.dream.recipe import KEY, Recipe
 
+from tests import dream_helpers
 from zoo.cli import main
 
-MODEL = "efficientnet_lite0"
-
-
-@pytest.fixture(scope="module")
-def built_home(tmp_path_factory):
-    """A ZOO_HOME where the built-in efficientnet_lite0 has been built once."""
-    home = tmp_path_factory.mktemp("bad_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ZOO_HOME", str(home))
-        assert main(["layers", MODEL]) == 0
-    return home
-
-
-@pytest.fixture
-def home(built_home, monkeypatch):
-    monkeypatch.setenv("ZOO_HOME", str(built_home))
-    return built_home
+MODEL = dream_helpers.MODEL
+built_home, home = dream_helpers.built_home, dream_helpers.home  # the shared fixtures
 
 
 @pytest.fixture

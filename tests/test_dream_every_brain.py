@@ -1,7 +1,10 @@
 """Every brain in ../shared/models, every blob: the minimum size, stride and tile plan hold, and every
-`--layer` form the README documents dreams (real weights where we have them, seeded ones elsewhere)."""
+`--layer` form the README documents dreams through `zoo convert --name` and `zoo dream` (real weights
+where we have them, seeded ones elsewhere)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +15,10 @@ from zoo.dream.brain import from_graph
 from zoo.dream.presets import DreamParams
 from zoo.dream.recipe import Recipe, read_recipe
 
+from tests.caffe_helpers import seeded_files
 from tests.conftest import MODELS, shared_or_skip
 from zoo import convert
+from zoo.cli import main
 from zoo.errors import UserError
 from zoo.preprocess import Preprocess
 
@@ -76,54 +81,91 @@ def _reaches(g, blob: str, h: int, w: int) -> bool:
         return False
 
 
-def _forms(brain, size):
-    """The README's --layer forms on this brain: blob, channels, one neuron in the middle of the blob
-    at this size, and two blobs with weights and a guide."""
-    blob = brain.default_blob
-    h, w = size
-    net = (w, h) if brain.preprocess.transpose else (h, w)
-    g = brain.graph
-    shape = g.truncated([blob]).shapes({next(iter(g.inputs)): (1, 3, *net)})[blob]
-    other = list(brain.dreamable)[0]
-    x = torch.from_numpy(np.random.default_rng(1).uniform(-1, 1, (1, 3, *net)).astype(np.float32))
-    with torch.no_grad():  # channels that are alive on this start (real nets have dead ones)
-        live = brain.net_for([blob])(x, outputs=[blob])[blob][0].flatten(1).abs().sum(1).argsort(descending=True)
-    a, b = int(live[0]), int(live[1])
-    return [[blob], [f"{blob}:{a},{b}"], [f"{blob}:{a}@{shape[2] // 2},{shape[3] // 2}"], [blob, other]]
+# --- every --layer form through the CLI, on every brain registered with `zoo convert --name` ---------
+
+CLASSES = {  # name: (class output, its number of classes), read off each deploy prototxt
+    "bvlc_googlenet": ("prob", 1000), "gender_net": ("prob", 2), "age_net": ("prob", 8),
+    "googlenet_places365": ("prob", 365), "mtcnn_det1": ("prob1", 2), "mtcnn_det2": ("prob1", 2),
+    "mtcnn_det3": ("prob1", 2), "open_nsfw": ("prob", 2), "efficientnet_lite0": ("prob", 1000),
+}
+MTCNN_PIXELS = ["--mean-pixel", "127.5,127.5,127.5", "--scale", "0.0078125", "--channel-order", "RGB"]
 
 
-def _dream(brain, layers, size, tmp_path, name):
-    rgb = np.random.default_rng(1).uniform(0, 255, (*size, 3)).astype(np.float32)
-    start = tmp_path / f"{name}-start.png"
-    Image.fromarray(rgb.astype(np.uint8)).save(start)
-    rgb = np.asarray(Image.open(start), np.float32)
-    rec = Recipe(model=brain.name, weights_sha256="", layers=tuple(layers), params=DreamParams(octaves=1, iterations=1,
-                 jitter=4), weights=(2.0, 0.5)[:len(layers)] if len(layers) > 1 else (),
-                 input=str(start), guide=str(start) if len(layers) > 1 else None)
-    out = tmp_path / f"{name}.png"
-    done = run.run(run.prepare(rec, brain=brain), out)
-    assert not done.interrupted and out.exists(), layers
-    back = np.asarray(Image.open(out), np.float32)
-    assert back.shape == (*size, 3) and np.abs(back - rgb).mean() > 0.01, layers
-    assert read_recipe(out).layers  # the recipe came along
+@pytest.fixture(scope="module")
+def cli_home(tmp_path_factory):
+    """One ZOO_HOME for the module; each brain is registered in it on first use (`registered`)."""
+    return tmp_path_factory.mktemp("every_brain_home"), {}
 
 
-SAME_AS_GOOGLENET = pytest.mark.slow  # bvlc_googlenet's topology again: run with -m slow
+def registered(cli_home, name: str) -> tuple[str, tuple[int, int]]:
+    """`zoo convert PROTOTXT -w WEIGHTS --name t_NAME --labels FILE` (seeded weights from our own
+    Caffe writer where no real ones are shared); returns the zoo name and the deploy size (H, W)."""
+    home, done = cli_home
+    if name not in done:
+        proto, weights = NETS[name]
+        proto = shared_or_skip(MODELS / proto)
+        folder = home.parent / f"files_{name}"
+        folder.mkdir(exist_ok=True)
+        if weights is None:
+            proto, weights, g = seeded_files(proto.read_text(), folder, seed=0)
+        else:
+            weights = MODELS / weights
+            g = convert.load_net(proto)
+        _, (_, _, h, w) = next(iter(g.inputs.items()))
+        n = CLASSES[name][1]
+        labels = folder / "labels.txt"
+        labels.write_text("\n".join(["class 0", *(f"label {i}, name{i}" for i in range(1, n))]) + "\n")
+        code = main(["convert", str(proto), "--weights", str(weights), "--name", f"t_{name}", "-o", str(folder),
+                     "-f", "onnx", "--labels", str(labels), *(MTCNN_PIXELS if name.startswith("mtcnn") else [])])
+        assert code == 0, name
+        done[name] = (f"t_{name}", (int(h), int(w)))
+    return done[name]
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=SAME_AS_GOOGLENET) if n == "googlenet_places365" else n
-                                  for n in NETS])
-def test_every_layer_form_dreams_on_every_brain(name, tmp_path):
-    brain = brain_for(name)
-    need = pipeline.min_side(brain, [brain.default_blob, list(brain.dreamable)[0]])
-    size = (need + 3, need + 11)  # not square, not aligned: the tiles must cover it
-    for i, layers in enumerate(_forms(brain, size)):
-        _dream(brain, layers, size, tmp_path, f"form{i}")
-    cls = next(iter(brain.labels))
-    for text, index in ((f"{cls}:class 0", 0), (f"{cls}:label 1, name1", 1), (f"{cls}:NAME1", 1), (f"{cls}:1", 1)):
-        assert pipeline.targets_for(brain, [text])[0].channels == (index,), text
-    side = pipeline.min_side(brain, [brain.logits(cls)])
-    _dream(brain, [f"{cls}:name1"], (side, side + 11), tmp_path, "class")  # windows of a fixed head, if any
+def _noise(path: Path, h: int, w: int, seed: int) -> Path:
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def _zoo_dream(capsys, start: Path, out: Path, model: str, *args: str) -> np.ndarray:
+    """`zoo dream` at one octave and one step: exit 0, and a PNG of the input's size that decodes."""
+    code = main(["dream", str(start), "-o", str(out), "--model", model, "--octaves", "1", "--iterations", "1",
+                 "--seed", "1", *args])
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err, (model, args, err[-2000:])
+    with Image.open(out) as im:
+        im.load()
+        assert im.size == Image.open(start).size and im.mode == "RGB", (model, args, im.size)
+        return np.asarray(im, np.float32)
+
+
+@pytest.mark.parametrize("name", list(NETS))
+def test_every_layer_form_dreams_through_the_cli(name, cli_home, tmp_path, monkeypatch, capsys):
+    """The README's forms: --layer BLOB, BLOB:C1,C2 (channels), BLOB:C@Y,X (one neuron), several --layer
+    with --weight, --guide, at a few pixels over the blobs' minimum size (not square, not aligned), and
+    prob:LABEL (by a comma name, any case) at the deploy size (one window of a fixed head; more windows:
+    test_fixed_head_class_term_is_the_sum_over_windows)."""
+    from zoo.registry import get_card
+
+    monkeypatch.setenv("ZOO_HOME", str(cli_home[0]))
+    model, (h, w) = registered(cli_home, name)
+    card = get_card(model)
+    blob, first = card.default_blob, card.dream_blobs[0].name
+    need = pipeline.min_side(brain_for(name), [blob, first])  # only to pick a small size that works
+    start = _noise(tmp_path / "start.png", need + 3, need + 11, seed=1)
+    guide = _noise(tmp_path / "guide.png", need, need, seed=2)
+    plain = _zoo_dream(capsys, start, tmp_path / "plain.png", model, "--layer", blob)
+    assert np.abs(plain - np.asarray(Image.open(start), np.float32)).mean() > 0.01  # the step moved pixels
+    assert read_recipe(tmp_path / "plain.png").layers == (blob,)
+    layers = (f"{blob}:0,1", f"{first}:0@0,0")
+    _zoo_dream(capsys, start, tmp_path / "mixed.png", model, "--layer", layers[0], "--layer", layers[1],
+               "--weight", "2", "--weight", "0.5", "--guide", str(guide))
+    rec = read_recipe(tmp_path / "mixed.png")
+    assert rec.layers == layers and tuple(rec.weights) == (2.0, 0.5) and Path(rec.guide) == guide.resolve()
+    cls = CLASSES[name][0]
+    deploy = _noise(tmp_path / "deploy.png", h, w, seed=3)
+    _zoo_dream(capsys, deploy, tmp_path / "class.png", model, "--layer", f"{cls}:NAME1")
+    assert read_recipe(tmp_path / "class.png").layers == (f"{cls}:1",)  # "label 1, name1" is class 1
 
 
 def test_fixed_head_class_term_is_the_sum_over_windows():

@@ -16,27 +16,21 @@ from rich.console import Console
 from skimage import data
 from zoo.dream.recipe import read_recipe
 
+from tests import dream_helpers
 from tests.conftest import MODELS, shared_or_skip
 from zoo.cli import main
 
-MODEL = "efficientnet_lite0"
+MODEL = dream_helpers.MODEL
+built_home, home = dream_helpers.built_home, dream_helpers.home  # the shared fixtures
+
 EFF = MODELS / "efficientnet_lite0"
 
 
-@pytest.fixture(scope="module")
-def built_home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("flow_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ZOO_HOME", str(home))
-        assert main(["labels", MODEL, "--grep", "zzzz-none"]) == 1  # builds nothing, reads shipped labels
-        assert main(["layers", MODEL]) == 0
-    return home
-
-
-@pytest.fixture
-def home(built_home, monkeypatch):
-    monkeypatch.setenv("ZOO_HOME", str(built_home))
-    return built_home
+def test_labels_read_the_shipped_list_without_building_the_brain(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "fresh"))
+    assert main(["labels", MODEL, "--grep", "zzzz-none"]) == 1
+    assert main(["labels", MODEL, "--grep", "goldfish"]) == 0 and "goldfish" in capsys.readouterr().out
+    assert not list((tmp_path / "fresh").rglob("*.caffemodel"))
 
 
 @pytest.fixture
@@ -65,14 +59,20 @@ def test_goldfish_is_dreamt_into_the_coffee_photo(home, coffee, tmp_path):
     assert read_recipe(out).layers == ("prob:1",)
 
 
-def test_mtcnn_det3_face_score_rises_on_a_non_face_crop(tmp_path, monkeypatch):
-    import cv2
-
+def _det3_mirror(tmp_path: Path, monkeypatch) -> Path:
+    """A folder mirror ($ZOO_MIRROR) holding the shared mtcnn_det3 files; returns its det3 folder."""
     mirror = tmp_path / "mirror" / "mtcnn_det3"
     mirror.mkdir(parents=True)
     for name in ("det3.prototxt", "det3.caffemodel"):
         shutil.copy(shared_or_skip(MODELS / "mtcnn" / name), mirror / name)
     monkeypatch.setenv("ZOO_MIRROR", str(tmp_path / "mirror"))
+    return mirror
+
+
+def test_mtcnn_det3_face_score_rises_on_a_non_face_crop(tmp_path, monkeypatch):
+    import cv2
+
+    mirror = _det3_mirror(tmp_path, monkeypatch)
     crop = tmp_path / "crop.png"
     Image.fromarray(data.coffee()[100:300, 300:500]).save(crop)
     net = cv2.dnn.readNetFromCaffe(str(mirror / "det3.prototxt"), str(mirror / "det3.caffemodel"))
@@ -274,11 +274,7 @@ def _scaled(args: list[str]) -> list[str]:
 
 
 def test_every_readme_dream_command_runs_scaled_down(home, tmp_path, monkeypatch):
-    mirror = tmp_path / "mirror" / "mtcnn_det3"
-    mirror.mkdir(parents=True)
-    for name in ("det3.prototxt", "det3.caffemodel"):
-        shutil.copy(shared_or_skip(MODELS / "mtcnn" / name), mirror / name)
-    monkeypatch.setenv("ZOO_MIRROR", str(tmp_path / "mirror"))
+    _det3_mirror(tmp_path, monkeypatch)
     monkeypatch.setenv("ZOO_FETCH_RETRIES", "0")
     work = tmp_path / "work"
     (work / "photos").mkdir(parents=True)

@@ -2,14 +2,11 @@
 built here from ../shared/datasets."""
 
 import csv
-import functools
 import hashlib
 import io
 import shutil
 import tarfile
-import threading
 import zipfile
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -21,40 +18,21 @@ from zoo.train.download import DownloadError, fetch
 from zoo.train.lfw import parse_names, safe_extract
 from zoo.train.lfw import prepare as prepare_lfw
 
+try:  # tests/ is on sys.path when pytest imports test files from it
+    from fault_server import FaultServer
+except ImportError:  # pragma: no cover
+    from tests.fault_server import FaultServer
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 HEADER = "AUTHOR;BORN-DIED;TITLE;DATE;TECHNIQUE;LOCATION;URL;FORM;TYPE;SCHOOL;TIMEFRAME"
 
 
-class Quiet(SimpleHTTPRequestHandler):
-    """Static files, with `Range: bytes=N-` answered 206 like real servers (records ranges seen)."""
-
-    ranges: list[str] = []
-
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
-        rng = self.headers.get("Range")
-        path = Path(self.translate_path(self.path))
-        if not rng or not path.is_file():
-            return super().do_GET()
-        Quiet.ranges.append(rng)
-        start = int(rng.split("=")[1].rstrip("-"))
-        data = path.read_bytes()[start:]
-        self.send_response(206)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """(root folder, base URL) of a local web server; tests write what it serves under root."""
+    """(root folder, base URL, server) of a local web server; tests write what it serves under root."""
     root = tmp_path_factory.mktemp("www")
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with FaultServer(root=root) as srv:
+        yield root, srv.base, srv
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +89,7 @@ def build_wga(www: Path) -> dict[str, int]:
 
 
 def test_arthistory_downloads_filters_and_labels(site, tmp_path):
-    www, base = site
+    www, base, _ = site
     counts = build_wga(www)
     images = prepare_arthistory(
         label="school", root=tmp_path / "wga", base_url=base, centuries="1-18", per_class=3, show=False
@@ -153,7 +131,7 @@ def make_lfw_tgz(path: Path, people: dict[str, list[Path]]) -> None:
 
 @pytest.fixture(scope="module")
 def lfw_site(site):
-    www, base = site
+    www, base, _ = site
     people = {
         p.name: sorted(p.glob("*.jpg"))[:3] for p in sorted((SHARED / "lfw_identity").iterdir())[:4] if p.is_dir()
     }
@@ -210,14 +188,14 @@ def test_parse_names_tolerates_list_quirks():
 
 
 def test_fetch_resumes_a_partial_file_and_verifies(site, tmp_path):
-    www, base = site
+    www, base, _ = site
     payload = bytes(range(256)) * 400
     (www / "blob.bin").write_bytes(payload)
     dest = tmp_path / "blob.bin"
     (tmp_path / "blob.bin.part").write_bytes(payload[:30000])  # a download killed half-way
     fetch(f"{base}/blob.bin", dest, md5=hashlib.md5(payload).hexdigest())
     assert dest.read_bytes() == payload and not (tmp_path / "blob.bin.part").exists()
-    assert "bytes=30000-" in Quiet.ranges
+    assert "bytes=30000-" in site[2].ranges()
     mtime = dest.stat().st_mtime_ns
     fetch(f"{base}/blob.bin", dest, md5=hashlib.md5(payload).hexdigest())  # verified copy kept
     assert dest.stat().st_mtime_ns == mtime

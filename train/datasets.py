@@ -54,21 +54,75 @@ def data_dir() -> Path:
     return zoo_home() / "datasets"
 
 
+def check_root(root: Path) -> Path:
+    """Refuse folders no one means as a dataset and whose walk would read half the disk: a file
+    system root, the home folder (or a folder above it) and the zoo's own home."""
+    from zoo.registry import zoo_home
+
+    real = Path(root).expanduser().resolve()
+    home = Path.home().resolve()
+    if real == real.parent:
+        raise DatasetError(f"{root}: a file system root is not a dataset (give a folder with one sub-folder per class)")
+    if real == home or real in home.parents:
+        raise DatasetError(f"{root}: {'your home folder' if real == home else 'a folder above your home folder'} "
+                           "is not a dataset (give a folder with one sub-folder per class)")
+    if real == zoo_home().expanduser().resolve():
+        raise DatasetError(f"{root}: the zoo's own home ($ZOO_HOME) is not a dataset")
+    return root
+
+
+PROBE_DEPTH, PROBE_ENTRIES = 3, 2000  # how far a class folder is looked into before the full walk
+
+
+def _holds_images(folder: Path) -> bool:
+    """Whether an image stands within PROBE_DEPTH levels below `folder`, looking at no more than
+    PROBE_ENTRIES entries (breadth first): cheap, so a deep tree that is no dataset stops early."""
+    level, seen = [folder], 0
+    for _ in range(PROBE_DEPTH):
+        deeper = []
+        for d in level:
+            try:
+                with os.scandir(d) as entries:
+                    for e in entries:
+                        seen += 1
+                        if seen > PROBE_ENTRIES:
+                            return False
+                        if e.name.startswith("."):
+                            continue
+                        if e.is_file() and Path(e.name).suffix.lower() in IMAGE_EXTS:
+                            return True
+                        if e.is_dir(follow_symlinks=False):
+                            deeper.append(e.path)
+            except OSError:
+                continue
+        level = deeper
+    return False
+
+
 def scan_folder(root: Path) -> ImageList:
-    """One class per sub-folder (sorted by name), images anywhere below it; files at the root ignored."""
+    """One class per sub-folder (sorted by name), images anywhere below it; files at the root ignored.
+
+    Before the full walk every sub-folder is probed (an image within PROBE_DEPTH levels): a folder
+    none of whose sub-folders holds images is refused at once, and sub-folders without images are
+    no classes."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: not a directory (give a folder with one sub-folder per class)")
+    check_root(root)
+    subs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    subs = [sub for sub in subs if _holds_images(sub)]
+    if not subs:
+        loose = any(f.is_file() and f.suffix.lower() in IMAGE_EXTS for f in root.iterdir())
+        hint = "its images stand at the top: move them into one sub-folder per class, " if loose else "expected "
+        raise DatasetError(f"{root}: no class folders with images ({hint}{root}/<class>/<image>.jpg)")
     classes, items = [], []
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+    for sub in subs:
         files = sorted(f for f in sub.rglob("*") if f.suffix.lower() in IMAGE_EXTS and f.is_file() and f.name[0] != ".")
         if not files:
             continue
         label = len(classes)
         classes.append(sub.name)
         items.extend((f.relative_to(root).as_posix(), label) for f in files)
-    if not classes:
-        raise DatasetError(f"{root}: no class folders with images (expected {root}/<class>/<image>.jpg)")
     return ImageList(root, classes, items)
 
 

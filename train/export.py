@@ -9,15 +9,12 @@ exported brain is a plain classifier whose layers keep their names and places.
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from zoo import convert
 from zoo.errors import UserError
+from zoo.io import atomic_folder, make_dirs, write_text_atomic
 
 from . import checkpoint, preview
 from .config import TrainConfig
@@ -34,10 +31,6 @@ class Exported:
     caffemodel: Path
     onnx: Path
     models_toml: Path | None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def restore(run_dir: Path) -> tuple[TrainNet, TrainConfig, list[str], dict]:
@@ -69,6 +62,8 @@ def deploy_graph(net: TrainNet, classes: list[str]):
 
 
 def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[str, Path], graph) -> dict:
+    from zoo.register import local_file
+
     p = net.preprocess
     src = net.card
     base = getattr(src, "name", cfg.model)
@@ -100,49 +95,32 @@ def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[
         "classifier": net.classifier,
         "default_blob": default,
         "labels": {"names": list(classes), "source": f"class folders of {cfg.dataset}"},
-        "files": {
-            "prototxt": {"url": files["prototxt"].resolve().as_uri(), "sha256": _sha256(files["prototxt"])},
-            "weights": {"url": files["weights"].resolve().as_uri(), "sha256": _sha256(files["weights"])},
-        },
+        "files": {role: local_file(path) for role, path in files.items()},
         "dream_blobs": dream_blobs,
         "trained_blobs": preview.changed_dream_blobs(graph, src, trained),
     }
 
 
-def check_name(name: str) -> str:
-    from zoo.names import validate_name
-    from zoo.registry import BUILTIN_TOML, parse_toml
-
-    validate_name(name, "--name")
-    if name in parse_toml(BUILTIN_TOML):
-        raise UserError(f"--name {name}: a built-in model has that name; choose another")
-    return name
-
-
 def export_run(run_dir: Path, name: str, *, register_card: bool = True) -> Exported:
-    """Write the run's brain as zoo model NAME (into the zoo's model cache) and register its card."""
+    """Write the run's brain as zoo model NAME (into the zoo's model cache) and register its card.
+
+    The folder is built beside the old one and swapped in whole (zoo.io.atomic_folder): an export
+    that fails half-way leaves the previous export of NAME as it was."""
     from zoo import cache
-    from zoo.register import register_card
+    from zoo.register import check_new_name, register_card
     from zoo.registry import user_toml
 
-    check_name(name)
+    check_new_name(name)
     net, cfg, classes, _ = restore(Path(run_dir))
     cfg.name = name
     graph = deploy_graph(net, classes)
     graph.name = name
     dest = cache.model_dir(name)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=dest.parent))
-    try:
+    make_dirs(dest.parent)
+    with atomic_folder(dest) as tmp:
         convert.write_caffe(graph, tmp / PROTOTXT, tmp / CAFFEMODEL)
         convert.write_onnx(graph, tmp / ONNX)
-        (tmp / "labels.txt").write_text("\n".join(classes) + "\n", encoding="utf-8")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        write_text_atomic(tmp / "labels.txt", "\n".join(classes) + "\n")
     files = {"prototxt": dest / PROTOTXT, "weights": dest / CAFFEMODEL}
     table = card_table(net, cfg, classes, files, graph)
     toml = None

@@ -12,12 +12,11 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 import zlib
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
-from zoo.io import write_text_atomic
+from zoo.io import atomic_folder, replace_folder, write_text_atomic
 
 from .datasets import DatasetError, ImageList, data_dir, scan_folder
 from .download import fetch
@@ -48,19 +47,12 @@ def safe_extract(archive: Path, dest: Path) -> Path:
     renamed; a truncated or damaged archive is a one-line error and leaves nothing."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
     try:
-        with tarfile.open(archive, "r:*") as tar:
+        with atomic_folder(dest) as tmp, tarfile.open(archive, "r:*") as tar:
             for m in tar:
                 _extract_one(tar, m, tmp, archive)
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
     except (tarfile.TarError, EOFError, zlib.error) as e:
         raise DatasetError(f"{archive}: not a readable tar archive ({e or type(e).__name__})") from None
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
 
@@ -127,9 +119,7 @@ def prepare(
         extracted = safe_extract(archive, root / "extract")
         inner = extracted / "lfw-deepfunneled"
         src = inner if inner.is_dir() else extracted
-        if images.exists():
-            shutil.rmtree(images)
-        os.replace(src, images)
+        replace_folder(src, images)
         shutil.rmtree(extracted, ignore_errors=True)
         write_text_atomic(images / ".complete", "ok\n")
     listing = scan_folder(images)

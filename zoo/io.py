@@ -1,8 +1,10 @@
-"""The one atomic writer and the one file digest: no half-written outputs, ever.
+"""The one atomic writer, the one folder swap and the one file digest: no half-written outputs, ever.
 
 Write to a temporary file in the target's folder, fsync, then rename over the target; on any error
 the temporary file disappears and the target is untouched. The result gets the mode a plain
-`open(path, "w")` would give (0666 less the umask), not mkstemp's 0600.
+`open(path, "w")` would give (0666 less the umask), not mkstemp's 0600. A folder is built the same
+way: in a temporary sibling, every file fsynced, then renamed over the old one, which is kept until
+the new one is in place.
 """
 
 from __future__ import annotations
@@ -10,54 +12,112 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 
-def _umask_mode() -> int:
+def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
 
 
-def _finish(tmp: str, path: Path) -> None:
-    os.chmod(tmp, _umask_mode())
-    os.replace(tmp, path)
+def _fsync(path: str | Path) -> None:
+    """Flush a file's (or a folder's) data to disk; a folder that cannot be opened for that is skipped."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if os.path.isdir(path):
+            return  # a folder we may write but not read (mode 0300): its entries still land
+        raise
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _staged(path: Path, suffix: str) -> Iterator[tuple[int, str]]:
+    """THE temp-file-and-rename: yield (open fd, name) of a new file beside `path`. When the body
+    returns, the file (closed by then or not) is fsynced, given the umask mode and renamed over
+    `path`; when it raises, the file is removed and the exception goes on unchanged."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    try:
+        yield fd, tmp
+        _fsync(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    finally:
+        os.close(fd)  # held to the end (writers use a name or a duplicate), so it is closed exactly once
 
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     """Yield a binary file; on success it replaces `path`, on any error it disappears."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        _finish(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with _staged(Path(path), ".part") as (fd, _), os.fdopen(os.dup(fd), "wb") as f:
+        yield f
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Like atomic_write, for writers that want a file name (PIL, h5py, torch.save)."""
+    """Like atomic_write, for writers that want a file name (PIL, h5py, torch.save): the name keeps
+    the target's suffix, for writers that pick the format by it."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with _staged(path, ".part" + path.suffix) as (_, tmp):
         yield Path(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        _finish(tmp, path)
+
+
+def _fsync_tree(root: Path) -> None:
+    for folder, _, files in os.walk(root):
+        for name in files:
+            _fsync(os.path.join(folder, name))
+        _fsync(folder)
+
+
+def replace_folder(src: str | Path, dest: str | Path) -> None:
+    """Move folder `src` to `dest` (the same file system), replacing what is there: the old one is
+    renamed aside, the new one renamed in, and only then the old one deleted (put back if the new
+    one cannot go in)."""
+    src, dest = Path(src), Path(dest)
+    old = None
+    if dest.exists() or dest.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
+        os.rmdir(old)
+        os.replace(dest, old)
+    try:
+        os.replace(src, dest)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if old is not None:
+            os.replace(old, dest)
+        raise
+    _fsync(dest.parent)
+    if old is not None:
+        if old.is_dir() and not old.is_symlink():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | Path) -> Iterator[Path]:
+    """Yield an empty folder beside `path` to build in; on success its files are fsynced and it replaces
+    `path` (replace_folder), on any error it disappears and `path` is untouched."""
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
+    try:
+        yield tmp
+        _fsync_tree(tmp)
+        os.chmod(tmp, 0o777 & ~_umask())
+        replace_folder(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

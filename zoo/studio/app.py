@@ -380,15 +380,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.delete("/api/brains/{name}", tags=["brains"])
     def remove(name: str) -> dict:
         """`zoo remove NAME`: delete the cached files (and a user-registered model's entry)."""
-        from zoo import cache
-        from zoo.register import unregister
-        from zoo.registry import load_registry
+        from zoo.register import remove_model
 
-        load_registry().get(name)
-        removed = cache.remove_model(name)
-        unregistered = unregister(name)
-        if not removed and not unregistered:
-            raise UserError(f"model {name} is not cached; nothing to remove")
+        unregistered = remove_model(name)
         with contextlib.suppress(FileNotFoundError):
             shutil.rmtree(area("atlases") / safe_name(name))
         return {"removed": name, "unregistered": unregistered}
@@ -550,21 +544,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if (out / "ckpt.pt").exists():
                 raise UserError(f"run {run}: already has a checkpoint; resume it or choose another name")
         if req.name:
-            from zoo.train.export import check_name
+            from zoo.register import check_new_name
 
-            check_name(req.name)
+            check_new_name(req.name)
         spec["out"] = str(out)
         return store().submit("train", spec, f"train {run}" + (" (resume)" if req.resume else "")).public()
 
     @app.post("/api/runs/{run}/export", tags=["train"])
     def export(run: str, req: ExportRequest) -> dict:
         """`zoo export RUN --name NAME` as a job."""
-        from zoo.train.export import check_name
+        from zoo.register import check_new_name
 
         d = area("runs") / safe_name(run)
         if not (d / "ckpt.pt").is_file():
             raise UserError(f"run {run}: has no checkpoint to export")
-        check_name(req.name)
+        check_new_name(req.name)
         return store().submit("export", {"run": str(d), "name": req.name}, f"export {run} as {req.name}").public()
 
     @app.get("/api/runs", tags=["train"])

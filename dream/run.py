@@ -230,19 +230,7 @@ def run(
     update, stepped = _reporters(prep.brain.preprocess, lambda p: (state["frame"], rec.frames, state["done"],
                                                                     prep.total), clock, on_progress, on_step, {})
 
-    def progress(p: render.Progress) -> None:
-        if p.tile == 1 and limit is not None and state["done"] >= limit:
-            raise KeyboardInterrupt  # the recipe's interrupted step: stop exactly there
-        if stop is not None and stop.is_set():
-            raise KeyboardInterrupt
-        if p.tile == p.tiles:
-            state["done"] += 1
-        update(p)
-
-    def after_step(p: render.Progress) -> None:
-        stepped(p)
-        if stop is not None and stop.is_set() and state["done"] < prep.total:
-            raise KeyboardInterrupt  # Stop keeps this step: no gradient of the next one is waited for
+    progress, after_step = _stoppable(update, stepped, state, prep.total, stop, limit)
 
     path = Path(target) if target is not None else None
     if rec.frames > 1:
@@ -285,6 +273,27 @@ def _reporters(pre, counts: Callable[[render.Progress], tuple[int, int, int, int
             on_step(make(p))
 
     return update, stepped
+
+
+def _stoppable(report, stepped, state: dict, total: int, stop: threading.Event | None, limit: int | None = None):
+    """The render callbacks with step counting (`state["done"]`) and stopping: at `limit` steps (a
+    recipe's interrupted step) or when `stop` is set, right after the step it interrupts."""
+
+    def progress(p: render.Progress) -> None:
+        if p.tile == 1 and limit is not None and state["done"] >= limit:
+            raise KeyboardInterrupt  # the recipe's interrupted step: stop exactly there
+        if stop is not None and stop.is_set():
+            raise KeyboardInterrupt
+        if p.tile == p.tiles:
+            state["done"] += 1
+        report(p)
+
+    def after_step(p: render.Progress) -> None:
+        stepped(p)
+        if stop is not None and stop.is_set() and state["done"] < total:
+            raise KeyboardInterrupt  # Stop keeps this step: no gradient of the next one is waited for
+
+    return progress, after_step
 
 
 def _sequence(prep: Prepared, path: Path | None, update, stepped, state: dict,
@@ -391,17 +400,7 @@ def dream_atlas(
     report, stepped = _reporters(brain.preprocess, lambda p: (1, 1, state["done"], total), clock, on_progress,
                                  on_step, where)
 
-    def update(p: render.Progress) -> None:
-        if stop is not None and stop.is_set():
-            raise KeyboardInterrupt
-        if p.tile == p.tiles:
-            state["done"] += 1
-        report(p)
-
-    def after_step(p: render.Progress) -> None:
-        stepped(p)
-        if stop is not None and stop.is_set() and state["done"] < total:
-            raise KeyboardInterrupt
+    update, after_step = _stoppable(report, stepped, state, total, stop)
 
     items, entries = [], []
     for i, (blob, rgb, result) in enumerate(atlas.render_blobs(

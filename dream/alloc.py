@@ -13,24 +13,22 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import sys
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-_done = False
+LARGEST = 2**31 - 1  # mallopt takes an int: blocks up to 2 GiB from the heap, never trimmed below it
 
 
-def reuse_freed_memory(threshold: int = 1 << 40) -> bool:
-    """Once per process: large blocks from the heap, and no trimming below `threshold` bytes."""
-    global _done
-    if _done or not sys.platform.startswith("linux") or os.environ.get("ZOO_KEEP_MEMORY") == "0":
-        return _done
-    _done = True
+@functools.cache
+def reuse_freed_memory() -> bool:
+    """Once per process: large blocks from the heap, kept after free. True when glibc took it."""
+    if not sys.platform.startswith("linux") or os.environ.get("ZOO_KEEP_MEMORY") == "0":
+        return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    big = min(threshold, 2**31 - 1)  # mallopt takes an int
-    return bool(mallopt(M_MMAP_THRESHOLD, big) and mallopt(M_TRIM_THRESHOLD, big))
+    return bool(mallopt(M_MMAP_THRESHOLD, LARGEST) and mallopt(M_TRIM_THRESHOLD, LARGEST))

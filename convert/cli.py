@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Plain prints, not rich: paths and layer names are not markup, and rich's import is a tenth of a
+# whole `zoo convert` (only `zoo info`'s table needs it).
 
 
 def say_notes(graph) -> None:
     """What the reader changed (renamed duplicate layers...), said once, on stderr."""
     for note in graph.notes:
-        err.print(f"note: {note}", soft_wrap=True)
+        print(f"note: {note}", file=sys.stderr)
 
 
 class Format(str, Enum):
@@ -112,7 +111,7 @@ def convert_cmd(
         written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph,
                                           preprocess=preprocess, labels=names))
     for path in written:
-        out.print(f"wrote {path}")
+        print(f"wrote {path}")
 
 
 def info_cmd(
@@ -121,6 +120,8 @@ def info_cmd(
     input_shape: Annotated[str | None, typer.Option("--input-shape", help="N,C,H,W")] = None,
 ) -> None:
     """Per-blob table (type, shape at the deploy size, parameters, multiply-adds), or a model card."""
+    from rich.console import Console
+    from rich.table import Table
     from zoo.convert.report import human, summary
 
     from zoo import convert
@@ -144,6 +145,7 @@ def info_cmd(
     total_p, total_m = sum(r.params for r in rows), sum(r.macs for r in rows)
     table.add_section()
     table.add_row("total", f"{len(graph.layers)} layers", "", human(total_p), human(total_m))
+    out = Console(highlight=False)
     out.print(table)
     out.print(f"inputs: {', '.join(f'{k} {chr(215).join(map(str, v))}' for k, v in graph.inputs.items())}   "
               f"outputs: {', '.join(graph.outputs)}   any input size: {'yes' if graph.spatially_dynamic() else 'no'}")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
+import typing
 
 import typer
-from rich.console import Console
 
 from zoo.errors import UserError
 
@@ -15,7 +15,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Caffe model zoo for DeepDream: convert, fetch, classify, dream and train.",
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _say(text: str) -> None:
+    """One line on stderr (rich only when it is printed: its import is a tenth of `zoo convert`)."""
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(text, markup=False)
 
 
 # `zoo convert` and `zoo info` register only their own module: the dream, train and zoo command
@@ -46,16 +52,36 @@ def _register_for(argv: list) -> None:
             _registered.append(module)
 
 
+def _quick(args: list) -> typing.Callable[[], object] | None:
+    """A fast command parsed without typer (zoo.quick_parse), ready to call; None: typer parses."""
+    if not args or args[0] not in FAST_COMMANDS:
+        return None
+    from zoo.quick_parse import quick_params
+
+    command = typer.main.get_command(app).commands.get(args[0])
+    func = next((c.callback for c in app.registered_commands if (c.name or "") == args[0]), None)
+    params = quick_params(command, list(args[1:])) if command is not None and func is not None else None
+    return None if params is None else (lambda: func(**params))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the app; user errors become one line on stderr and exit code 1."""
-    _register_for(sys.argv[1:] if argv is None else list(argv))
+    args = sys.argv[1:] if argv is None else list(argv)
+    _register_for(args)
     try:
-        rc = app(args=argv, standalone_mode=False)
+        quick = _quick(args)
+        if quick is not None:
+            try:
+                quick()
+                return 0
+            except typer.BadParameter:  # raised while a command checks its options, before it acts:
+                pass  # typer parses again and words the error as for any usage error
+        rc = app(args=args, standalone_mode=False)
     except UserError as e:
-        err.print(f"error: {e}", markup=False)
+        _say(f"error: {e}")
         return 1
     except KeyboardInterrupt:
-        err.print("interrupted", markup=False)
+        _say("interrupted")
         return 130
     except typer.Exit as e:
         return e.exit_code

@@ -1,0 +1,132 @@
+"""Parse a typer command's arguments with the standard library, for the commands that must start fast.
+
+typer 0.29 coerces every value through pydantic: importing it and building its validators is 0.2 s,
+a third of a whole `zoo convert`. The command stays defined once, by its typer signature; this reads
+typer's own resolved parameters (option names, flags, repeatable options, path checks) and parses
+the plain cases. Anything else (help, a usage error, a missing file, a type or check it does not
+know) answers None and typer parses as usual, so every message a user sees is typer's.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import types
+import typing
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+_SCALARS = (str, int, float, Path)
+_NUMBER = {int: re.compile(r"[+-]?[0-9]+"), float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")}
+
+
+def quick_params(command: Any, args: list[str]) -> dict[str, Any] | None:
+    """The parameters `command` (typer's click command) would get from `args`, or None: let typer parse."""
+    options: dict[str, Any] = {}
+    positionals = []
+    for p in command.params:
+        if not p.expose_value or p.envvar or p.callback or getattr(p, "prompt", None) or p.nargs != 1:
+            return None
+        if type(p).__name__ == "TyperArgument":
+            positionals.append(p)
+        else:
+            for opt in (*p.opts, *p.secondary_opts):
+                options[opt] = p
+    given: dict[str, Any] = {}
+    queue = list(args)
+    while queue:
+        arg = queue.pop(0)
+        if arg.startswith("-") and arg != "-":
+            name, eq, attached = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+            p = options.get(name)
+            if p is None:
+                return None  # unknown option, --help, --, or short options run together
+            if getattr(p, "is_flag", False):
+                if eq:
+                    return None
+                given[p.name] = name not in p.secondary_opts
+                continue
+            if eq:
+                value = attached
+            elif queue:
+                value = queue.pop(0)
+            else:
+                return None  # an option without its value
+            if p.multiple:
+                given.setdefault(p.name, []).append(value)
+            elif p.name in given:
+                return None  # given twice: typer decides which wins
+            else:
+                given[p.name] = value
+        else:
+            if len(positionals) <= sum(1 for q in positionals if q.name in given):
+                return None  # one positional too many
+            nxt = next(q for q in positionals if q.name not in given)
+            given[nxt.name] = arg
+    params: dict[str, Any] = {}
+    for p in command.params:
+        if p.name not in given:
+            if p.required:
+                return None
+            params[p.name] = p.default
+            continue
+        ok, value = _coerce(p, given[p.name])
+        if not ok:
+            return None
+        params[p.name] = value
+    return params
+
+
+def _coerce(p: Any, raw: Any) -> tuple[bool, Any]:
+    """(True, value) for an annotation this knows, with typer's path checks passed; else (False, None)."""
+    if getattr(p, "is_flag", False):
+        return (True, raw) if isinstance(raw, bool) else (False, None)
+    kind = _plain(p.type_descriptor.annotation)
+    if p.multiple:
+        if typing.get_origin(kind) is not list:
+            return False, None
+        (kind,) = typing.get_args(kind)
+        out = [_scalar(kind, v, p.type_descriptor.parameter_info) for v in raw]
+        return (None not in out, out if None not in out else None)
+    value = _scalar(kind, raw, p.type_descriptor.parameter_info)
+    return value is not None, value
+
+
+def _plain(annotation: Any) -> Any:
+    """X for `X | None` and `Optional[X]`; the annotation itself otherwise."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        rest = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return rest[0] if len(rest) == 1 else annotation
+    return annotation
+
+
+def _scalar(kind: Any, raw: str, info: Any) -> Any:
+    """The value, or None where typer must answer (a bad number, an unknown choice, a path check)."""
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        if getattr(info, "case_sensitive", True) is False:
+            return None
+        return next((m for m in kind if m.value == raw), None)
+    if kind not in _SCALARS or getattr(info, "min", None) is not None or getattr(info, "max", None) is not None:
+        return None
+    if kind is Path:
+        return _path(Path(raw), info)
+    if kind in _NUMBER and not _NUMBER[kind].fullmatch(raw):
+        return None  # "inf", "1_000", a typo: typer's wording
+    return kind(raw)
+
+
+def _path(path: Path, info: Any) -> Path | None:
+    if getattr(info, "exists", False) and not path.exists():
+        return None
+    if path.exists():
+        if not os.access(path, os.R_OK):
+            return None
+        if getattr(info, "dir_okay", True) is False and path.is_dir():
+            return None
+        if getattr(info, "file_okay", True) is False and not path.is_dir():
+            return None
+    if getattr(info, "writable", False) or getattr(info, "readable", True) is False or \
+            getattr(info, "allow_dash", False) or getattr(info, "path_type", None) is not None:
+        return None
+    return path.resolve() if getattr(info, "resolve_path", False) else path

@@ -16,6 +16,7 @@ from torch import nn
 from zoo.convert.api import require_weights
 from zoo.convert.errors import ConvertError
 from zoo.convert.graph import Graph, Layer, needed_layers
+from zoo.convert.layers import input_grad
 
 
 def module_key(layer_name: str) -> str:
@@ -84,6 +85,12 @@ class CaffeModule(nn.Module):
         outs = tuple(outputs) if outputs is not None else tuple(self.graph.outputs)
         self._check_size(env, outs)
         modules = list(self.layers.values())
+        if torch.compiler.is_compiling():  # inductor plans the backward's memory itself
+            return self._run(env, outs, modules)
+        with input_grad.frozen(not any(p.requires_grad for p in self.parameters())):
+            return self._run(env, outs, modules)
+
+    def _run(self, env: dict[str, torch.Tensor], outs: tuple[str, ...], modules: list) -> dict[str, torch.Tensor]:
         for i, dying in self.plan(outs):
             layer = self.graph.layers[i]
             ys = modules[i](*[env[b] for b in layer.bottoms])

@@ -49,3 +49,76 @@ def test_keeping_freed_memory_is_taken_by_glibc_unless_turned_off(keep):
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "ZOO_KEEP_MEMORY": keep},
                          capture_output=True, text=True, check=True)
     assert out.stdout.split() == (["1", "1"] if keep == "1" else ["0", "0"])
+
+
+def _input_gradient(module, x0, blob, plain: bool):
+    """d(mean y^2)/dx and the bytes autograd kept for it; `plain`: PyTorch's own autograd throughout."""
+    from zoo.convert.layers import input_grad
+
+    kept = []
+
+    def pack(t):
+        kept.append(t.element_size() * t.numel())
+        return t
+
+    active = input_grad.active
+    if plain:
+        input_grad.active = lambda x: False
+    try:
+        x = x0.clone().requires_grad_(True)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            y = module(x, outputs=[blob])[blob]
+        (g,) = torch.autograd.grad((y * y).mean(), x)
+    finally:
+        input_grad.active = active
+    return g, sum(kept)
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_frozen_weights_backward_is_bit_identical_and_keeps_less(channels_last):
+    """A dream's backward (weights frozen) keeps masks and indices instead of activations, and its
+    gradient is PyTorch autograd's bit for bit, on GoogLeNet's real topology (convolutions, ReLUs,
+    max pools with ceil mode, LRN, concatenations)."""
+    from zoo.convert.torch_module import CaffeModule
+    from zoo.dream.brain import ChannelsLast, freeze
+
+    from tests.conftest import MODELS, shared_or_skip
+    from zoo import convert
+
+    proto = MODELS / "bvlc_googlenet" / "deploy.prototxt"
+    shared_or_skip(proto)
+    graph = convert.random_weights(convert.load_net(proto), seed=0)
+    module = freeze(CaffeModule(graph.truncated(["inception_3b/output"])))
+    if channels_last:
+        module = ChannelsLast(module)
+    x0 = torch.randn(1, 3, 131, 157, generator=torch.Generator().manual_seed(0)) * 60
+    g_plain, kept_plain = _input_gradient(module, x0, "inception_3b/output", plain=True)
+    g_frozen, kept_frozen = _input_gradient(module, x0, "inception_3b/output", plain=False)
+    assert torch.equal(g_frozen, g_plain)
+    assert kept_frozen < 0.6 * kept_plain, (kept_frozen, kept_plain)
+
+
+def test_training_keeps_plain_autograd():
+    """With weights that learn, every handler takes PyTorch's own path: the weights get their gradients."""
+    from zoo.convert.layers import input_grad
+    from zoo.convert.torch_module import CaffeModule
+
+    from tests.caffe_helpers import graph_from_text
+
+    g = graph_from_text('input: "data" input_shape { dim: 1 dim: 2 dim: 9 dim: 9 }\n'
+                        'layer { name: "c" type: "Convolution" bottom: "data" top: "c" '
+                        'convolution_param { num_output: 3 kernel_size: 3 } }\n'
+                        'layer { name: "r" type: "ReLU" bottom: "c" top: "c" }\n'
+                        'layer { name: "p" type: "Pooling" bottom: "c" top: "p" '
+                        'pooling_param { pool: MAX kernel_size: 2 stride: 2 } }\n')
+    m = CaffeModule(g)
+    seen = []
+    active = input_grad.active
+    input_grad.active = lambda x: seen.append(active(x)) or active(x)
+    try:
+        out = m(torch.randn(1, 2, 9, 9, requires_grad=True), outputs=["p"])["p"]
+    finally:
+        input_grad.active = active
+    out.sum().backward()
+    assert seen and not any(seen)
+    assert all(p.grad is not None for p in m.parameters())

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from zoo.convert.errors import ConvertError
+from zoo.convert.layers import input_grad
 from zoo.convert.layers.base import Op, axis_index, register
 
 
@@ -25,6 +26,8 @@ class ReLU(Op):
     def torch(self, slope, m, xs):
         import torch.nn.functional as F
 
+        if slope == 0 and input_grad.active(xs[0]):  # a dream: the backward keeps a mask, not the output
+            return [input_grad.relu(xs[0])]
         return [F.relu(xs[0]) if slope == 0 else F.leaky_relu(xs[0], slope)]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zoo.convert.errors import ConvertError
+from zoo.convert.layers import input_grad
 from zoo.convert.layers.base import Op, Shape, pair, register
 
 
@@ -94,7 +95,10 @@ class Convolution(Op):
     def torch(self, a, m, xs):
         import torch.nn.functional as F
 
-        return [F.conv2d(xs[0], m.weight, m.bias if a.bias else None, a.stride, a.pad, a.dilation, a.group)]
+        bias = m.bias if a.bias else None
+        if input_grad.active(xs[0]):  # a dream: the backward keeps the weights, not the input
+            return [input_grad.conv2d(xs[0], m.weight, bias, a.stride, a.pad, a.dilation, a.group)]
+        return [F.conv2d(xs[0], m.weight, bias, a.stride, a.pad, a.dilation, a.group)]
 
 
 @register("Deconvolution")

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from zoo.convert.errors import ConvertError
+from zoo.convert.layers import input_grad
 from zoo.convert.layers.base import Op, register
 
 MAX, AVE, STOCHASTIC = 0, 1, 2
@@ -143,6 +144,8 @@ class Pooling(Op):
         if any(2 * p > k for p, k in zip(a.pad, a.kernel)):
             return [_caffe_pool_torch(a, x)]  # torch refuses pad > kernel / 2, Caffe does not
         if a.method == MAX:
+            if input_grad.active(x):  # a dream: the backward keeps the indices, not the input
+                return [input_grad.max_pool2d(x, a.kernel, a.stride, a.pad, a.ceil)]
             return [F.max_pool2d(x, a.kernel, a.stride, a.pad, ceil_mode=a.ceil)]
         if a.method == STOCHASTIC:
             return [_stochastic_torch(x, lambda v: F.avg_pool2d(v, a.kernel, a.stride, 0, ceil_mode=a.ceil))]

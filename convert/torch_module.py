@@ -84,6 +84,12 @@ class CaffeModule(nn.Module):
         env = dict(x) if isinstance(x, dict) else {self.input_names[0]: x}
         outs = tuple(outputs) if outputs is not None else tuple(self.graph.outputs)
         self._check_size(env, outs)
+        return self.run(env, outs)
+
+    def run(self, env: dict[str, torch.Tensor], outs: tuple[str, ...]) -> dict[str, torch.Tensor]:
+        """The layers `outs` need, on inputs already checked (`forward` checks them): pure tensor work,
+        what `torch.compile` traces (zoo.dream.compiled)."""
+        env = dict(env)
         modules = list(self.layers.values())
         if torch.compiler.is_compiling():  # inductor plans the backward's memory itself
             return self._run(env, outs, modules)

@@ -71,9 +71,12 @@ class Brain:
         """Check a `--layer` target against this model (known blob, channel in range, labels)."""
         return resolve_target(target, self.channels, self.labels, self.name, listed=list(self.dreamable))
 
-    def net_for(self, blobs: Sequence[str], device: torch.device | str = "cpu") -> Net:
-        """A net that computes only what these blobs need (and checks sizes against that part only)."""
-        key = (tuple(blobs), str(device))
+    def net_for(self, blobs: Sequence[str], device: torch.device | str = "cpu", compile: bool = False) -> Net:
+        """A net that computes only what these blobs need (and checks sizes against that part only).
+
+        With `compile`, the truncated channels_last nets go through torch.compile (zoo.dream.compiled:
+        opt-in, cached on disk); without it nothing about compiling is imported."""
+        key = (tuple(blobs), str(device)) + (("compile",) if compile else ())
         if key not in self._nets:
             if self.graph is None:
                 assert self.net is not None, "a Brain needs a net or a graph"
@@ -83,17 +86,22 @@ class Brain:
             else:
                 fixed = [b for b in blobs if self.is_fixed(b)]
                 free = [b for b in blobs if b not in fixed]
-                net = self._module(free, device) if free else None
+                net = self._module(free, device, compile) if free else None
                 if fixed:
                     assert self.input_size is not None
-                    net = WindowedNet(net, self._module(fixed, device), fixed, self.input_size)
+                    net = WindowedNet(net, self._module(fixed, device, compile), fixed, self.input_size)
             self._nets[key] = net
         return self._nets[key]
 
-    def _module(self, blobs: Sequence[str], device: torch.device | str) -> Net:
+    def _module(self, blobs: Sequence[str], device: torch.device | str, compile: bool = False) -> Net:
         from zoo.convert.torch_module import CaffeModule
 
-        return ChannelsLast(freeze(CaffeModule(self.graph.truncated(list(blobs))))).to(device)
+        net = ChannelsLast(freeze(CaffeModule(self.graph.truncated(list(blobs))))).to(device)
+        if compile:
+            from zoo.dream.compiled import CompiledNet
+
+            return CompiledNet(net, self.weights_sha256[:16], str(device))
+        return net
 
     def truncated_graph(self, blobs: Sequence[str]) -> Any:
         return None if self.graph is None else self.graph.truncated(list(blobs))

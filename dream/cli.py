@@ -155,6 +155,9 @@ def dream_cmd(
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="clips with --chunks: frames dreamt before a part")]
     = 4,
     nproc: Annotated[int | None, typer.Option("--nproc", min=1, help="processes through torchrun")] = None,
+    compile_: Annotated[bool, typer.Option(
+        "--compile", help="run the net through torch.compile (opt-in; the first run per size compiles for a "
+        "minute or more, later runs load it from $ZOO_HOME/cache/compile)")] = False,
 ) -> None:
     """Dream on images or clips with any brain of the zoo, at any size."""
     from zoo.dream import output, pipeline, sequence, starts, video, video_cli
@@ -172,6 +175,8 @@ def dream_cmd(
             raise UserError("--recipe reproduces one dream; give at most one INPUT")
         rec = read_recipe(recipe)
         rec = rec.with_(device=pipeline.check_device(device.value if device else rec.device))
+        if compile_:
+            rec = rec.with_(compile=True)
         where: dict = {}
         if files:
             rec, where = _input_for(rec, files[0], where)
@@ -201,7 +206,8 @@ def dream_cmd(
         def new_recipe(path: Path | None) -> Recipe:
             return run.new_recipe(model=model, layers=layer or (), weights=weight or (), preset=preset.value if preset
                                   else None, params=params, init=init, input_path=path, guide_path=guide, size=size,
-                                  seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev)
+                                  seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev,
+                                  compile=compile_)
 
         if len(given) == 1 and _is_clip(video, given[0], output_):
             opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
@@ -245,13 +251,16 @@ def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality
 
     brains: dict[str, object] = {}
     prepared = []
+    said: set[str] = set()
     for rec, target, where in jobs:
         key = rec.model
         if key not in brains:
             brains[key] = load_brain(rec.model or None)
         prep = run.prepare(rec, reproduce=reproduce, brain=brains[key], **where)  # type: ignore[arg-type]
         for note in prep.notes:
-            err.print(note, markup=False)
+            if note not in said:  # several inputs of one size: said once
+                err.print(note, markup=False)
+                said.add(note)
         prepared.append((prep, target))
     first = prepared[0][0]
     if first.recipe.preset:
@@ -264,7 +273,7 @@ def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality
         frames = f" × {plural(rec.frames, 'frame')}" if rec.frames > 1 else ""
         err.print(f"dreaming {which}{w}x{h} on {prep.brain.name} {', '.join(rec.layers)}: "
                   f"{plural(prep.octaves, 'octave')} × {plural(rec.params.iterations, 'step')}{frames}, {tiles}, "
-                  f"{rec.device}, seed {rec.seed}", markup=False)
+                  f"{rec.device}{', compiled' if rec.compile else ''}, seed {rec.seed}", markup=False)
     with progress_bar(total, "starting") as update:
         for i, (prep, target) in enumerate(prepared):
             prefix = f"img {i + 1}/{len(prepared)} " if len(prepared) > 1 else ""

@@ -253,14 +253,16 @@ def dream_rgb(
     plan: Plan | None = None,
     on_progress: Callable[[render.Progress], None] | None = None,
     on_step: Callable[[render.Progress], None] | None = None,
+    compile: bool = False,
 ) -> tuple[np.ndarray, render.DreamResult]:
-    """Dream on an RGB image (HxWx3, 0..255) and return the RGB result at the same size."""
+    """Dream on an RGB image (HxWx3, 0..255) and return the RGB result at the same size; `compile`
+    runs the net through torch.compile (zoo.dream.compiled)."""
     pre = brain.preprocess
     plan = plan or plan_for(brain, objective.blobs, params, device)
     x = to_net(pre, rgb).to(device)
     lo, hi = (torch.from_numpy(b) for b in pre.bounds())
     result = render.dream(
-        brain.net_for(objective.blobs, device),
+        brain.net_for(objective.blobs, device, compile=compile),
         objective,
         x,
         params,

@@ -45,6 +45,7 @@ class Recipe:
     zoom: float = 1.0
     rotate: float = 0.0
     device: str = "cpu"
+    compile: bool = False  # made through torch.compile (`--compile`); kept out of the JSON when False
     preset: str | None = None
     version: str = field(default=zoo.__version__)
     interrupted: bool = False
@@ -52,6 +53,8 @@ class Recipe:
 
     def to_json(self) -> str:
         data = asdict(self)
+        if not data["compile"]:  # recipes of the default path stay byte for byte what they were
+            del data["compile"]
         data["format"] = FORMAT
         return json.dumps(data, sort_keys=True)
 
@@ -119,6 +122,8 @@ class Recipe:
         if self.frames > 1:
             args += ["--frames", str(self.frames), "--zoom", f"{self.zoom:g}", "--rotate", f"{self.rotate:g}"]
         args += ["--seed", str(self.seed)]
+        if self.compile:
+            args.append("--compile")
         return shlex.join(args)
 
 
@@ -192,7 +197,7 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "input": _text(optional=True), "input_sha256": _sha, "guide": _text(optional=True), "guide_sha256": _sha,
     "size": _size, "frames": _int(1, 100_000), "zoom": _num(0.1, 10.0), "rotate": _num(-360.0, 360.0),
     "device": _choice("cpu", "cuda"), "preset": _optional(_text(limit=100)), "version": _text(limit=100),
-    "interrupted": _choice(False, True), "steps_done": _optional(_int(0, 10**9)),
+    "interrupted": _choice(False, True), "compile": _choice(False, True), "steps_done": _optional(_int(0, 10**9)),
 }
 _PARAM_CHECKS: dict[str, Callable[[object], str | None]] = {
     "octaves": _int(1, 32), "octave_scale": _num(1.0, 4.0, above=True), "iterations": _int(1, 100_000),

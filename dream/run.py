@@ -153,6 +153,8 @@ def prepare(
                             layers=tuple(str(t) for t in targets), params=recipe.params.with_(tile=plan.tiles.tile))
     sizes = render.usable_octaves(*start.shape[:2], recipe.params, (plan.min_side, plan.min_side))
     total = recipe.frames * len(sizes) * recipe.params.iterations
+    if recipe.compile and (said := _compile_note(brain, objective.blobs, recipe.device, sizes, plan)):
+        notes.append(said)
     if reproduce and recipe.interrupted and recipe.steps_done is not None and recipe.frames == 1:
         total = recipe.steps_done
     return Prepared(resolved, brain, start, objective, plan, len(sizes), total, notes, sizes)
@@ -174,6 +176,7 @@ def new_recipe(
     zoom: float = 1.05,
     rotate: float = 0.0,
     device: str = "cpu",
+    compile: bool = False,
 ) -> Recipe:
     """The Recipe that `zoo dream`'s options (or the studio's Dream form) describe.
 
@@ -197,7 +200,20 @@ def new_recipe(
     return Recipe(model=model or preset_model or "", weights_sha256="", layers=tuple(layers),
                   params=base.with_(**(params or {})), seed=seed, weights=tuple(float(w) for w in weights),
                   init=init, input=inp, input_sha256=inp_sha, guide=guide, guide_sha256=guide_sha, size=size,
-                  frames=frames, zoom=zoom, rotate=rotate, device=device, preset=preset)
+                  frames=frames, zoom=zoom, rotate=rotate, device=device, compile=compile, preset=preset)
+
+
+def _compile_note(brain: Brain, blobs: Sequence[str], device: str, sizes: Sequence[tuple[int, int]],
+                  plan: pipeline.Plan) -> str:
+    """Check that --compile can work here (one line if not) and say what it will compile, once."""
+    from zoo.dream import compiled
+
+    if brain.graph is None:
+        raise UserError(f"--compile: {brain.name} is given as a plain net, not a graph; drop --compile")
+    compiled.check(device)
+    net_size = [(w, h) if getattr(brain.preprocess, "transpose", False) else (h, w) for h, w in sizes]
+    shapes = [s if not plan.tiles.splits(*s) else (plan.tiles.tile, plan.tiles.tile) for s in net_size]
+    return compiled.note(brain.weights_sha256[:16], blobs, device, shapes) or ""
 
 
 def _preset_layer(recipe: Recipe, brain: Brain) -> list[str]:
@@ -237,7 +253,8 @@ def run(
         rgb, interrupted, count = _sequence(prep, path, progress, after_step, state, quality)
         return DreamRun(rgb, path, rec.with_(interrupted=interrupted), interrupted, count)
     rgb, result = pipeline.dream_rgb(prep.brain, prep.start, prep.objective, rec.params, seed=rec.seed,
-                                     device=rec.device, plan=prep.plan, on_progress=progress, on_step=after_step)
+                                     device=rec.device, plan=prep.plan, on_progress=progress, on_step=after_step,
+                                     compile=rec.compile)
     done = rec.with_(interrupted=result.interrupted, steps_done=result.steps_done if result.interrupted else None)
     if limit is not None:  # a reproduced interruption is written as the original was
         done = rec
@@ -306,7 +323,7 @@ def _sequence(prep: Prepared, path: Path | None, update, stepped, state: dict,
     interrupted = False
     for k, (rgb, result) in enumerate(sequence.frames(
             prep.brain, prep.start, prep.objective, rec.params, rec.frames, rec.zoom, rec.rotate, seed=rec.seed,
-            device=rec.device, plan=prep.plan, on_progress=update, on_step=stepped)):
+            device=rec.device, plan=prep.plan, on_progress=update, on_step=stepped, compile=rec.compile)):
         interrupted = result.interrupted
         if folder is not None:
             output.write_image(folder / f"frame-{k + 1:04d}.png", rgb, rec.with_(interrupted=interrupted))

@@ -57,6 +57,7 @@ def frames(
     plan: Plan | None = None,
     on_progress: Callable[[render.Progress], None] | None = None,
     on_step: Callable[[render.Progress], None] | None = None,
+    compile: bool = False,
 ) -> Iterator[tuple[np.ndarray, render.DreamResult]]:
     """Yield `count` dreamt frames; frame k uses seed + k."""
     rgb = start
@@ -64,7 +65,7 @@ def frames(
         if k > 0:
             rgb = zoom_rotate(rgb, zoom, degrees)
         rgb, result = dream_rgb(brain, rgb, objective, params, seed=seed + k, device=device, plan=plan,
-                                on_progress=on_progress, on_step=on_step)
+                                on_progress=on_progress, on_step=on_step, compile=compile)
         yield rgb, result
         if result.interrupted:
             return

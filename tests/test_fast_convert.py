@@ -106,13 +106,15 @@ def test_load_safetensors_refuses_foreign_and_broken_files(tmp_path):
         load_safetensors(pickle)
 
 
-def test_default_convert_imports_neither_torch_nor_onnx(tmp_path):
+def test_default_convert_imports_neither_torch_nor_onnx_nor_typers_coercion(tmp_path):
+    """torch, the onnx package, typer's pydantic coercion and rich: each a large part of a conversion."""
     shared_or_skip(DET3_W)
     code = ("import sys; from zoo.cli import main; "
             f"rc = main(['convert', {str(DET3)!r}, '-w', {str(DET3_W)!r}, '-o', {str(tmp_path / 'd')!r}]); "
-            "print(rc, 'torch' in sys.modules, 'onnx' in sys.modules)")
+            "print(rc, *(m in sys.modules for m in ('torch', 'onnx', 'pydantic', 'rich')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.stdout.split()[-3:] == ["0", "False", "False"], proc.stdout + proc.stderr
+    assert proc.stdout.split()[-5:] == ["0", "False", "False", "False", "False"], proc.stdout + proc.stderr
+    assert f"wrote {tmp_path / 'd.onnx'}" in proc.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.onnx", "d.safetensors"]
 
 

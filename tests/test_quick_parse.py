@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import functools
-import subprocess
-import sys
 
 import pytest
 import typer
 from zoo.convert import cli as convert_cli
 
-from tests.conftest import MODELS, shared_or_skip
+from tests.conftest import MODELS
 from zoo.quick_parse import quick_params
 
 DET3 = MODELS / "mtcnn" / "det3.prototxt"
@@ -96,13 +94,3 @@ def test_usage_errors_keep_typers_words_and_exit_2(files, capfd):
     assert main(["convert", proto, "-f", "tflite"]) == 2
     assert "tflite" in capfd.readouterr().err
 
-
-def test_convert_imports_no_pydantic_and_no_rich(tmp_path):
-    """What the fast path is for: typer's pydantic coercion and rich are a third of `zoo convert`."""
-    shared_or_skip(DET3_W)
-    code = ("import sys; from zoo.cli import main; "
-            f"rc = main(['convert', {str(DET3)!r}, '-w', {str(DET3_W)!r}, '-o', {str(tmp_path / 'd')!r}]); "
-            "print(rc, 'pydantic' in sys.modules, 'rich' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.stdout.split()[-3:] == ["0", "False", "False"], proc.stdout + proc.stderr
-    assert f"wrote {tmp_path / 'd.onnx'}" in proc.stdout

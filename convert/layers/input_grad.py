@@ -4,8 +4,9 @@ Autograd keeps what the weights' gradients would need too: every convolution kee
 ReLU its output, a max pool its input and its indices. A dream differentiates the input only, so
 a convolution needs its weights, a ReLU where it was positive (one byte, not four) and a max pool
 its indices. At 1024x1024 on GoogLeNet's inception_4c that is 220 MiB less held after the forward
-pass (measured), and the gradient is bit-identical: the same ATen backward kernels run, with an
-uninitialised tensor of the input's shape and strides where they only read its layout.
+pass (measured), and the gradient equals autograd's (torch.equal; a zero may be -0.0): the same
+ATen backward kernels run, with an uninitialised tensor of the input's shape and strides where
+they only read its layout, and a ReLU multiplies by its mask.
 
 `CaffeModule.forward` turns this on (`frozen`) when none of its parameters wants a gradient; the
 layer handlers ask `active(x)`. Not under autocast (the saved fp32 weights would meet bf16
@@ -83,13 +84,15 @@ def _functions() -> dict:
         @staticmethod
         def forward(ctx, x):
             y = F.relu(x)
-            ctx.save_for_backward(y > 0)
+            ctx.save_for_backward(y.bool())  # y >= 0, so nonzero is positive (and NaN passes, as in autograd)
             return y
 
         @staticmethod
         def backward(ctx, g):
             (positive,) = ctx.saved_tensors
-            return torch.where(positive, g, 0.0)  # threshold_backward's values exactly
+            # a product with the 0/1 bytes: 7x faster than torch.where(positive, g, 0) on the CPU (1 ms,
+            # not 7.9, for 192x128x128), and equal values (a zero may carry g's sign, -0.0 == 0.0)
+            return g * positive.view(torch.uint8)
 
     class MaxPool(torch.autograd.Function):
         @staticmethod

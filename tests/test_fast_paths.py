@@ -74,11 +74,13 @@ def _input_gradient(module, x0, blob, plain: bool):
     return g, sum(kept)
 
 
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_frozen_weights_backward_is_bit_identical_and_keeps_less(channels_last):
+@pytest.mark.parametrize("channels_last,polyphase", [(False, False), (True, False), (True, True)])
+def test_frozen_weights_backward_is_bit_identical_and_keeps_less(channels_last, polyphase, monkeypatch):
     """A dream's backward (weights frozen) keeps masks and indices instead of activations, and its
     gradient is PyTorch autograd's bit for bit, on GoogLeNet's real topology (convolutions, ReLUs,
-    max pools with ceil mode, LRN, concatenations)."""
+    max pools with ceil mode, LRN, concatenations); with conv1's polyphase backward (other order of
+    the same sums) within float rounding."""
+    from zoo.convert.layers import input_grad
     from zoo.convert.torch_module import CaffeModule
     from zoo.dream.brain import ChannelsLast, freeze
 
@@ -93,9 +95,33 @@ def test_frozen_weights_backward_is_bit_identical_and_keeps_less(channels_last):
         module = ChannelsLast(module)
     x0 = torch.randn(1, 3, 131, 157, generator=torch.Generator().manual_seed(0)) * 60
     g_plain, kept_plain = _input_gradient(module, x0, "inception_3b/output", plain=True)
+    monkeypatch.setattr(input_grad, "POLYPHASE", polyphase)
     g_frozen, kept_frozen = _input_gradient(module, x0, "inception_3b/output", plain=False)
-    assert torch.equal(g_frozen, g_plain)
+    if polyphase:
+        torch.testing.assert_close(g_frozen, g_plain, rtol=0, atol=1e-5 * g_plain.abs().max().item())
+        assert not torch.equal(g_frozen, g_plain)  # the polyphase path did run
+    else:
+        assert torch.equal(g_frozen, g_plain)
     assert kept_frozen < 0.6 * kept_plain, (kept_frozen, kept_plain)
+
+
+@pytest.mark.parametrize("k,s,p,h,w", [(7, 2, 3, 64, 64), (7, 2, 3, 37, 50), (11, 4, 0, 67, 67), (7, 4, 0, 59, 60),
+                                       (3, 2, 1, 9, 10), (5, 3, 2, 20, 23), (2, 2, 0, 8, 9), (4, 3, 5, 13, 11)])
+def test_polyphase_input_grad_matches_autograd(k, s, p, h, w):
+    """The strided image layer's input gradient as one stride-1 convolution equals autograd's
+    (float64) for GoogLeNet's conv1 (7/2, pad 3), CaffeNet's (11/4), age_net's (7/4), odd sizes,
+    rows no window reaches, and padding beyond the kernel."""
+    from zoo.convert.layers import input_grad
+
+    gen = torch.Generator().manual_seed(k * 100 + s)
+    x = torch.randn(1, 3, h, w, dtype=torch.float64, generator=gen, requires_grad=True)
+    wt = torch.randn(8, 3, k, k, dtype=torch.float64, generator=gen)
+    y = torch.nn.functional.conv2d(x, wt, stride=s, padding=p)
+    g = torch.randn(y.shape, dtype=torch.float64, generator=gen)
+    (want,) = torch.autograd.grad(y, x, g)
+    got = input_grad.polyphase_input_grad(g, wt, s, (p, p), (h, w))
+    assert got.shape == want.shape
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
 
 def test_training_keeps_plain_autograd():

@@ -36,8 +36,10 @@ def frozen(on: bool):
 def active(x) -> bool:
     import torch
 
+    if torch.compiler.is_compiling():  # first: dynamo cannot trace a ContextVar (one graph per layer)
+        return False
     return (_FROZEN.get() and x.requires_grad and torch.is_grad_enabled()
-            and not torch.is_autocast_enabled(x.device.type) and not torch.compiler.is_compiling())
+            and not torch.is_autocast_enabled(x.device.type))
 
 
 def conv2d(x, weight, bias, stride, pad, dilation, groups):

@@ -8,6 +8,7 @@ Prints, at 512x512 on inception_4c/output:
      nominal (cores x cpu MHz x 64 FP32 FLOPs per cycle with AVX-512: two 16-wide FMA units), for
      fp32 NCHW, fp32 channels_last (the default) and the opt-in bf16 autocast, with each
      mode's look against fp32 on a short dream: activation gain (objective after / before) and SSIM;
+     with --compiled also the opt-in torch.compile path, and its first-compile and warm-cache costs;
   1. seconds per dream step and its ratio to a bare forward+backward of the truncated net (target <= 1.10);
   2. the whole classic run (4 octaves x 10 steps; building the net, reading the photo and writing
      the PNG with its recipe included) against the sum of its bare steps (target <= 1.25);
@@ -18,13 +19,15 @@ and (issue 14, efficientnet_lite0's real weights):
   4. video frames per second at 512x512 with and without flow, and the flow's share of a frame;
   5. the gradient exchange's share of a tiled step with 2 processes (torchrun, gloo).
 
-    python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled] [--video | --skip-video] [--only-gflops]
+    python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled] [--video | --skip-video]
+                                  [--only-gflops] [--compiled]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -220,15 +223,43 @@ def _timed(fn) -> float:
     return time.perf_counter() - t
 
 
-def _modes(brain):
-    """name -> (net, autocast): the NCHW net as it was, the default channels_last one, bf16 on it."""
+COMPILED = "fp32 compiled (--compile)"
+
+
+def _modes(brain, compiled: bool = False):
+    """name -> (net, autocast): the NCHW net as it was, the default channels_last one, bf16 on it, and
+    with `compiled` the opt-in torch.compile path (zoo.dream.compiled)."""
     from zoo.convert.torch_module import CaffeModule
     from zoo.dream.brain import freeze
 
     cl = brain.net_for([BLOB])
     plain = freeze(CaffeModule(brain.graph.truncated([BLOB])))
-    return {"fp32 NCHW": (plain, False), "fp32 channels_last (default)": (cl, False),
-            "bf16 autocast (opt-in)": (cl, True)}
+    modes = {"fp32 NCHW": (plain, False), "fp32 channels_last (default)": (cl, False),
+             "bf16 autocast (opt-in)": (cl, True)}
+    if compiled:
+        modes[COMPILED] = (brain.net_for([BLOB], compile=True), False)
+    return modes
+
+
+def compile_costs(side: int) -> tuple[float, float]:
+    """(first compile, load from a warm on-disk cache) in seconds for one side x side forward+backward,
+    each in a fresh process on $ZOO_HOME (main() makes it a new temporary one): what a user pays once,
+    and then on every later run. This process then finds the cache warm."""
+    times = []
+    for _ in range(2):
+        res = subprocess.run([sys.executable, __file__, "--child-compile", str(side)], capture_output=True,
+                             text=True, check=True)
+        times.append(json.loads(res.stdout.strip().splitlines()[-1])["first_call_s"])
+    return times[0], times[1]
+
+
+def compile_child(side: int) -> None:
+    """The first compiled forward+backward of a fresh process, timed (cold or warm cache: the caller's)."""
+    brain = build_brain()
+    net = brain.net_for([BLOB], compile=True)
+    x = torch.from_numpy(brain.preprocess.to_net(photo(side)))[None]
+    wall, _ = _fwd_bwd(net, x, False)
+    print(json.dumps({"first_call_s": wall}))
 
 
 def _fwd_bwd(net, x: torch.Tensor, autocast: bool) -> tuple[float, float]:
@@ -258,17 +289,21 @@ def _look(brain, net, autocast: bool, side: int, steps: int) -> tuple[float, np.
     return after / before, pipeline.from_net(brain.preprocess, out[0])
 
 
-def hardware_report(brain, side: int, reps: int, look_side: int, look_steps: int) -> None:
+def hardware_report(brain, side: int, reps: int, look_side: int, look_steps: int, compiled: bool = False) -> None:
     from skimage.metrics import structural_similarity
 
     flops = conv_flops(brain, side)
     measured, nominal, how = peak_flops(reps)
     print(f"[0] {side}x{side} forward+backward to {BLOB}: {flops / 1e9:.1f} GFLOP (own count); peak: sgemm "
           f"{measured / 1e9:.0f} GFLOP/s measured, {nominal / 1e9:.0f} GFLOP/s nominal ({how})")
+    if compiled:
+        first, warm = compile_costs(side)
+        print(f"    {COMPILED}: first compile {first:.1f} s, from the warm disk cache {warm:.1f} s "
+              f"(first forward+backward of a fresh process, {side}x{side}; each octave size is one compile)")
     x = torch.from_numpy(brain.preprocess.to_net(photo(side)))[None]
-    modes = _modes(brain)
+    modes = _modes(brain, compiled)
     for net, ac in modes.values():
-        _fwd_bwd(net, x, ac)  # warm-up (oneDNN primitives, band caches)
+        _fwd_bwd(net, x, ac)  # warm-up (oneDNN primitives, band caches; the compile itself)
     samples: dict[str, list[tuple[float, float]]] = {k: [] for k in modes}
     for _ in range(reps):  # alternated, so a change in load hits every mode
         for name, (net, ac) in modes.items():
@@ -378,9 +413,16 @@ def main() -> None:
     ap.add_argument("--skip-video", action="store_true")
     ap.add_argument("--video-frames", type=int, default=6)
     ap.add_argument("--child-allreduce", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--compiled", action="store_true",
+                    help="[0]: add the --compile path, its look and its compile costs (minutes on a small CPU)")
+    ap.add_argument("--child-compile", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_allreduce:
         allreduce_child()
+        return
+    if args.child_compile:
+        torch.set_flush_denormal(True)
+        compile_child(args.child_compile)
         return
     if args.video:
         video_section(args.size, args.video_frames)
@@ -389,12 +431,15 @@ def main() -> None:
         torch.set_flush_denormal(True)
         tiled_child(args.child_tiled)
         return
+    if args.compiled:  # a cold compile cache of its own, not the user's $ZOO_HOME
+        home = tempfile.TemporaryDirectory(prefix="bench_compile_")
+        os.environ["ZOO_HOME"] = home.name
     torch.manual_seed(0)
     torch.set_flush_denormal(True)  # as render.dream does on the CPU: the bare steps get the same treatment
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, bvlc_googlenet topology, {BLOB}")
 
     brain = build_brain()
-    hardware_report(brain, args.size, args.reps, args.look_size, args.look_steps)
+    hardware_report(brain, args.size, args.reps, args.look_size, args.look_steps, args.compiled)
     if args.only_gflops:
         return
     bare, dream = step_ratio(brain, args.size, args.reps)

@@ -9,6 +9,8 @@ Prints, at 512x512 on inception_4c/output:
      fp32 NCHW, fp32 channels_last (the default) and the opt-in bf16 autocast, with each
      mode's look against fp32 on a short dream: activation gain (objective after / before) and SSIM;
      with --compiled also the opt-in torch.compile path, and its first-compile and warm-cache costs;
+     on a machine with CUDA also [0g]: img/s and the share of the GPU's measured matmul peak, fp32
+     and the CUDA default (bf16 autocast, cudnn.benchmark, channels_last), each with its look;
   1. seconds per dream step and its ratio to a bare forward+backward of the truncated net (target <= 1.10);
   2. the whole classic run (4 octaves x 10 steps; building the net, reading the photo and writing
      the PNG with its recipe included) against the sum of its bare steps (target <= 1.25);
@@ -271,22 +273,22 @@ def _fwd_bwd(net, x: torch.Tensor, autocast: bool) -> tuple[float, float]:
     return clock.read()
 
 
-def _look(brain, net, autocast: bool, side: int, steps: int) -> tuple[float, np.ndarray]:
+def _look(brain, net, autocast: bool, side: int, steps: int, device: str = "cpu") -> tuple[float, np.ndarray]:
     """Activation gain (fp32 objective after / before) of a one-octave dream, and its RGB result."""
     from zoo.dream import pipeline, render
     from zoo.dream.objectives import blob_l2
     from zoo.dream.presets import DreamParams
 
     obj = blob_l2(BLOB)
-    x = pipeline.to_net(brain.preprocess, photo(side))
-    lo, hi = (torch.from_numpy(b) for b in brain.preprocess.bounds())
+    x = pipeline.to_net(brain.preprocess, photo(side)).to(device)
+    lo, hi = (torch.from_numpy(b).to(device) for b in brain.preprocess.bounds())
     params = DreamParams(octaves=1, iterations=steps)
     out = render.dream(net, obj, x, params, bounds=(lo, hi), seed=0, autocast=autocast).image
-    ref = brain.net_for([BLOB])
+    ref = brain.net_for([BLOB], device)
     with torch.no_grad():
         before = float(obj(ref(x, outputs=[BLOB])))
         after = float(obj(ref(out, outputs=[BLOB])))
-    return after / before, pipeline.from_net(brain.preprocess, out[0])
+    return after / before, pipeline.from_net(brain.preprocess, out[0].float().cpu())
 
 
 def hardware_report(brain, side: int, reps: int, look_side: int, look_steps: int, compiled: bool = False) -> None:
@@ -324,6 +326,56 @@ def hardware_report(brain, side: int, reps: int, look_side: int, look_steps: int
               f"{100 * per_core * cores / measured:.0f} % of sgemm")
         print(f"    {'':29s} look ({look_side}x{look_side}, {look_steps} steps): activation gain {gain:.3f} "
               f"({100 * (gain / ref_gain - 1):+.1f} % vs fp32 NCHW), SSIM vs fp32 NCHW {ssim:.4f}")
+
+
+def gpu_report(brain, side: int, reps: int, look_side: int, look_steps: int) -> None:
+    """[0g] on a CUDA machine: img/s of the 512x512 forward+backward, GFLOP/s against this GPU's peak
+    as measured by large matmuls (fp32 and bf16), for fp32 channels_last and the CUDA default (bf16
+    autocast, cudnn.benchmark, channels_last), with the look of each against fp32 (gain and SSIM)."""
+    from skimage.metrics import structural_similarity
+    from zoo.dream import render
+    from zoo.dream.objectives import blob_l2
+
+    torch.backends.cudnn.benchmark = True  # as the dream's CUDA path sets it
+    dev = torch.device("cuda")
+    flops = conv_flops(brain, side)
+    n = 8192
+    peaks = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a, b = torch.randn(n, n, device=dev, dtype=dtype), torch.randn(n, n, device=dev, dtype=dtype)
+        torch.mm(a, b)
+        torch.cuda.synchronize()
+        best = min(_cuda_timed(lambda a=a, b=b: torch.mm(a, b)) for _ in range(max(3, reps)))
+        peaks[dtype] = 2 * n ** 3 / best
+    print(f"[0g] {torch.cuda.get_device_name(0)}: {side}x{side} forward+backward, {flops / 1e9:.1f} GFLOP; measured "
+          f"matmul peak {peaks[torch.float32] / 1e12:.1f} TFLOP/s fp32 (TF32 off), "
+          f"{peaks[torch.bfloat16] / 1e12:.1f} TFLOP/s bf16")
+    net = brain.net_for([BLOB], "cuda")
+    x = torch.from_numpy(brain.preprocess.to_net(photo(side)))[None].to(dev)
+    obj = blob_l2(BLOB)
+    modes = {"fp32 channels_last": (False, torch.float32), "bf16 autocast (CUDA default)": (True, torch.bfloat16)}
+    ref_gain, ref_rgb = None, None
+    for name, (ac, dtype) in modes.items():
+        for _ in range(3):
+            render.objective_gradient(net, obj, x, autocast=ac)  # warm-up: cudnn.benchmark picks its kernels
+        wall = statistics.median(_cuda_timed(lambda ac=ac: render.objective_gradient(net, obj, x, autocast=ac))
+                                 for _ in range(max(5, reps)))
+        gain, rgb = _look(brain, net, ac, look_side, look_steps, device="cuda")
+        if ref_rgb is None:
+            ref_gain, ref_rgb = gain, rgb
+        ssim = structural_similarity(ref_rgb, rgb, channel_axis=2, data_range=255.0)
+        print(f"    {name:29s} {wall * 1e3:.1f} ms = {1 / wall:.1f} img/s, {flops / wall / 1e12:.2f} TFLOP/s = "
+              f"{100 * flops / wall / peaks[dtype]:.0f} % of the {'bf16' if ac else 'fp32'} matmul peak; look "
+              f"({look_side}x{look_side}, {look_steps} steps): gain {gain:.3f} ({100 * (gain / ref_gain - 1):+.1f} %), "
+              f"SSIM vs fp32 {ssim:.4f}")
+
+
+def _cuda_timed(fn) -> float:
+    torch.cuda.synchronize()
+    t = time.perf_counter()
+    fn()
+    torch.cuda.synchronize()
+    return time.perf_counter() - t
 
 
 # --- video (issue 14): frames per second with and without flow, and the all-reduce's share ------------
@@ -440,6 +492,8 @@ def main() -> None:
 
     brain = build_brain()
     hardware_report(brain, args.size, args.reps, args.look_size, args.look_steps, args.compiled)
+    if torch.cuda.is_available():
+        gpu_report(brain, args.size, args.reps, args.look_size, args.look_steps)
     if args.only_gflops:
         return
     bare, dream = step_ratio(brain, args.size, args.reps)

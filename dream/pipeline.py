@@ -259,6 +259,8 @@ def dream_rgb(
     runs the net through torch.compile (zoo.dream.compiled)."""
     pre = brain.preprocess
     plan = plan or plan_for(brain, objective.blobs, params, device)
+    if device == "cuda":  # each octave is one fixed shape, run ten times: cuDNN times its kernels once per shape
+        torch.backends.cudnn.benchmark = True
     x = to_net(pre, rgb).to(device)
     lo, hi = (torch.from_numpy(b) for b in pre.bounds())
     result = render.dream(

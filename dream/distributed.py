@@ -163,10 +163,10 @@ def same_plan(plan: T) -> T:
         return plan
     from dataclasses import replace
 
-    t = torch.tensor([plan.tile, plan.margin, plan.align], dtype=torch.int64, device=_STATE.device)
+    t = torch.tensor([plan.tile, plan.margin, plan.align, plan.whole], dtype=torch.int64, device=_STATE.device)
     tdist.broadcast(t, 0)
-    tile, margin, align = (int(v) for v in t.tolist())
-    return replace(plan, tile=tile, margin=margin, align=align)
+    tile, margin, align, whole = (int(v) for v in t.tolist())
+    return replace(plan, tile=tile, margin=margin, align=align, whole=whole)
 
 
 def chunk_bounds(n: int, parts: int) -> list[tuple[int, int]]:

@@ -23,6 +23,10 @@ from zoo.errors import UserError
 
 GUIDE_SIDE = 512  # guide images are fitted inside this square: the notebook used small guides
 CPU_TILE_BUDGET = 1 << 30  # bytes of activations a tile may take on the CPU
+# Tiles get this share of the budget that decides whether an image runs whole: tiles of a few shapes
+# each step fragment the kept heap (dream/alloc.py), so a tiled step peaks higher than a whole image
+# of the tile's area (2048x2048 classic: tiles of 1024 peaked at 3603-3618 MiB, of 880 at 3366 MiB).
+TILED_SHARE = 0.75
 ACTIVATION_FACTOR = 1.5  # measured peak over the summed blob sizes (which count in-place versions twice)
 
 
@@ -197,8 +201,8 @@ def activation_per_pixel(brain: Brain, blobs: Sequence[str], probe: int) -> floa
 
 
 def auto_tile(brain: Brain, blobs: Sequence[str], device: str, align: int, floor: int,
-              available: int | None = None) -> int:
-    """The largest aligned tile whose activations fit the memory budget of the device.
+              available: int | None = None, share: float = 1.0) -> int:
+    """The largest aligned tile whose activations fit `share` of the memory budget of the device.
 
     An image whose area is at most this tile's squared runs whole (render.TilePlan.splits): on the
     CPU the budget is a quarter of the memory really free (MemAvailable, or `available`), at most
@@ -214,7 +218,7 @@ def auto_tile(brain: Brain, blobs: Sequence[str], device: str, align: int, floor
         from zoo.convert.graph import available_memory
 
         budget = min((available_memory() if available is None else available) // 4, CPU_TILE_BUDGET)
-    side = int(math.sqrt(budget / max(per_pixel, 1e-9)))
+    side = int(math.sqrt(share * budget / max(per_pixel, 1e-9)))
     return max(geometry.align_down(side, align), geometry.align_down(floor, align) + align)
 
 
@@ -231,12 +235,17 @@ def plan_for(brain: Brain, blobs: Sequence[str], params: DreamParams, device: st
     smallest = min_side(brain, blobs)
     margin_floor = geometry.align_down(max(smallest, align), align)
     floor = 3 * margin_floor + align
-    tile = params.tile or auto_tile(brain, blobs, device, align, floor)
+    whole = 0
+    if params.tile:
+        tile = params.tile
+    else:
+        whole = auto_tile(brain, blobs, device, align, floor)
+        tile = auto_tile(brain, blobs, device, align, floor, share=TILED_SHARE)
     tile = max(geometry.align_down(tile, align), floor)
     margin = max(geometry.align_down(tile // 16, align), margin_floor)
     while tile - 2 * margin < max(margin, smallest):
         tile += align
-    return Plan(render.TilePlan(tile, margin, align), smallest)
+    return Plan(render.TilePlan(tile, margin, align, max(whole, tile) if whole else 0), smallest)
 
 
 # --- running -----------------------------------------------------------------------------------

@@ -59,11 +59,13 @@ class TilePlan:
     tile: int
     margin: int
     align: int
+    whole: int = 0  # the side whose area an image may have and still run whole; 0: the tile's
 
     def splits(self, height: int, width: int) -> bool:
-        """Whether an image this size is cut: only when its area exceeds one tile's (activations,
+        """Whether an image this size is cut: only when its area exceeds `whole` squared (activations,
         hence memory, grow with the area), so a 600x400 photo with tiles of 560 runs whole."""
-        return height * width > self.tile * self.tile
+        side = self.whole or self.tile
+        return height * width > side * side
 
     def tiles(self, height: int, width: int, offset: tuple[int, int] = (0, 0)) -> list[geometry.Tile]:
         if not self.splits(height, width):

@@ -52,11 +52,16 @@ def _opencv_eff_prob(path: Path, index: int) -> float:
 
 
 def test_goldfish_is_dreamt_into_the_coffee_photo(home, coffee, tmp_path):
-    out = tmp_path / "gold.png"
-    assert main(["dream", str(coffee), "-o", str(out), "-m", MODEL, "-l", "prob:goldfish", "--size", "224"]) == 0
-    before, after = _opencv_eff_prob(coffee, 1), _opencv_eff_prob(out, 1)
-    assert after >= 0.2 and after >= 20 * before, (before, after)
-    assert read_recipe(out).layers == ("prob:1",)
+    """Judged by OpenCV on the median of three seeds: one trajectory of a 40-step class dream is
+    chaotic (seed 0 gave 0.68 or 0.08 by the order of conv1's float sums, seed 1 0.42 or 0.98)."""
+    before, after = _opencv_eff_prob(coffee, 1), []
+    for seed in (0, 1, 2):
+        out = tmp_path / f"gold{seed}.png"
+        assert main(["dream", str(coffee), "-o", str(out), "-m", MODEL, "-l", "prob:goldfish", "--size", "224",
+                     "--seed", str(seed)]) == 0
+        after.append(_opencv_eff_prob(out, 1))
+        assert read_recipe(out).layers == ("prob:1",)
+    assert sorted(after)[1] >= 0.2 and sorted(after)[1] >= 20 * before, (before, after)
 
 
 def _det3_mirror(tmp_path: Path, monkeypatch) -> Path:

@@ -86,6 +86,10 @@ def test_tiles_only_when_the_area_exceeds_one_tile():
     assert len(plan.tiles(400, 600)) == 1  # longer than the tile, smaller in area: whole
     assert not plan.splits(400, 600) and plan.splits(600, 800)
     assert len(plan.tiles(600, 800)) > 1
+    # cut images get smaller tiles than the area that still runs whole (pipeline.TILED_SHARE)
+    split = render.TilePlan(880, 48, 16, whole=1024)
+    assert len(split.tiles(1024, 1024)) == 1 and len(render.TilePlan(880, 48, 16).tiles(1024, 1024)) > 1
+    assert split.splits(1024, 1040) and all(t.rows.length <= 880 + 48 for t in split.tiles(2048, 2048))
 
 
 def test_a_600x400_photo_runs_whole_with_2_gb_free_and_print_sizes_stay_tiled(brain):

@@ -128,7 +128,8 @@ def dream_cmd(
     step: Annotated[float | None, typer.Option("--step", min=0.0, max=1000.0, help="ascent step in pixel units")]
     = None,
     jitter: Annotated[int | None, typer.Option("--jitter", min=0)] = None,
-    tile: Annotated[int | None, typer.Option("--tile", min=16, help="tile side; default: from free memory")] = None,
+    tile: Annotated[int | None, typer.Option(
+        "--tile", min=16, help="tile side; images up to 8/7 of it run whole; default: from free memory")] = None,
     size: Annotated[str | None, typer.Option("--size", help="W or WxH: scale the input first")] = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="zoom/rotate feedback frames")] = 1,
     zoom: Annotated[float, typer.Option("--zoom", min=0.1, max=10.0, help="zoom per frame")] = 1.05,
@@ -268,7 +269,7 @@ def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality
     total = sum(p.total for p, _ in prepared)
     for i, (prep, _) in enumerate(prepared):
         rec, h, w = prep.recipe, *prep.start.shape[:2]
-        tiles = f"tiles of {prep.plan.tiles.tile}" if max(h, w) > prep.plan.tiles.tile else "untiled"
+        tiles = f"tiles of {prep.plan.tiles.tile}" if prep.plan.tiles.splits(h, w) else "untiled"
         which = f"{i + 1}/{len(prepared)} " if len(prepared) > 1 else ""
         frames = f" × {plural(rec.frames, 'frame')}" if rec.frames > 1 else ""
         err.print(f"dreaming {which}{w}x{h} on {prep.brain.name} {', '.join(rec.layers)}: "

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,12 @@ from zoo.errors import UserError
 
 GUIDE_SIDE = 512  # guide images are fitted inside this square: the notebook used small guides
 CPU_TILE_BUDGET = 1 << 30  # bytes of activations a tile may take on the CPU
-# Tiles get this share of the budget that decides whether an image runs whole: tiles of a few shapes
-# each step fragment the kept heap (dream/alloc.py), so a tiled step peaks higher than a whole image
-# of the tile's area (2048x2048 classic: tiles of 1024 peaked at 3603-3618 MiB, of 880 at 3366 MiB).
-TILED_SHARE = 0.75
+# An image runs whole up to WHOLE_PER_TILE times the tile's side (automatic or --tile, and so a
+# recipe's recorded tile gives the same plan again): tiles of a few shapes each step fragment the
+# kept heap (dream/alloc.py), so a cut step peaks higher than a whole image of the tile's area
+# (2048x2048 classic: tiles of 1024 peaked at 3603-3618 MiB, of 880 at 3330-3366 MiB). The
+# automatic tile is sized for the budget's share (7/8)^2, which leaves 1024x1024 whole on 1 GiB.
+WHOLE_PER_TILE = Fraction(8, 7)
 ACTIVATION_FACTOR = 1.5  # measured peak over the summed blob sizes (which count in-place versions twice)
 
 
@@ -235,17 +238,18 @@ def plan_for(brain: Brain, blobs: Sequence[str], params: DreamParams, device: st
     smallest = min_side(brain, blobs)
     margin_floor = geometry.align_down(max(smallest, align), align)
     floor = 3 * margin_floor + align
-    whole = 0
-    if params.tile:
-        tile = params.tile
-    else:
-        whole = auto_tile(brain, blobs, device, align, floor)
-        tile = auto_tile(brain, blobs, device, align, floor, share=TILED_SHARE)
+    tile = params.tile or auto_tile(brain, blobs, device, align, floor, share=float(WHOLE_PER_TILE ** -2))
     tile = max(geometry.align_down(tile, align), floor)
     margin = max(geometry.align_down(tile // 16, align), margin_floor)
     while tile - 2 * margin < max(margin, smallest):
         tile += align
-    return Plan(render.TilePlan(tile, margin, align, max(whole, tile) if whole else 0), smallest)
+    return Plan(render.TilePlan(tile, margin, align, whole_side(tile, align)), smallest)
+
+
+def whole_side(tile: int, align: int) -> int:
+    """The largest side (by area) that runs in one piece with tiles of `tile`: WHOLE_PER_TILE x tile,
+    rounded up to the alignment (896 -> 1024 at 16)."""
+    return max(tile, -(-(tile * WHOLE_PER_TILE) // align) * align)
 
 
 # --- running -----------------------------------------------------------------------------------

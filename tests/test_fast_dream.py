@@ -92,6 +92,18 @@ def test_tiles_only_when_the_area_exceeds_one_tile():
     assert split.splits(1024, 1040) and all(t.rows.length <= 880 + 48 for t in split.tiles(2048, 2048))
 
 
+def test_a_recorded_tile_gives_the_same_plan(brain):
+    """A recipe records the tile, not the free memory: `--tile T` must plan exactly what the automatic
+    choice of T planned, including which sizes run whole (8/7 of the tile, aligned up)."""
+    from zoo.dream.presets import DreamParams
+
+    blobs = [brain.default_blob]
+    auto = pipeline.plan_for(brain, blobs, DreamParams(), "cpu")
+    assert pipeline.plan_for(brain, blobs, DreamParams(tile=auto.tiles.tile), "cpu") == auto
+    assert auto.tiles.whole == pipeline.whole_side(auto.tiles.tile, auto.tiles.align) > auto.tiles.tile
+    assert [pipeline.whole_side(t, 16) for t in (896, 880, 592)] == [1024, 1008, 688]  # ceil(8t/7 / 16) * 16
+
+
 def test_a_600x400_photo_runs_whole_with_2_gb_free_and_print_sizes_stay_tiled(brain):
     blobs = [brain.default_blob]
     align = pipeline.stride_of(brain, blobs)

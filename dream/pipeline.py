@@ -207,9 +207,10 @@ def auto_tile(brain: Brain, blobs: Sequence[str], device: str, align: int, floor
               available: int | None = None, share: float = 1.0) -> int:
     """The largest aligned tile whose activations fit `share` of the memory budget of the device.
 
-    An image whose area is at most this tile's squared runs whole (render.TilePlan.splits): on the
-    CPU the budget is a quarter of the memory really free (MemAvailable, or `available`), at most
-    CPU_TILE_BUDGET, so 1024x1024 on GoogLeNet's inception_4c runs untiled with 4 GB free."""
+    plan_for asks for (7/8)^2 of the budget and lets images up to 8/7 of the tile's side run whole
+    (whole_side): on the CPU the budget is a quarter of the memory really free (MemAvailable, or
+    `available`), at most CPU_TILE_BUDGET, so 1024x1024 on GoogLeNet's inception_4c runs untiled
+    with 4 GB free."""
     g = brain.truncated_graph(blobs)
     if g is None:
         return 512

@@ -56,6 +56,24 @@ def launched() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
 
 
+def init_group(device: str, timeout: timedelta | None = None) -> None:
+    """Join torchrun's process group (gloo on CPU, NCCL on CUDA), once.
+
+    `torch.distributed.nn.functional` binds `group.WORLD` into its functions' defaults when it is
+    first imported, and torch imports it lazily (torch.optim's first param group loads dynamo, which
+    loads it). Imported after the group exists, it keeps the group alive past
+    `destroy_process_group`, so gloo's threads are still running at interpreter exit and a rank can
+    die with "terminate called without an active exception" (SIGABRT) after its work is done.
+    Importing it first binds None instead.
+    """
+    if tdist.is_initialized():
+        return
+    import torch.distributed.nn.functional  # noqa: F401  (see above: before the group exists)
+
+    kw = {"timeout": timeout} if timeout is not None else {}
+    tdist.init_process_group(backend="nccl" if device == "cuda" else "gloo", **kw)
+
+
 def setup(device: str, share_tiles: bool = True) -> Ranks:
     """Join torchrun's process group (if any) and record how tiles are shared; returns this rank."""
     global _STATE
@@ -66,8 +84,7 @@ def setup(device: str, share_tiles: bool = True) -> Ranks:
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if device == "cuda":
         torch.cuda.set_device(local)
-    if not tdist.is_initialized():
-        tdist.init_process_group(backend="nccl" if device == "cuda" else "gloo", timeout=timedelta(hours=6))
+    init_group(device, timedelta(hours=6))
     _STATE = Ranks(rank, world, local, share_tiles, f"cuda:{local}" if device == "cuda" else "cpu")
     return _STATE
 

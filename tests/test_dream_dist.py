@@ -68,3 +68,28 @@ def test_chunks_over_two_ranks_make_the_whole_clip_without_a_visible_seam(home, 
     seam = errs[6 - 1]  # rank 1's first frame (6) against rank 0's last (5)
     others = [e for t, e in enumerate(errs, start=1) if t not in (1, 6)]
     assert seam <= 1.25 * max(others), (seam, others)
+
+
+_LEAK_PROBE = """
+import os, socket, torch, torch.distributed as tdist
+from zoo.dream.distributed import init_group
+s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+os.environ.update(RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+init_group("cpu")
+torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)  # torch.optim's first group loads dynamo
+tdist.all_reduce(torch.ones(1))
+tdist.destroy_process_group()
+print(sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task")))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to list threads")
+def test_a_destroyed_group_leaves_no_gloo_threads_behind():
+    """A group kept alive past destroy_process_group (torch.distributed.nn.functional binding it into
+    its defaults when imported after init) leaves gloo's threads running at exit, and a rank then dies
+    with SIGABRT after its work: a fresh process must have none left once the group is destroyed."""
+    r = subprocess.run([sys.executable, "-c", _LEAK_PROBE], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    threads = r.stdout.strip()
+    assert "gloo" not in threads, threads

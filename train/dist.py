@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as tdist
+from zoo.dream.distributed import init_group
 
 
 @dataclass
@@ -48,8 +49,7 @@ def setup(pref: str = "auto") -> Dist:
         return Dist(device=pick_device(pref))
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     device = pick_device(pref, local)
-    if not tdist.is_initialized():
-        tdist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    init_group(device.type)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     return Dist(rank, world, local, device)

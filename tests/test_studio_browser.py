@@ -163,6 +163,9 @@ def test_dream_in_the_browser(studio, tmp_path):
     wait(d, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
     wait(d, lambda d: int(by_id(d, "dream-preview").get_attribute("data-n") or 0) >= 1)
     assert by_id(d, "dream-stop").is_enabled() and not by_id(d, "dream-run").is_enabled()
+    tab(d, "jobs")  # the running job is listed with its own Stop button
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, '#job-list tbody tr[data-state="running"] button'))
+    tab(d, "dream")
     by_id(d, "dream-stop").click()
     wait(d, lambda d: by_id(d, "dream-progress-text").text.startswith("stopped"))
     stopped = home / "studio" / by_id(d, "dream-result").get_attribute("data-ref")
@@ -237,6 +240,9 @@ def test_import_det3_dream_and_fine_tune_in_the_browser(studio):
     assert "det3_faces" in options
     tab(d, "jobs")
     wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list tbody tr")) >= 2)
+    rows = d.find_elements(By.CSS_SELECTOR, "#job-list tbody tr")
+    assert {r.get_attribute("data-state") for r in rows} == {"done"}, [r.text for r in rows]
+    assert not d.find_elements(By.CSS_SELECTOR, "#job-list tbody button")  # nothing left to stop
     shot(d, shots, "jobs")
 
 

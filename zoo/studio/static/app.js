@@ -560,10 +560,15 @@ loaders.gallery = async () => {
 loaders.jobs = async () => {
   const body = document.querySelector("#job-list tbody"); body.textContent = "";
   for (const j of await api("/api/jobs")) {
-    const stop = el("button", { type: "button", text: "stop", disabled: !["queued", "running"].includes(j.state) });
-    stop.addEventListener("click", async () => { await api(`/api/jobs/${j.id}/stop`, { method: "POST" }); loaders.jobs(); });
-    body.append(el("tr", {}, el("td", { text: j.title || j.kind }), el("td", { text: j.state + (j.error ? `: ${j.error}` : "") }),
-      el("td", { text: j.progress.percent != null ? `${j.progress.percent}%` : "" }), el("td", {}, stop)));
+    const cell = el("td", {});  // only a job that can still be stopped gets a Stop button
+    if (["queued", "running"].includes(j.state)) {
+      const stop = el("button", { type: "button", text: "stop" });
+      stop.addEventListener("click", async () => { await api(`/api/jobs/${j.id}/stop`, { method: "POST" }); loaders.jobs(); });
+      cell.append(stop);
+    }
+    body.append(el("tr", { "data-state": j.state }, el("td", { text: j.title || j.kind }),
+      el("td", { text: j.state + (j.error ? `: ${j.error}` : "") }),
+      el("td", { text: j.progress.percent != null ? `${j.progress.percent}%` : "" }), cell));
   }
 };
 

@@ -103,6 +103,23 @@ class Brain:
             return CompiledNet(net, self.weights_sha256[:16], str(device))
         return net
 
+    def shapes_at(self, h: int, w: int, blobs: Sequence[str] | None = None) -> dict[str, tuple[int, ...]]:
+        """Shapes (C, H, W) of these blobs (default: the dreamable ones) for an h x w picture;
+        `dreamable` holds them at the deploy size. Blobs that take only the deploy size keep it (they
+        run on windows of it)."""
+        blobs = list(self.dreamable if blobs is None else blobs)
+        if self.graph is None:
+            return {b: self.dreamable[b] for b in blobs if b in self.dreamable}
+        net = (w, h) if getattr(self.preprocess, "transpose", False) else (h, w)
+        free = [b for b in blobs if b in self.channels and not self.is_fixed(b)]
+        try:
+            shapes = self.graph.truncated(free).shapes({next(iter(self.graph.inputs)): (1, 3, *net)}) if free else {}
+        except UserError:
+            raise UserError(f"{self.name}: a {w}x{h} image is too small for its blobs") from None
+        deploy = {b: self.dreamable[b] for b in blobs if b in self.dreamable}
+        return {b: tuple(int(d) for d in shapes[b][1:]) if b in shapes else deploy[b] for b in blobs
+                if b in shapes or b in deploy}
+
     def truncated_graph(self, blobs: Sequence[str]) -> Any:
         return None if self.graph is None else self.graph.truncated(list(blobs))
 

@@ -305,20 +305,12 @@ def layers_cmd(
             h, w = geometry.scaled_size(*(brain.input_size or (224, 224)), size)
         except ValueError as e:
             raise UserError(f"--size: {e}") from None
-        net = (w, h) if getattr(brain.preprocess, "transpose", False) else (h, w)
-        g = brain.graph
-        free = [b for b in brain.dreamable if not brain.is_fixed(b)]
-        try:
-            shapes = g.truncated(free).shapes({next(iter(g.inputs)): (1, 3, *net)}) if free else {}
-        except UserError:
-            raise UserError(f"{brain.name}: a {w}x{h} image is too small for its blobs") from None
+        shapes = brain.shapes_at(h, w)
         at = f"a {w}x{h} image"
     table = Table(title=f"dreamable blobs of {brain.name} (shape at {at})")
     for col, just in (("blob", "left"), ("channels", "right"), ("shape", "right"), ("tends to paint", "left")):
         table.add_column(col, justify=just)
-    for blob, shape in brain.dreamable.items():
-        if shapes is not None:
-            shape = tuple(shapes[blob][1:]) if blob in shapes else shape
+    for blob, shape in (shapes or brain.dreamable).items():
         name = f"{blob} (default)" if blob == brain.default_blob else blob
         table.add_row(name, str(brain.channels.get(blob, shape[0])), "×".join(map(str, shape)),
                       brain.descriptions.get(blob, ""))

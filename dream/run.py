@@ -428,7 +428,8 @@ def dream_atlas(
                                                          interrupted=result.interrupted,
                                                          steps_done=result.steps_done if result.interrupted else None))
         items.append((blob, rgb))
-        shape = brain.dreamable.get(blob, (brain.channels.get(blob, 0),))
+        at_size = brain.shapes_at(*rgb.shape[:2], [blob])  # its shape in this picture, not at the deploy size
+        shape = at_size.get(blob, (brain.channels.get(blob, 0),))
         entries.append(atlas.Entry(blob, name, shape, brain.descriptions.get(blob, "")))
         if on_blob is not None:
             on_blob(entries[-1], i + 1, len(names))

@@ -162,6 +162,13 @@ def test_atlas_writes_sheet_page_and_one_picture_per_blob(zoo_home, tmp_path):
     assert names == ["01-block1-dw-conv.png", "02-block6-project.png", "atlas.png", "index.html"]
     page = (folder / "index.html").read_text()
     assert "block6/project" in page and "02-block6-project.png" in page
+    import cv2  # the captions give each blob's shape in the 40x40 picture (OpenCV's), not at the deploy 224
+
+    net = cv2.dnn.readNetFromCaffe(str(EFF / "deploy.prototxt"), str(EFF / "efficientnet_lite0.caffemodel"))
+    net.setInput(np.zeros((1, 3, 40, 40), np.float32))
+    for blob in ("block1/dw/conv", "block6/project"):
+        shape = "×".join(map(str, net.forward(blob).shape[1:]))
+        assert f"<b>{blob}</b> <span>{shape}</span>" in page, (blob, shape)
     sheet = Image.open(folder / "atlas.png")
     assert sheet.size[0] > 2 * 40 and sheet.size[1] > 40  # cells as large as the pictures
     assert (folder / "atlas.png").stat().st_mode & 0o044 == 0o044  # readable like any file (umask 022)

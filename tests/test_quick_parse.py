@@ -1,15 +1,21 @@
-"""`zoo convert` and `zoo info` parsed without typer: the same parameters typer itself gives, or typer parses."""
+"""`zoo convert`, `zoo info` and `zoo dream` parsed without typer: the same parameters typer itself
+gives, or typer parses."""
 
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
 
 import pytest
 import typer
 from zoo.convert import cli as convert_cli
+from zoo.dream import cli as dream_cli
+from zoo.dream.video_cli import argv_from_context
 
 from tests.conftest import MODELS
-from zoo.quick_parse import quick_params
+from zoo.quick_parse import quick_call, quick_params
 
 DET3 = MODELS / "mtcnn" / "det3.prototxt"
 DET3_W = MODELS / "mtcnn" / "det3.caffemodel"
@@ -94,3 +100,61 @@ def test_usage_errors_keep_typers_words_and_exit_2(files, capfd):
     assert main(["convert", proto, "-f", "tflite"]) == 2
     assert "tflite" in capfd.readouterr().err
 
+
+
+def _recorder(func, seen):
+    """A stand-in for `func` with its signature that records what it is called with, and the command
+    line a torchrun relaunch would rebuild from its context (what zoo dream's ctx is for)."""
+    @functools.wraps(func)
+    def record(**kwargs):
+        seen.update(kwargs, argv=argv_from_context(kwargs.pop("ctx"), {"nproc"}))
+
+    return record
+
+
+def test_dream_lines_parse_as_typer_parses_them_with_a_context_for_relaunching(files, tmp_path):
+    app = typer.Typer()
+    dream_cli.register(app)
+    command = typer.main.get_command(app).commands["dream"]
+    photo = str(files[0])
+    cases = [
+        [photo],
+        [photo, "-o", f"{tmp_path}/x.png", "--size", "64", "--octaves", "1", "--iterations", "1"],
+        [photo, photo, "-o", str(tmp_path), "-l", "inception_4c/output", "--layer=prob:goldfish", "--weight", "1",
+         "--weight", "-0.5", "--octave-scale", "1.4", "--jitter", "32", "--device", "cpu", "--compile",
+         "--quality", "100", "--nproc", "2", "--preset", "classic"],
+    ]
+    for args in cases:
+        want, got = {}, {}
+        app2 = typer.Typer()
+        app2.command("dream")(_recorder(dream_cli.dream_cmd, want))
+        app2.command("other")(lambda: None)
+        app2(args=["dream", *args], standalone_mode=False)
+        call = quick_call(command, _recorder(dream_cli.dream_cmd, got), "dream", args)
+        assert call is not None, args  # the fast path is taken
+        call()
+        assert got == want, args
+        assert got["argv"][-len([a for a in args if a == photo]):] == [photo] * args.count(photo)
+    # out of range, unknown choices and no input at all: typer parses (and words the error)
+    for args in ([photo, "--octaves", "0"], [photo, "--quality", "101"], [photo, "--octave-scale", "1"],
+                 [photo, "--device", "tpu"], ["-o", "x.png"], [photo, "--jitter", "-1"]):
+        assert quick_params(command, args) is None, args
+
+
+def test_a_dream_imports_no_pydantic_and_out_of_range_options_keep_typers_words(tmp_path):
+    """The fast path is what a user runs: a whole `zoo dream` without typer's pydantic coercion."""
+    from PIL import Image
+    from skimage import data
+
+    photo = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()).save(photo)
+    code = ("import sys; from zoo.cli import main; "
+            f"rc = main(['dream', {str(photo)!r}, '-o', {str(tmp_path / 'd.png')!r}, '--size', '48', "
+            "'--octaves', '1', '--iterations', '1']); print(rc, 'pydantic' in sys.modules)")
+    env = {**os.environ, "ZOO_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.stdout.split()[-2:] == ["0", "False"], proc.stdout + proc.stderr
+    assert (tmp_path / "d.png").stat().st_size > 0
+    bad = subprocess.run([sys.executable, "-m", "zoo.cli", "dream", str(photo), "--octaves", "0"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert bad.returncode == 2 and "Invalid value for '--octaves'" in bad.stderr, bad.stderr

@@ -27,17 +27,24 @@ def _say(text: str) -> None:
 # `zoo convert` and `zoo info` register only their own module: the dream, train and zoo command
 # modules (and what they import) are a third of the converter's start-up. That module registers two
 # commands, so typer keeps `zoo CMD` a sub-command.
-FAST_COMMANDS = ("convert", "info")
+# `zoo dream` likewise registers only the dream module (dream, atlas, layers, labels) and skips
+# pydantic: its own start-up is what a user waits for before every dream.
+FAST_COMMANDS = ("convert", "info", "dream")
 _registered: list = []
 
 
-def _command_modules(fast: bool) -> list:
-    from zoo.convert import cli as convert_cli
+def _command_modules(command: str | None) -> list:
+    """The modules that register `command` when it is a fast one, else every command module."""
+    if command in ("convert", "info"):
+        from zoo.convert import cli as convert_cli
 
-    if fast:
         return [convert_cli]
-    from zoo import cli_zoo
     from zoo.dream import cli as dream_cli
+
+    if command == "dream":
+        return [dream_cli]
+    from zoo import cli_zoo
+    from zoo.convert import cli as convert_cli
     from zoo.studio import cli as studio_cli
     from zoo.train import cli as train_cli
 
@@ -46,7 +53,7 @@ def _command_modules(fast: bool) -> list:
 
 def _register_for(argv: list) -> None:
     """Register the invoked command's module if it is a fast one, else every command (once each)."""
-    for module in _command_modules(bool(argv) and argv[0] in FAST_COMMANDS):
+    for module in _command_modules(argv[0] if argv and argv[0] in FAST_COMMANDS else None):
         if module not in _registered:
             module.register(app)
             _registered.append(module)
@@ -56,12 +63,11 @@ def _quick(args: list) -> typing.Callable[[], object] | None:
     """A fast command parsed without typer (zoo.quick_parse), ready to call; None: typer parses."""
     if not args or args[0] not in FAST_COMMANDS:
         return None
-    from zoo.quick_parse import quick_params
+    from zoo.quick_parse import quick_call
 
     command = typer.main.get_command(app).commands.get(args[0])
     func = next((c.callback for c in app.registered_commands if (c.name or "") == args[0]), None)
-    params = quick_params(command, list(args[1:])) if command is not None and func is not None else None
-    return None if params is None else (lambda: func(**params))
+    return quick_call(command, func, args[0], list(args[1:])) if command is not None and func is not None else None
 
 
 def main(argv: list[str] | None = None) -> int:

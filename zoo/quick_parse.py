@@ -21,14 +21,51 @@ _SCALARS = (str, int, float, Path)
 _NUMBER = {int: re.compile(r"[+-]?[0-9]+"), float: re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")}
 
 
+def quick_call(command: Any, func: Any, name: str, args: list[str]) -> Any:
+    """`func` ready to call as typer would call it for `zoo NAME ARGS`, or None: let typer parse.
+
+    A command that takes a typer.Context (zoo dream, to relaunch itself under torchrun) gets a real
+    one, built without parsing: its params, and COMMANDLINE as the source of each option given."""
+    parsed = _parse(command, args)
+    if parsed is None:
+        return None
+    params, given = parsed
+    import inspect
+
+    from typer import Context
+    from typer._click.core import ParameterSource
+
+    hints = typing.get_type_hints(func)
+    ctx_names = [p for p in inspect.signature(func).parameters
+                 if isinstance(hints.get(p), type) and issubclass(hints[p], Context)]
+    if ctx_names:
+        ctx = Context(command, info_name=name)
+        ctx.params = dict(params)
+        for p in given:
+            ctx.set_parameter_source(p, ParameterSource.COMMANDLINE)
+        params = {**params, ctx_names[0]: ctx}
+    return lambda: func(**params)
+
+
 def quick_params(command: Any, args: list[str]) -> dict[str, Any] | None:
     """The parameters `command` (typer's click command) would get from `args`, or None: let typer parse."""
+    parsed = _parse(command, args)
+    return None if parsed is None else parsed[0]
+
+
+def _parse(command: Any, args: list[str]) -> tuple[dict[str, Any], set[str]] | None:
+    """quick_params's parameters and the names of those given on the command line."""
     options: dict[str, Any] = {}
     positionals = []
+    variadic = None  # one argument that takes every positional (zoo dream's inputs), alone
     for p in command.params:
-        if not p.expose_value or p.envvar or p.callback or getattr(p, "prompt", None) or p.nargs != 1:
+        if not p.expose_value or p.envvar or p.callback or getattr(p, "prompt", None):
             return None
-        if type(p).__name__ == "TyperArgument":
+        if type(p).__name__ == "TyperArgument" and p.nargs == -1 and variadic is None:
+            variadic = p
+        elif p.nargs != 1:
+            return None
+        elif type(p).__name__ == "TyperArgument":
             positionals.append(p)
         else:
             for opt in (*p.opts, *p.secondary_opts):
@@ -59,11 +96,15 @@ def quick_params(command: Any, args: list[str]) -> dict[str, Any] | None:
                 return None  # given twice: typer decides which wins
             else:
                 given[p.name] = value
+        elif variadic is not None:
+            given.setdefault(variadic.name, []).append(arg)
         else:
             if len(positionals) <= sum(1 for q in positionals if q.name in given):
                 return None  # one positional too many
             nxt = next(q for q in positionals if q.name not in given)
             given[nxt.name] = arg
+    if variadic is not None and (positionals or variadic.name not in given):
+        return None  # shared out among several arguments, or none given: typer's defaults and words
     params: dict[str, Any] = {}
     for p in command.params:
         if p.name not in given:
@@ -75,7 +116,7 @@ def quick_params(command: Any, args: list[str]) -> dict[str, Any] | None:
         if not ok:
             return None
         params[p.name] = value
-    return params
+    return params, set(given)
 
 
 def _coerce(p: Any, raw: Any) -> tuple[bool, Any]:
@@ -83,7 +124,7 @@ def _coerce(p: Any, raw: Any) -> tuple[bool, Any]:
     if getattr(p, "is_flag", False):
         return (True, raw) if isinstance(raw, bool) else (False, None)
     kind = _plain(p.type_descriptor.annotation)
-    if p.multiple:
+    if p.multiple or p.nargs == -1:
         if typing.get_origin(kind) is not list:
             return False, None
         (kind,) = typing.get_args(kind)
@@ -107,13 +148,19 @@ def _scalar(kind: Any, raw: str, info: Any) -> Any:
         if getattr(info, "case_sensitive", True) is False:
             return None
         return next((m for m in kind if m.value == raw), None)
-    if kind not in _SCALARS or getattr(info, "min", None) is not None or getattr(info, "max", None) is not None:
+    lo, hi = getattr(info, "min", None), getattr(info, "max", None)
+    if kind not in _SCALARS:
+        return None
+    if (lo is not None or hi is not None) and (kind not in _NUMBER or getattr(info, "clamp", False)):
         return None
     if kind is Path:
         return _path(Path(raw), info)
     if kind in _NUMBER and not _NUMBER[kind].fullmatch(raw):
         return None  # "inf", "1_000", a typo: typer's wording
-    return kind(raw)
+    value = kind(raw)
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        return None  # out of range: typer words it
+    return value
 
 
 def _path(path: Path, info: Any) -> Path | None:

@@ -298,7 +298,7 @@ def layers_cmd(
     from zoo.dream.brain import load_brain
 
     brain = load_brain(model)
-    shapes = None
+    shapes = brain.dreamable
     at = "the deploy size"
     if size:
         try:
@@ -310,7 +310,7 @@ def layers_cmd(
     table = Table(title=f"dreamable blobs of {brain.name} (shape at {at})")
     for col, just in (("blob", "left"), ("channels", "right"), ("shape", "right"), ("tends to paint", "left")):
         table.add_column(col, justify=just)
-    for blob, shape in (shapes or brain.dreamable).items():
+    for blob, shape in shapes.items():
         name = f"{blob} (default)" if blob == brain.default_blob else blob
         table.add_row(name, str(brain.channels.get(blob, shape[0])), "×".join(map(str, shape)),
                       brain.descriptions.get(blob, ""))

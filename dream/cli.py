@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column, Table
-from zoo.dream.presets import PRESETS, DreamParams, describe
+from zoo.dream.presets import PARAM_KINDS, PRESETS, TRANSFORM_SETS, DreamParams, Legible, describe
 from zoo.dream.recipe import Recipe, file_sha256, locate, read_recipe
 
 from zoo.errors import UserError
@@ -30,6 +30,9 @@ PresetName = enum.Enum("PresetName", {name: name for name in PRESETS}, type=str)
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 OUT_TYPES = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 Format = enum.Enum("Format", {k: k for k in OUT_TYPES}, type=str)
+Look = enum.Enum("Look", {k: k for k in ("auto", "classic", "legible")}, type=str)
+ParamKind = enum.Enum("ParamKind", {k: k for k in PARAM_KINDS}, type=str)
+TransformSet = enum.Enum("TransformSet", {k: k for k in TRANSFORM_SETS}, type=str)
 
 
 def plural(n: int, word: str) -> str:
@@ -159,8 +162,20 @@ def dream_cmd(
     compile_: Annotated[bool, typer.Option(
         "--compile", help="run the net through torch.compile (opt-in; the first run per size compiles for a "
         "minute or more, later runs load it from $ZOO_HOME/cache/compile)")] = False,
+    look: Annotated[Look, typer.Option(
+        "--look", help="auto: class targets (prob:goldfish) legible, the rest classic DeepDream; legible: "
+        "transforms, Fourier picture, decorrelated colour (see docs/legible.md)")] = Look.auto,
+    param: Annotated[ParamKind | None, typer.Option("--param", help="legible: how the picture is held "
+                                                    "(default fft)")] = None,
+    transforms: Annotated[TransformSet | None, typer.Option("--transforms", help="legible: what each step "
+                                                            "sees (default standard)")] = None,
+    decorrelate: Annotated[bool | None, typer.Option("--decorrelate/--no-decorrelate", help="legible: optimise "
+                                                     "in the training data's decorrelated colours")] = None,
+    diversity: Annotated[int | None, typer.Option("--diversity", min=1, max=64, help="legible: N different "
+                                                  "pictures side by side")] = None,
 ) -> None:
-    """Dream on images or clips with any brain of the zoo, at any size."""
+    """Dream on images or clips with any brain of the zoo, at any size. With the legible look,
+    --iterations is the total number of steps (default 256)."""
     from zoo.dream import output, pipeline, sequence, starts, video, video_cli
 
     if (nproc or 1) > 1 and not video_cli.distributed.launched():
@@ -204,16 +219,18 @@ def dream_cmd(
         if guide is not None:
             starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
 
-        def new_recipe(path: Path | None) -> Recipe:
+        settings = _legible(iterations, param, transforms, decorrelate, diversity)
+
+        def new_recipe(path: Path | None, clip: bool = False) -> Recipe:
             return run.new_recipe(model=model, layers=layer or (), weights=weight or (), preset=preset.value if preset
                                   else None, params=params, init=init, input_path=path, guide_path=guide, size=size,
                                   seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev,
-                                  compile=compile_)
+                                  compile=compile_, look="classic" if clip else look.value, legible=settings)
 
         if len(given) == 1 and _is_clip(video, given[0], output_):
             opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
                                       fps, crf, codec, chunks, warmup)
-            return video_cli.clip_cmd(new_recipe(given[0]), given[0], output_, opts, out, err)
+            return video_cli.clip_cmd(new_recipe(given[0], clip=True), given[0], output_, opts, out, err)
         files = expand_inputs(given)
         for path, target in zip(files or [None], output_paths(files, output_, fmt, frames)):
             jobs.append((new_recipe(path), target, {}))
@@ -228,6 +245,13 @@ def dream_cmd(
             _run_jobs([(rec, ranked, where)], reproduce=recipe is not None, quality=quality)
         return
     _run_jobs(jobs, reproduce=recipe is not None, quality=quality)
+
+
+def _legible(steps: int | None, param, transforms, decorrelate: bool | None, diversity: int | None) -> Legible | None:
+    """The legible loop's settings the options change (None: all defaults)."""
+    given = dict(steps=steps, param=param.value if param else None, transforms=transforms.value if transforms
+                 else None, decorrelate=decorrelate, diversity=diversity)
+    return Legible().with_(**given) if any(v is not None for v in given.values()) else None
 
 
 def _is_clip(video, path: Path, output_: Path | None) -> bool:
@@ -272,8 +296,9 @@ def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality
         tiles = f"tiles of {prep.plan.tiles.tile}" if prep.plan.tiles.splits(h, w) else "untiled"
         which = f"{i + 1}/{len(prepared)} " if len(prepared) > 1 else ""
         frames = f" × {plural(rec.frames, 'frame')}" if rec.frames > 1 else ""
-        err.print(f"dreaming {which}{w}x{h} on {prep.brain.name} {', '.join(rec.layers)}: "
-                  f"{plural(prep.octaves, 'octave')} × {plural(rec.params.iterations, 'step')}{frames}, {tiles}, "
+        how = (f"{plural(prep.octaves, 'octave')} × {plural(rec.params.iterations, 'step')}{frames}, {tiles}"
+               if rec.legible is None else f"legible, {plural(rec.legible.steps, 'step')}")
+        err.print(f"dreaming {which}{w}x{h} on {prep.brain.name} {', '.join(rec.layers)}: {how}, "
                   f"{rec.device}{', compiled' if rec.compile else ''}, seed {rec.seed}", markup=False)
     with progress_bar(total, "starting") as update:
         for i, (prep, target) in enumerate(prepared):

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
-from zoo.dream.presets import DreamParams
+from zoo.dream.presets import DreamParams, Legible
 
 import zoo
 from zoo.errors import UserError
@@ -50,11 +50,15 @@ class Recipe:
     version: str = field(default=zoo.__version__)
     interrupted: bool = False
     steps_done: int | None = None  # for an interrupted still: how many steps it got (reproduced exactly)
+    look: str = "classic"  # classic | legible | auto (new recipes: legible for a class target)
+    legible: Legible | None = None  # the legible loop (zoo.dream.robust); None: classic DeepDream
+    balance: tuple[float, ...] = ()  # each layer's term divided by this scale (its pull on the start)
 
     def to_json(self) -> str:
         data = asdict(self)
-        if not data["compile"]:  # recipes of the default path stay byte for byte what they were
-            del data["compile"]
+        for key, default in (("compile", False), ("look", "classic"), ("legible", None), ("balance", ())):
+            if data[key] == default:  # recipes of the default path stay byte for byte what they were
+                del data[key]
         data["format"] = FORMAT
         return json.dumps(data, sort_keys=True)
 
@@ -91,6 +95,9 @@ class Recipe:
             raise UserError(f"{source}: {e}") from None
         data["layers"] = tuple(data["layers"])
         data["weights"] = tuple(float(w) for w in data.get("weights", ()))
+        data["balance"] = tuple(float(w) for w in data.get("balance", ()))
+        if data.get("legible") is not None:
+            data["legible"] = Legible.from_dict(data["legible"], source)
         return cls(**data)
 
     def with_(self, **changes: object) -> Recipe:
@@ -115,16 +122,26 @@ class Recipe:
             args += ["--init", self.init]
         if self.size:
             args += ["--size", self.size]
-        args += ["--octaves", str(p.octaves), "--octave-scale", f"{p.octave_scale:g}"]
-        args += ["--iterations", str(p.iterations), "--step", f"{p.step:g}", "--jitter", str(p.jitter)]
-        if p.tile:
-            args += ["--tile", str(p.tile)]
+        if self.legible is None:
+            args += ["--octaves", str(p.octaves), "--octave-scale", f"{p.octave_scale:g}"]
+            args += ["--iterations", str(p.iterations), "--step", f"{p.step:g}", "--jitter", str(p.jitter)]
+            if p.tile:
+                args += ["--tile", str(p.tile)]
         if self.frames > 1:
             args += ["--frames", str(self.frames), "--zoom", f"{self.zoom:g}", "--rotate", f"{self.rotate:g}"]
-        args += ["--seed", str(self.seed)]
+        args += ["--seed", str(self.seed)] + self._legible_args()
         if self.compile:
             args.append("--compile")
         return shlex.join(args)
+
+
+    def _legible_args(self) -> list[str]:
+        g = self.legible
+        if g is None:
+            return []
+        args = ["--look", "legible", "--iterations", str(g.steps), "--param", g.param, "--transforms", g.transforms]
+        args += [] if g.decorrelate else ["--no-decorrelate"]
+        return args + (["--diversity", str(g.diversity)] if g.diversity > 1 else [])
 
 
 # --- field checks: each returns None when the value is fine, else what is wrong with it -------------
@@ -198,6 +215,7 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "size": _size, "frames": _int(1, 100_000), "zoom": _num(0.1, 10.0), "rotate": _num(-360.0, 360.0),
     "device": _choice("cpu", "cuda"), "preset": _optional(_text(limit=100)), "version": _text(limit=100),
     "interrupted": _choice(False, True), "compile": _choice(False, True), "steps_done": _optional(_int(0, 10**9)),
+    "balance": _list_of(_num(1e-30, 1e30, above=True)), "look": _choice("classic", "legible", "auto"),
 }
 _PARAM_CHECKS: dict[str, Callable[[object], str | None]] = {
     "octaves": _int(1, 32), "octave_scale": _num(1.0, 4.0, above=True), "iterations": _int(1, 100_000),

@@ -380,19 +380,30 @@ def atlas_cmd(
     start: Annotated[str, typer.Option("--start", help="noise | gradient | color[:#RRGGBB] | an image file")]
     = "noise",
     output_: Annotated[Path | None, typer.Option("-o", "--output", help="folder (default: atlas-MODEL)")] = None,
-    size: Annotated[int, typer.Option("--size", min=16, max=20000, help="side of each picture")] = 256,
+    size: Annotated[int | None, typer.Option("--size", min=16, max=20000, help="side of each picture "
+                                             "(default 256; with --channels 128)")] = None,
     octaves: Annotated[int, typer.Option("--octaves", min=1, max=32)] = 3,
-    iterations: Annotated[int, typer.Option("--iterations", min=1)] = 10,
+    iterations: Annotated[int | None, typer.Option("--iterations", min=1, help="steps per octave (default 10); "
+                                                   "with --channels, legible steps (default 64)")] = None,
     step: Annotated[float, typer.Option("--step", min=0.0, max=1000.0)] = 1.5,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     columns: Annotated[int | None, typer.Option("--columns", min=1)] = None,
     device: Annotated[Device | None, typer.Option("--device")] = None,
+    channels: Annotated[list[str] | None, typer.Option(
+        "--channels", help="BLOB (repeatable) or all: every channel's picture, grown from noise with the legible "
+        "look, cached in $ZOO_HOME/atlas; a page per blob")] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=512, help="with --channels: channels per forward "
+                                       "pass")] = 16,
 ) -> None:
-    """Render the same start through every dreamable blob: a labelled contact sheet and a web page."""
+    """Render the same start through every dreamable blob: a labelled contact sheet and a web page.
+    With --channels: every channel of a blob, as a browsable page (a local Microscope)."""
     from zoo.dream import pipeline, run
 
     dev = pipeline.check_device(device.value if device else pipeline.default_device())
     folder = output_ or Path(f"atlas-{model}")
+    if channels:
+        return _channel_atlas(model, channels, folder, size or 128, iterations, seed, batch, dev)
+    size, iterations = size or 256, iterations or 10
     params = DreamParams(octaves=octaves, iterations=iterations, step=step)
     total = len(blobs) * octaves * iterations if blobs else None
     with progress_bar(total, f"atlas {model}") as update:  # type: ignore[arg-type]
@@ -402,6 +413,36 @@ def atlas_cmd(
               f"{folder / 'index.html'}", markup=False)
     if not result.complete:
         raise typer.Exit(130)
+
+
+def _channel_atlas(model: str, blobs: list[str], folder: Path, size: int, steps: int | None, seed: int, batch: int,
+                   device: str) -> None:
+    """zoo atlas --channels: one bar over every channel; a kill keeps each finished batch."""
+    from zoo.dream import channels
+    from zoo.dream.brain import load_brain
+
+    from zoo.registry import zoo_home
+
+    brain = load_brain(model)
+    names = channels.blobs_for(brain, blobs)
+    settings = channels.SETTINGS.with_(steps=steps)
+    total = sum(brain.channels[b] for b in names)
+    err.print(f"channel atlas of {brain.name}: {plural(total, 'channel')} in {', '.join(names)}, {size} px, "
+              f"{plural(settings.steps, 'step')}, {batch} a pass (cached in $ZOO_HOME/atlas)", markup=False)
+    with Progress(*progress_columns(), console=err, expand=True) as bar:
+        task = bar.add_task(names[0], total=total)
+
+        def done(d) -> None:
+            bar.update(task, advance=1, description=f"{d.blob} {d.index}/{d.total}")
+
+        try:
+            pages = channels.write_pages(brain, names, folder, zoo_home() / "atlas", size=size, settings=settings,
+                                         seed=seed, batch=batch, device=device, on_done=done)
+        except KeyboardInterrupt:
+            err.print("interrupted: finished channels are cached; run the same command to go on", markup=False)
+            raise typer.Exit(130) from None
+    for p in pages:
+        out.print(f"wrote {p}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

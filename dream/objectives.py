@@ -58,6 +58,11 @@ class Objective:
     def __repr__(self) -> str:
         return f"Objective({self.name})"
 
+    @staticmethod
+    def sum(terms: Sequence[Objective], weights: Sequence[float] = ()) -> Objective:
+        """Several objectives weighted and added (see `total`)."""
+        return total(terms, weights)
+
 
 def blob_l2(blob: str) -> Objective:
     """The classic DeepDream objective: half the squared activation (its gradient is the blob)."""
@@ -298,3 +303,32 @@ def combine(targets: Sequence[Target], weights: Sequence[float] = ()) -> Objecti
         total = term if total is None else total + term
     assert total is not None
     return total
+
+
+def channel_per_row(blob: str, chans: Sequence[int]) -> Objective:
+    """Row i of a batch pulls channel chans[i] (mean over positions): one forward pass renders as
+    many channels as the batch has rows, since rows never mix in an eval-mode net."""
+    idx = list(chans)
+
+    def fn(a: Blobs) -> Tensor:
+        t = a[blob]
+        rows = torch.arange(len(idx), device=t.device)
+        picked = t[rows, torch.tensor(idx, device=t.device)]
+        return picked.reshape(len(idx), -1).mean(dim=1).sum()
+
+    return Objective(fn, [blob], f"{blob}:per-row({len(idx)})")
+
+
+def total(terms: Sequence[Objective], weights: Sequence[float] = ()) -> Objective:
+    """Objective.sum: the weighted sum of several objectives (missing weights are 1; negative weights
+    push a term down)."""
+    if not terms:
+        raise ValueError("no objectives to add")
+    ws = list(weights) + [1.0] * (len(terms) - len(weights))
+    out: Objective | None = None
+    for term, w in zip(terms, ws):
+        term = term if w == 1.0 else w * term
+        out = term if out is None else out + term
+    assert out is not None
+    return out
+

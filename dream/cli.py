@@ -220,6 +220,9 @@ def dream_cmd(
             starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
 
         settings = _legible(iterations, param, transforms, decorrelate, diversity)
+        if weight and len(weight) == 1 and layer and len(layer) > 1:
+            raise typer.BadParameter(f"one --weight for {len(layer)} layers: give one per --layer, in order",
+                                     param_hint="--weight")
 
         def new_recipe(path: Path | None, clip: bool = False) -> Recipe:
             return run.new_recipe(model=model, layers=layer or (), weights=weight or (), preset=preset.value if preset

@@ -57,12 +57,16 @@ def term_objectives(targets: Sequence[Target]) -> list[Objective]:
 def pulls(brain: Brain, start: np.ndarray, targets: Sequence[Target], device: str) -> tuple[float, ...]:
     """Each target's pull on the start: the mean absolute gradient of its term at the start image
     (fitted inside BALANCE_SIDE), so terms divided by it pull equally hard."""
+    return _pulls_of(brain, start, term_objectives(targets), device)
+
+
+def _pulls_of(brain: Brain, start: np.ndarray, terms: Sequence[Objective], device: str) -> tuple[float, ...]:
     h, w = start.shape[:2]
     f = min(1.0, BALANCE_SIDE / max(h, w))
     small = starts.resize_rgb(start, (max(1, round(h * f)), max(1, round(w * f))))
     x = pipeline.to_net(brain.preprocess, small).to(device)
     out = []
-    for obj in term_objectives(targets):
+    for obj in terms:
         net = brain.net_for(list(obj.blobs), device)
         _, grad = _gradient(net, obj, x)
         out.append(max(float(grad.abs().mean()), 1e-30))
@@ -87,14 +91,16 @@ def balanced(targets: Sequence[Target], weights: Sequence[float], scales: Sequen
 
 
 def objective_for(recipe: Recipe, brain: Brain, targets: Sequence[Target], start: np.ndarray,
-                  guide_feats: dict | None, shown: Sequence[str] = ()) -> tuple[Recipe, Objective, str | None]:
+                  guide: np.ndarray | None, shown: Sequence[str] = ()) -> tuple[Recipe, Objective, str | None]:
     """The recipe with its look (and balance) decided, the objective it dreams, and a line to say."""
     fresh = recipe.look == "auto"  # a new recipe: old ones say nothing of looks and balance
     recipe, note = choose(recipe, brain, targets, shown)
     if recipe.legible is not None and recipe.frames > 1:
         raise UserError("--frames: zoom sequences are dreamt with the classic look; add --look classic")
-    if guide_feats:
-        return recipe, pipeline.build_objective(brain, targets, recipe.weights, guide_blobs=guide_feats), note
+    if guide is not None:
+        recipe = recipe.with_(guide_mode="layout") if fresh else recipe
+        recipe, objective = guided(brain, targets, recipe, guide, start)
+        return recipe, objective, note
     if fresh and len(targets) > 1 and not recipe.balance:
         recipe = recipe.with_(balance=pulls(brain, start, targets, recipe.device))
     if recipe.balance:
@@ -122,6 +128,40 @@ def dream(brain: Brain, start: np.ndarray | None, objective: Objective, recipe: 
     assert recipe.legible is not None
     size = size or (start.shape[:2] if start is not None else None)
     net = brain.net_for(list(objective.blobs), recipe.device)
+    if brain.input_size is not None and any(brain.is_fixed(b) for b in objective.blobs):
+        net = _at_least(net, brain.input_size)
     rgb, result = robust.dream(net, objective, brain.preprocess, tuple(size), recipe.legible, seed=recipe.seed,
                                start=start, on_progress=on_progress, on_step=on_step, device=recipe.device)
     return robust.strip(rgb), result
+
+
+def _at_least(net, side: tuple[int, int]):
+    """A net whose input is first enlarged to cover one window of a fixed-size head (a transformed
+    view can come out a few pixels smaller than the picture)."""
+
+    def run(x: torch.Tensor, outputs):
+        h, w = x.shape[-2:]
+        if h < side[0] or w < side[1]:
+            x = torch.nn.functional.interpolate(x, size=(max(h, side[0]), max(w, side[1])), mode="bilinear",
+                                                align_corners=False)
+        return net(x, outputs=outputs)
+
+    return run
+
+
+def guided(brain: Brain, targets: Sequence[Target], recipe: Recipe, guide: np.ndarray,
+           start: np.ndarray) -> tuple[Recipe, Objective]:
+    """The guide's objective: the notebook's best match at each target blob (old recipes), or the
+    guide's features in place at each target blob and at the brain's first blob, where colour lives
+    (`guide_mode` layout), each layout term divided by its pull on the start so the colours count."""
+    blobs = list(dict.fromkeys(t.blob for t in targets))
+    if recipe.guide_mode != "layout":
+        feats = {b: pipeline.guide_features(brain, guide, b, recipe.device) for b in blobs}
+        return recipe, pipeline.build_objective(brain, targets, recipe.weights, guide_blobs=feats)
+    first = next(iter(brain.dreamable), blobs[0])
+    blobs = list(dict.fromkeys([*blobs, first]))
+    terms = [objectives.guide_layout(b, pipeline.guide_features(brain, guide, b, recipe.device)) for b in blobs]
+    scales = recipe.balance or _pulls_of(brain, start, terms, recipe.device)
+    if len(scales) != len(terms):
+        raise UserError(f"recipe: {len(scales)} balance scales for {len(terms)} guided blobs")
+    return recipe.with_(balance=tuple(scales)), objectives.total([(1.0 / s) * t for t, s in zip(terms, scales)])

@@ -186,6 +186,30 @@ def guide(blob: str, features: Tensor) -> Objective:
     return Objective(fn, [blob], f"guide({blob})")
 
 
+def guide_layout(blob: str, features: Tensor) -> Objective:
+    """Steer each position toward the guide's features at the same place of the picture (the guide's
+    blob stretched over the whole image), so the guide's layout (where its colours and shapes are)
+    shows, not only its vocabulary. Tiles and the jitter roll are placed through REGION."""
+    g = features.reshape(1, *features.shape[-3:])
+
+    def fn(a: Blobs) -> Tensor:
+        x = a[blob]
+        h, w = x.shape[2:]
+        region = REGION.get()
+        fy, fx = (h / region.crop[0], w / region.crop[1]) if region is not None else (1.0, 1.0)
+        full = (round(region.size[0] * fy), round(region.size[1] * fx)) if region is not None else (h, w)
+        start = (round(region.start[0] * fy), round(region.start[1] * fx)) if region is not None else (0, 0)
+        shift = (round(region.shift[0] * fy), round(region.shift[1] * fx)) if region is not None else (0, 0)
+        gg = torch.nn.functional.interpolate(g.to(device=x.device, dtype=x.dtype), size=full, mode="bilinear",
+                                             align_corners=False)
+        gg = torch.roll(gg, shift, dims=(2, 3))[:, :, start[0]:start[0] + h, start[1]:start[1] + w]
+        if tuple(gg.shape[2:]) != (h, w):  # a crop reaching past the stretched map (rounding): pad its edge
+            gg = torch.nn.functional.pad(gg, (0, w - gg.shape[3], 0, h - gg.shape[2]), mode="replicate")
+        return (x * gg).sum() / x.shape[1]
+
+    return Objective(fn, [blob], f"guide_layout({blob})")
+
+
 @dataclass(frozen=True)
 class Target:
     """One `--layer` value: a blob, optionally channels (by index or class label), or one neuron."""

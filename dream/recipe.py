@@ -53,10 +53,12 @@ class Recipe:
     look: str = "classic"  # classic | legible | auto (new recipes: legible for a class target)
     legible: Legible | None = None  # the legible loop (zoo.dream.robust); None: classic DeepDream
     balance: tuple[float, ...] = ()  # each layer's term divided by this scale (its pull on the start)
+    guide_mode: str = "match"  # match: the notebook's best match; layout: the guide's features in place
 
     def to_json(self) -> str:
         data = asdict(self)
-        for key, default in (("compile", False), ("look", "classic"), ("legible", None), ("balance", ())):
+        for key, default in (("compile", False), ("look", "classic"), ("legible", None), ("balance", ()),
+                             ("guide_mode", "match")):
             if data[key] == default:  # recipes of the default path stay byte for byte what they were
                 del data[key]
         data["format"] = FORMAT
@@ -216,6 +218,7 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "device": _choice("cpu", "cuda"), "preset": _optional(_text(limit=100)), "version": _text(limit=100),
     "interrupted": _choice(False, True), "compile": _choice(False, True), "steps_done": _optional(_int(0, 10**9)),
     "balance": _list_of(_num(1e-30, 1e30, above=True)), "look": _choice("classic", "legible", "auto"),
+    "guide_mode": _choice("match", "layout"),
 }
 _PARAM_CHECKS: dict[str, Callable[[object], str | None]] = {
     "octaves": _int(1, 32), "octave_scale": _num(1.0, 4.0, above=True), "iterations": _int(1, 100_000),

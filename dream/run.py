@@ -140,14 +140,13 @@ def prepare(
     placed = pipeline.objective_targets(brain, targets, start.shape[:2])
     blobs = list(dict.fromkeys(t.blob for t in placed))
     pipeline.check_fits(brain, blobs, start.shape[:2], what)
-    guide_feats = None
+    guide_rgb = None
     guide = guide_path or recipe.guide
     if guide:
         if recipe.guide_sha256 and file_sha256(guide) != recipe.guide_sha256:
             raise UserError(f"{guide}: not the guide this recipe was made from (sha256 differs)")
-        g = starts.load_image(guide)
-        guide_feats = {b: pipeline.guide_features(brain, g, b, recipe.device) for b in blobs}
-    recipe, objective, said = legible.objective_for(recipe, brain, placed, start, guide_feats, layers)
+        guide_rgb = starts.load_image(guide)
+    recipe, objective, said = legible.objective_for(recipe, brain, placed, start, guide_rgb, layers)
     notes += [said] if said else []
     plan = pipeline.plan_for(brain, objective.blobs, recipe.params, recipe.device)
     resolved = recipe.with_(model=brain.name, weights_sha256=brain.weights_sha256,

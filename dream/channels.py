@@ -146,9 +146,22 @@ def write_pages(brain: Brain, blobs: Sequence[str], out: Path, cache: Path, *, s
         for c in range(count):
             if not picture(pics, c).exists():
                 shutil.copyfile(picture(where, c), picture(pics, c))
+        sheet(pics, count, out / f"channels-{safe(blob)}.png")
         command = f"zoo atlas --model {brain.name} --channels {blob} --size {size} --seed {seed}"
         path = out / f"channels-{safe(blob)}.html"
         with output.atomic_path(path) as tmp:
             tmp.write_text(page(brain.name, blob, pics, count, command, prefix=f"{pics.name}/"), encoding="utf-8")
         pages.append(path)
     return pages
+
+
+def sheet(pics: Path, count: int, target: Path, columns: int | None = None) -> None:
+    """Every channel's picture in one labelled grid (for a README or a print)."""
+    from PIL import Image
+    from zoo.dream.atlas import contact_sheet
+
+    items = []
+    for c in range(count):
+        with Image.open(picture(pics, c)) as im:
+            items.append((str(c), np.asarray(im.convert("RGB"))))
+    output.write_image(target, contact_sheet(items, columns or min(count, 10), thumb=items[0][1].shape[0]))

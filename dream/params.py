@@ -110,7 +110,7 @@ class Fourier:
     def __init__(self, shape: Sequence[int], colour: Colour, gen: torch.Generator, sd: float = 0.01):
         n, c, self.h, self.w = shape
         self.colour = colour
-        self.scale = _freq_scale(self.h, self.w) * (self.h * self.w) ** 0.5 / 4.0  # unit-ish pixel spread
+        self.scale = _freq_scale(self.h, self.w) / 4.0  # with the orthonormal FFT: pixels of unit-ish spread
         spec = torch.randn((n, c, self.h, self.w // 2 + 1, 2), generator=gen) * sd
         self.t = spec.requires_grad_(True)
 

@@ -137,3 +137,25 @@ def test_two_layers_are_balanced_and_recorded(home, tmp_path):
                  "block4/output", "--layer", "block10/output", "--octaves", "1", "--iterations", "1"]) == 0
     rec = read_recipe(out)
     assert len(rec.balance) == 2 and all(s > 0 for s in rec.balance) and rec.balance[0] != rec.balance[1]
+
+
+def test_channel_atlas_is_batched_cached_and_resumes(home, tmp_path, capsys):
+    from zoo.dream import channels
+    from zoo.dream.brain import load_brain
+
+    brain = load_brain(MODEL)
+    cache, made = tmp_path / "cache", []
+    settings = channels.SETTINGS.with_(steps=2)
+    where = channels.render(brain, "block2/output", cache, size=32, settings=settings, batch=12,
+                            on_done=made.append)
+    assert [d.channel for d in made] == list(range(24)) and len(list(where.glob("ch*.png"))) == 24
+    for c in (3, 17):
+        channels.picture(where, c).unlink()  # as if killed before these were written
+    made.clear()
+    channels.render(brain, "block2/output", cache, size=32, settings=settings, batch=12, on_done=made.append)
+    assert [d.channel for d in made] == [3, 17]
+    out = tmp_path / "pages"
+    pages = channels.write_pages(brain, ["block2/output"], out, cache, size=32, settings=settings, batch=12)
+    text = pages[0].read_text()
+    assert text.count("<figure") == 24 and "--layer block2/output:23" in text
+    assert (out / "channels-block2-output.png").is_file()

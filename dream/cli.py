@@ -175,7 +175,7 @@ def dream_cmd(
                                                   "pictures side by side")] = None,
 ) -> None:
     """Dream on images or clips with any brain of the zoo, at any size. With the legible look,
-    --iterations is the total number of steps (default 256)."""
+    --iterations is the total number of steps (default 128)."""
     from zoo.dream import output, pipeline, sequence, starts, video, video_cli
 
     if (nproc or 1) > 1 and not video_cli.distributed.launched():

@@ -37,18 +37,18 @@ class DreamParams:
 
 
 PARAM_KINDS = ("pixels", "fft", "laplacian")  # zoo.dream.params.PARAMS
-TRANSFORM_SETS = ("standard", "light", "none")  # zoo.dream.transforms.SETS
+TRANSFORM_SETS = ("standard", "crops", "light", "none")  # zoo.dream.transforms.SETS
 
 
 @dataclass(frozen=True)
 class Legible:
     """How a legible picture is made; recorded in the recipe as `legible`."""
 
-    steps: int = 256
+    steps: int = 128
     lr: float = 0.05
     param: str = "fft"  # pixels | fft | laplacian
     decorrelate: bool = True
-    transforms: str = "standard"  # standard | light | none
+    transforms: str = "auto"  # auto (crops for classes, else standard) | standard | crops | light | none
     diversity: int = 1  # pictures in the batch; over 1 a diversity term pushes them apart
     diversity_weight: float = 1.0
     colour: tuple[tuple[float, ...], ...] | None = None  # the C^1/2 used; filled in by prepare
@@ -92,7 +92,7 @@ def _matrix(v: object) -> bool:
 
 _CHECKS: dict[str, Callable[[object], bool]] = {
     "steps": _int(1, 100_000), "lr": _num(1e-6, 10.0), "param": lambda v: v in PARAM_KINDS,
-    "decorrelate": lambda v: isinstance(v, bool), "transforms": lambda v: v in TRANSFORM_SETS,
+    "decorrelate": lambda v: isinstance(v, bool), "transforms": lambda v: v in (*TRANSFORM_SETS, "auto"),
     "diversity": _int(1, 64), "diversity_weight": _num(0.0, 1e6), "colour": _matrix,
 }
 

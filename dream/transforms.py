@@ -72,6 +72,23 @@ def random_rotate(degrees: Sequence[float]) -> Transform:
     return fn
 
 
+def random_crop(fractions: Sequence[float]) -> Transform:
+    """A random square part of the picture (one of `fractions` of its shorter side), enlarged back to
+    the picture's size: every part of the picture must show the objective on its own, so a class is
+    painted whole in many places instead of as texture only the whole picture adds up to."""
+
+    def fn(x: Tensor, gen: torch.Generator) -> Tensor:
+        h, w = x.shape[-2:]
+        side = max(1, round(min(h, w) * _pick(fractions, gen)))
+        if side >= min(h, w):
+            return x
+        y0 = int(torch.randint(h - side + 1, (1,), generator=gen))
+        x0 = int(torch.randint(w - side + 1, (1,), generator=gen))
+        return F.interpolate(x[..., y0:y0 + side, x0:x0 + side], size=(h, w), mode="bilinear", align_corners=False)
+
+    return fn
+
+
 def compose(transforms: Sequence[Transform]) -> Transform:
     """Apply the transforms in order, each with the same generator."""
 
@@ -97,8 +114,16 @@ def light(size: int) -> list[Transform]:
     return [pad(round(6 * k)), jitter(round(6 * k)), random_rotate(list(range(-4, 5)))]
 
 
+def crops(size: int) -> list[Transform]:
+    """The standard set with random parts of half to all of the picture: for classes (see random_crop)."""
+    k = max(1.0, size / 224)
+    return [pad(round(12 * k)), jitter(round(8 * k)), random_crop([0.5 + i / 20 for i in range(11)]),
+            random_rotate(list(range(-10, 11))), jitter(round(4 * k))]
+
+
 def none(size: int) -> list[Transform]:
     return []
 
 
-SETS: dict[str, Callable[[int], list[Transform]]] = {"standard": standard, "light": light, "none": none}
+SETS: dict[str, Callable[[int], list[Transform]]] = {"standard": standard, "crops": crops, "light": light,
+                                                     "none": none}

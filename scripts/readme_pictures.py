@@ -1,10 +1,11 @@
 """Remake the README's pictures from the README's own commands and check they are bit-identical.
 
 For each picture under docs/img that a README command produces, the exact command line is read out
-of README.md and run as a subprocess (`zoo ...`, the `zoo` beside this Python) in a temporary folder
-with its own $ZOO_HOME, after the README's set-up lines (the coffee photo, the test clip). A PNG
-result becomes the page's JPEG with fixed Pillow settings (JPEG_SETTINGS, also in the captions);
-WebP animations are written by the command itself. The sha256 of the result is compared with the
+of README.md (docs/legible.md for the legible look's pictures) and run as a subprocess (`zoo ...`,
+the `zoo` beside this Python) in a temporary folder with its own $ZOO_HOME, after the README's
+set-up lines (the coffee photo, the test clip). A PNG result becomes the page's JPEG with fixed
+Pillow settings (JPEG_SETTINGS, also in the captions); WebP animations are written by the command
+itself. The sha256 of the result is compared with the
 committed file; `--update` writes the results into docs/img instead.
 
     python scripts/readme_pictures.py [--update] [--only dream-pan.webp ...] [--keep DIR]
@@ -31,6 +32,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+LEGIBLE = ROOT / "docs" / "legible.md"
 IMG = ROOT / "docs" / "img"
 # PNG -> JPEG for the page: no EXIF, ICC or recipe; baseline, Huffman tables optimised, 4:2:0 chroma.
 JPEG_SETTINGS = {"format": "JPEG", "quality": 82, "subsampling": 2, "optimize": True, "progressive": False}
@@ -45,6 +47,7 @@ class Picture:
     command: str  # how the README's command line starts (the whole line is run)
     result: str  # what the command writes, relative to the folder it runs in
     setup: tuple[str, ...] = (COFFEE,)  # README lines run before it, the same way
+    source: Path = README  # the page whose command line makes it (set-up lines always from README.md)
 
 
 PICTURES = (
@@ -54,6 +57,12 @@ PICTURES = (
             "atlas-efficientnet_lite0/atlas.png"),
     Picture("zoom-coffee.webp", "zoo dream coffee.png --size 200 ", "zoom-coffee.webp"),
     Picture("dream-pan.webp", "zoo dream pan.mp4 ", "docs/img/dream-pan.webp", setup=(CLIP,)),
+    Picture("legible-goldfish-photo.jpg", "zoo dream coffee.png --size 300x300 ", "goldfish-photo.png",
+            source=LEGIBLE),
+    Picture("legible-goldfish-noise.jpg", "zoo dream --init noise --size 300x300 ", "goldfish-noise.png",
+            setup=(), source=LEGIBLE),
+    Picture("channels-block7.jpg", "zoo atlas --model efficientnet_lite0 --channels block7/output ",
+            "atlas-efficientnet_lite0/channels-block7-output.png", setup=(), source=LEGIBLE),
 )
 
 
@@ -100,7 +109,8 @@ def make(picture: Picture, text: str, work: Path, env: dict[str, str]) -> bytes:
     (folder / Path(picture.result).parent).mkdir(parents=True, exist_ok=True)
     for line in picture.setup:
         run(readme_line(line, text), folder, env)
-    run(readme_line(picture.command, text), folder, env)
+    page = text if picture.source == README else picture.source.read_text(encoding="utf-8")
+    run(readme_line(picture.command, page), folder, env)
     return to_page(picture, folder / picture.result)
 
 

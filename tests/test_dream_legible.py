@@ -159,3 +159,23 @@ def test_channel_atlas_is_batched_cached_and_resumes(home, tmp_path, capsys):
     text = pages[0].read_text()
     assert text.count("<figure") == 24 and "--layer block2/output:23" in text
     assert (out / "channels-block2-output.png").is_file()
+
+
+def test_layout_guide_lines_up_with_the_tile_and_the_roll():
+    """On a crop of a rolled image, the guide term is the whole-image term restricted to that crop."""
+    from zoo.dream.objectives import REGION, Region, guide_layout
+
+    g = torch.rand(4, 8, 8, generator=_gen(1))  # the guide's blob, already the image's blob size
+    x = torch.rand(1, 4, 8, 8, generator=_gen(2))
+    term = guide_layout("b", g)
+    whole = float((x * g[None]).sum() / 4)
+    assert abs(float(term({"b": x})) - whole) < 1e-4
+    rolled = torch.roll(x, (2, 3), dims=(2, 3))
+    crop = rolled[:, :, 2:6, 4:8]  # net-space pixels = blob positions here (stride 1)
+    token = REGION.set(Region((2, 4), (4, 4), (2, 3), (8, 8)))
+    try:
+        got = float(term({"b": crop}))
+    finally:
+        REGION.reset(token)
+    want = float((crop * torch.roll(g, (2, 3), dims=(1, 2))[None, :, 2:6, 4:8]).sum() / 4)
+    assert abs(got - want) < 1e-4

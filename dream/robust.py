@@ -9,7 +9,7 @@ stay outside (a step callback gets the picture).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -105,7 +105,7 @@ def _dream(net, objective, pre, size, settings, *, seed, start, on_progress, on_
     return rgb, render.DreamResult(torch.empty(0), interrupted, done, [size])
 
 
-def strip(pictures: np.ndarray, gap: int = 0) -> np.ndarray:
+def strip(pictures: np.ndarray) -> np.ndarray:
     """A batch of pictures (N, H, W, 3) side by side, for one file."""
     return np.concatenate(list(pictures), axis=1) if len(pictures) > 1 else pictures[0]
 
@@ -117,7 +117,3 @@ def colour_for(brain, dataset: str | None = None) -> np.ndarray:
 
         return param_mod.folder_colour(Path(dataset))
     return param_mod.imagenet_colour()
-
-
-def deepest(blobs: Sequence[str]) -> str:
-    return blobs[-1]

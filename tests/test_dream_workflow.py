@@ -238,21 +238,22 @@ def test_recipe_json_is_ascii_for_exif(home, coffee, tmp_path):
 
 
 def _readme_commands() -> list[list[str]]:
-    """Every `zoo dream|atlas|layers|labels` line in the README's bash blocks, as argument lists."""
+    """Every `zoo dream|atlas|layers|labels` line in the bash blocks of README.md and docs/*.md, once each."""
     import re
     import shlex
 
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    text = "\n".join(p.read_text(encoding="utf-8") for p in [root / "README.md", *sorted((root / "docs").glob("*.md"))])
     cmds = []
     for block in re.findall(r"```bash\n(.*?)```", text, re.S):
         for line in block.replace("\\\n", " ").splitlines():  # continued lines are one command
             for part in line.split("&&"):
                 words = shlex.split(part, comments=True)
-                placeholder = any(w in ("NAME", "MODEL", "RUN") for w in words)  # the train section's templates
+                placeholder = any(w in ("NAME", "MODEL", "RUN", "mybrain") for w in words)  # the train templates
                 # clips and --nproc launches need a video or torchrun: tests/test_video.py and test_dream_dist.py
                 placeholder = placeholder or "--nproc" in words or any(w.endswith(".mp4") for w in words)
                 if len(words) > 1 and words[0] == "zoo" and words[1] in ("dream", "atlas", "layers", "labels") \
-                        and not placeholder:
+                        and not placeholder and words[1:] not in cmds:
                     cmds.append(words[1:])
     return cmds
 

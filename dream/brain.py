@@ -281,10 +281,8 @@ def load_brain(name: str | None) -> Brain:
 
 
 def _say(message: str) -> None:
-    """Messages of model resolution on stderr; the fallback note is said once per cache, short."""
-    import sys
-
-    from zoo import api, cache
+    """Messages of model resolution as zoo.events notes; the fallback note is said once per cache, short."""
+    from zoo import api, cache, events
     from zoo.io import write_text_atomic
 
     if message.startswith(f"note: {api.DEFAULT_MODEL} is not available"):
@@ -298,7 +296,7 @@ def _say(message: str) -> None:
             write_text_atomic(marker, "1\n")
         except OSError:
             pass
-    print(message, file=sys.stderr)
+    events.note(message)
 
 
 def _trained(card: Any) -> tuple[str, ...] | None:

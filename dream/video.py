@@ -25,12 +25,13 @@ from zoo.dream import distributed
 from zoo.dream.output import to_uint8
 from zoo.dream.recipe import Recipe, png_info
 
+from zoo import formats
 from zoo.errors import UserError
 from zoo.io import atomic_path, write_text_atomic
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 ANIMATION_SUFFIXES = (".gif", ".webp")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_SUFFIXES = formats.IMAGES
 DEFAULT_CODECS = {".webm": "libvpx-vp9", ".avi": "mpeg4"}  # everything else: libx264
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
 VIDEO_KEY = "zoo:video"

@@ -216,7 +216,8 @@ def test_preset_falls_back_offline_and_says_what_it_changes(home, tmp_path, caps
 
 def test_progress_keeps_counts_and_eta_at_80_columns():
     from rich.progress import Progress
-    from zoo.dream.cli import progress_columns
+
+    from zoo.cli_output import progress_columns
 
     for where in ("oct 3/4 step 7/10", "img 2/12 frame 3/12 oct 3/4 step 10/10 tile 12/16"):
         bar = Progress(*progress_columns(), console=Console(width=80, file=io.StringIO()), expand=True,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +29,12 @@ from zoo.errors import UserError
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Update:
-    """Where a run is (all counts from 1; `done` of `total` counts steps over every frame, or over
-    every blob of an atlas, where `blob` is the one being dreamt, `index` of `blobs`).
+@dataclass(frozen=True, kw_only=True)
+class Update(render.Progress):
+    """Where a run is: the render loop's Progress (octave, step, tile) plus the run's counts (all
+    from 1; `done` of `total` counts steps over every frame, or over every blob of an atlas, where
+    `blob` is the one being dreamt, `index` of `blobs`). This is the event a dream reports; the
+    CLI draws it as a bar, the studio sends it to the page.
 
     `preview()` returns the current octave's image as RGB float 0..255 (it converts on each call,
     so call it only when a preview is shown). `eta_s` weighs the steps left by their pixels (a step
@@ -41,12 +43,6 @@ class Update:
 
     frame: int
     frames: int
-    octave: int
-    octaves: int
-    step: int
-    steps: int
-    tile: int
-    tiles: int
     done: int
     total: int
     preview: Callable[[], np.ndarray] = field(repr=False, compare=False)
@@ -277,8 +273,9 @@ def _reporters(pre, counts: Callable[[render.Progress], tuple[int, int, int, int
 
         frame, frames, done, total = counts(p)
         elapsed, eta = clock.times()
-        return Update(frame, frames, p.octave, p.octaves, p.step, p.steps, p.tile, p.tiles, done, total, preview,
-                      round(elapsed, 2), None if eta is None else round(eta, 1), **extra)
+        where = {f.name: getattr(p, f.name) for f in fields(render.Progress)}
+        return Update(**where, frame=frame, frames=frames, done=done, total=total, preview=preview,
+                      elapsed_s=round(elapsed, 2), eta_s=None if eta is None else round(eta, 1), **extra)
 
     def update(p: render.Progress) -> None:
         if on_progress is not None:

@@ -18,9 +18,9 @@ from PIL import Image
 from skimage import data
 from zoo.dream.sequence import zoom_rotate
 
+from tests.conftest import SHARED
 from zoo.cli import main
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 EFF = SHARED / "models" / "efficientnet_lite0"
 MODEL = "effl0_test"
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import MODELS as SHARED_MODELS
 from zoo import convert
 from zoo.fetch import file_digest
 from zoo.labels import load_labels, synset_ids
@@ -20,7 +21,6 @@ from zoo.registry import (
     parse_toml,
 )
 
-SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 REGISTRY = load_registry(user_path=Path("/nonexistent"))
 
 # The only files without a published checksum (pinned on first download); anything new must say why.

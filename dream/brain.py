@@ -62,7 +62,7 @@ class Brain:
         if self.graph is None:
             return blob
         layer = self.graph.producers.get(blob)
-        if layer is not None and layer.type == "Softmax" and len(layer.bottoms) == 1:
+        if layer is not None and layer.op.probabilities and len(layer.bottoms) == 1:  # a Softmax: its handler says
             under = layer.bottoms[0]
             return under.split("@")[0] if under.split("@")[0] in self.channels else blob
         return blob

@@ -334,16 +334,7 @@ def dream_clip(
         if prev_path is not None:
             prev_out = _shared_frame(prev_path, job, writer)
             prev_path = None
-        first = prev_out is None or opts.flow == "none"
-        if not first:
-            flow = _flow_module()
-        if first:
-            start = src
-        else:
-            assert prev_src is not None and prev_out is not None
-            back = flow.flow(src, prev_src, opts.flow)
-            fwd = flow.flow(prev_src, src, opts.flow)
-            start = flow.carry(src, prev_src, prev_out, back, fwd, opts.blend)
+        start, first = _frame_start(src, prev_src, prev_out, opts)
         if on_frame is not None:
             on_frame(k, len(job.frames), "warm-up" if k < a else "")
         rgb, result = dream_frame(start, k, first)
@@ -357,6 +348,18 @@ def dream_clip(
             written += 1
         prev_src, prev_out = src, out8.astype(np.float32)
     return ClipResult(written, skipped, False)
+
+
+def _frame_start(src: np.ndarray, prev_src: np.ndarray | None, prev_out: np.ndarray | None,
+                 opts: VideoOptions) -> tuple[np.ndarray, bool]:
+    """Where a frame's dream starts, and whether it is a chain's first (full iterations): the plain
+    frame (first, or --no-flow), else the frame plus the last dream's detail carried along the flow."""
+    if prev_out is None or prev_src is None or opts.flow == "none":
+        return src, True
+    flow = _flow_module()
+    back = flow.flow(src, prev_src, opts.flow)
+    fwd = flow.flow(prev_src, src, opts.flow)
+    return flow.carry(src, prev_src, prev_out, back, fwd, opts.blend), False
 
 
 def _shared_frame(path: Path, job: ClipJob, writer: bool) -> np.ndarray:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from zoo import events
-from zoo.events import OnEvent
+from zoo.events import Event, OnEvent
 
 from . import augment, checkpoint, preview
 from .config import TrainConfig, accumulation, dataset_key, merge_resume, validate
@@ -374,8 +374,10 @@ def _checkpoint(run: Run, done: int) -> None:
     if not run.preview_blob:
         return
     try:
-        preview.render(run.net.module, run.source.preprocess, run.start_rgb, run.preview_blob,
-                       run.run_dir / "previews" / f"iter_{done:06d}.png")
+        path = run.run_dir / "previews" / f"iter_{done:06d}.png"
+        preview.render(run.net.module, run.source.preprocess, run.start_rgb, run.preview_blob, path)
+        events.emit(Event("record", done, run.cfg.max_iter, key=f"train {run.run_dir.name}",
+                          data={"preview": str(path)}))
     except Exception as e:  # noqa: BLE001 - an optional preview never stops training
         log(f"preview skipped ({type(e).__name__}: {e})", enabled=run.say)
         run.preview_blob = ""
@@ -390,6 +392,7 @@ def _after_step(run: Run, done: int, lr: float) -> None:
         row = _evaluate(run, done, lr, row)
     if row is not None:
         run.book.add(**row)
+        events.emit(Event("record", done, cfg.max_iter, key=f"train {run.run_dir.name}", data={"row": row}))
     if done % cfg.ckpt_every == 0 or last:
         _checkpoint(run, done)
     elif row is not None and done % (cfg.log_every * 10) == 0:

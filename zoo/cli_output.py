@@ -124,6 +124,8 @@ class Renderer:
         if event.task == "note":
             self.console.print(event.text, markup=False)
             return
+        if event.task == "record":  # values for front ends that keep them (the studio's plot), not a bar
+            return
         key = (event.task, event.key)
         if key not in self._tasks and event.final:
             return

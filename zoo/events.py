@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 __all__ = ["Event", "OnEvent", "emit", "listening", "note"]
 
@@ -26,9 +26,10 @@ __all__ = ["Event", "OnEvent", "emit", "listening", "note"]
 class Event:
     """Where one piece of work is: `done` of `total` `unit`s (total None when not known yet).
 
-    `task` names the work ("download", "build", "pack", "train", "atlas", "classify", or "note" for
-    a line of text in `text`); `key` tells concurrent pieces of one task apart (a file name);
-    `info` is a short status ("loss 0.41  lr 3.2e-03"); `final` marks the last event of a piece.
+    `task` names the work ("download", "build", "pack", "train", "classify"), or is "note" for a
+    line of text in `text`, or "record" for values a front end may keep or plot (`data`: a training
+    log row, a checkpoint preview's path); `key` tells concurrent pieces of one task apart (a file
+    name, a run); `info` is a short status ("loss 0.41 lr 3.2e-03"); `final` ends a piece.
     """
 
     task: str
@@ -39,6 +40,7 @@ class Event:
     info: str = ""
     text: str = ""
     final: bool = False
+    data: Mapping[str, object] | None = field(default=None, compare=False)
 
 
 OnEvent = Callable[[Event], None]

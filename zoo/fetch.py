@@ -284,7 +284,7 @@ def _download(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: fl
     raise FetchError(f"{last}; gave up after {attempt + 1} tries", offline=unreached)
 
 
-def _copy_local(source: str, part: Path, limit: int | None) -> None:
+def _copy_local(source: str, part: Path, limit: int | None, tick: Tick) -> None:
     """A folder mirror or file:// URL: read errors are the source's, write errors the disk's."""
     path = Path(source[len("file://"):] if source.startswith("file://") else source)
     if not path.is_file():
@@ -306,7 +306,9 @@ def _copy_local(source: str, part: Path, limit: int | None) -> None:
         except OSError as e:
             raise _disk_error(e, part) from None
         with out:
-            _pump(read, out, part, 0, limit, lambda n: None)
+            total = os.fstat(src.fileno()).st_size
+            tick(0, total)
+            _pump(read, out, part, 0, limit, lambda n: tick(n, total))
 
 
 def _remove(path: Path) -> None:
@@ -318,7 +320,7 @@ def _get(source: str, part: Path, opts: FetchOptions, tick: Tick, deadline: floa
     if is_url(source):
         _download(source, part, opts, tick, deadline, limit)
     else:
-        _copy_local(source, part, limit)
+        _copy_local(source, part, limit, tick)
 
 
 def _verify(part: Path, checksum: Checksum | None, label: str, source: str) -> None:

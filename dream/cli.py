@@ -48,6 +48,8 @@ def progress_bar(total: int, label: str, console: Console | None = None) -> Iter
                 where = f"{prefix}frame {u.frame}/{u.frames} {where[len(prefix):]}"
             if u.tiles > 1:
                 where += f" tile {u.tile}/{u.tiles}"
+            if u.blobs > 1:  # an atlas: which blob of how many
+                where = f"blob {u.index}/{u.blobs} {where}"
             bar.update(task, description=where, advance=1 if u.tile == u.tiles else 0)
 
         yield update

@@ -1,11 +1,10 @@
 """Remake the README's pictures from the README's own commands and check they are bit-identical.
 
 For each picture under docs/img that a README command produces, the exact command line is read out
-of README.md (docs/legible.md for the legible look's pictures) and run as a subprocess (`zoo ...`,
-the `zoo` beside this Python) in a temporary folder with its own $ZOO_HOME, after the README's
-set-up lines (the coffee photo, the test clip). A PNG result becomes the page's JPEG with fixed
-Pillow settings (JPEG_SETTINGS, also in the captions); WebP animations are written by the command
-itself. The sha256 of the result is compared with the
+of README.md or docs/*.md and run as a subprocess (`zoo ...`, the `zoo` beside this Python) in a temporary folder
+with its own $ZOO_HOME, after the README's set-up lines (the coffee photo, the test clip). A PNG
+result becomes the page's JPEG with fixed Pillow settings (JPEG_SETTINGS, also in the captions);
+WebP animations are written by the command itself. The sha256 of the result is compared with the
 committed file; `--update` writes the results into docs/img instead.
 
     python scripts/readme_pictures.py [--update] [--only dream-pan.webp ...] [--keep DIR]
@@ -32,7 +31,6 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
-LEGIBLE = ROOT / "docs" / "legible.md"
 IMG = ROOT / "docs" / "img"
 # PNG -> JPEG for the page: no EXIF, ICC or recipe; baseline, Huffman tables optimised, 4:2:0 chroma.
 JPEG_SETTINGS = {"format": "JPEG", "quality": 82, "subsampling": 2, "optimize": True, "progressive": False}
@@ -47,7 +45,6 @@ class Picture:
     command: str  # how the README's command line starts (the whole line is run)
     result: str  # what the command writes, relative to the folder it runs in
     setup: tuple[str, ...] = (COFFEE,)  # README lines run before it, the same way
-    source: Path = README  # the page whose command line makes it (set-up lines always from README.md)
 
 
 PICTURES = (
@@ -57,22 +54,26 @@ PICTURES = (
             "atlas-efficientnet_lite0/atlas.png"),
     Picture("zoom-coffee.webp", "zoo dream coffee.png --size 200 ", "zoom-coffee.webp"),
     Picture("dream-pan.webp", "zoo dream pan.mp4 ", "docs/img/dream-pan.webp", setup=(CLIP,)),
-    Picture("legible-goldfish-photo.jpg", "zoo dream coffee.png --size 300x300 ", "goldfish-photo.png",
-            source=LEGIBLE),
-    Picture("legible-goldfish-noise.jpg", "zoo dream --init noise --size 300x300 ", "goldfish-noise.png",
-            setup=(), source=LEGIBLE),
+    Picture("legible-goldfish-photo.jpg", "zoo dream coffee.png --size 300x300 ", "goldfish-photo.png"),
+    Picture("legible-goldfish-noise.jpg", "zoo dream --init noise --size 300x300 ", "goldfish-noise.png", setup=()),
     Picture("channels-block7.jpg", "zoo atlas --model efficientnet_lite0 --channels block7/output ",
-            "atlas-efficientnet_lite0/channels-block7-output.png", setup=(), source=LEGIBLE),
+            "atlas-efficientnet_lite0/channels-block7-output.png", setup=()),
 )
 
 
+def pages_text() -> str:
+    """README.md and the guides under docs/, where the pictures' commands live."""
+    return "\n".join(p.read_text(encoding="utf-8") for p in [README, *sorted((ROOT / "docs").glob("*.md"))])
+
+
 def readme_line(start: str, text: str) -> str:
-    """The one README line that starts with `start` (a trailing `# comment` cut off)."""
-    found = [line.strip() for line in text.splitlines() if line.strip().startswith(start.strip())]
+    """The one command line of the pages that starts with `start` (a trailing `# comment` cut off)."""
+    found = {shlex.join(shlex.split(line.strip(), comments=True)) for line in text.splitlines()
+             if line.strip().startswith(start.strip())}
     if len(found) != 1:
-        raise SystemExit(f"README.md: expected one command line starting {start.strip()!r}, found {len(found)}")
-    words = shlex.split(found[0], comments=True)
-    return shlex.join(words)
+        raise SystemExit(f"README.md, docs/*.md: expected one command line starting {start.strip()!r}, "
+                         f"found {len(found)}")
+    return found.pop()
 
 
 def argv(line: str) -> list[str]:
@@ -109,8 +110,7 @@ def make(picture: Picture, text: str, work: Path, env: dict[str, str]) -> bytes:
     (folder / Path(picture.result).parent).mkdir(parents=True, exist_ok=True)
     for line in picture.setup:
         run(readme_line(line, text), folder, env)
-    page = text if picture.source == README else picture.source.read_text(encoding="utf-8")
-    run(readme_line(picture.command, page), folder, env)
+    run(readme_line(picture.command, text), folder, env)
     return to_page(picture, folder / picture.result)
 
 
@@ -120,7 +120,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", metavar="NAME", help="just these pictures (file names under docs/img)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = ap.parse_args()
-    text = README.read_text(encoding="utf-8")
+    text = pages_text()
     chosen = [p for p in PICTURES if not args.only or p.name in args.only]
     if args.only and len(chosen) != len(args.only):
         raise SystemExit(f"--only: known pictures are {', '.join(p.name for p in PICTURES)}")
@@ -130,7 +130,7 @@ def main() -> int:
         env = {**os.environ, "ZOO_HOME": str(work / "zoo_home")}
         env.pop("ZOO_MIRROR", None)
         print(f"recipe: python scripts/readme_pictures.py{' --update' if args.update else ''}; commands from "
-              f"README.md; JPEG {JPEG_SETTINGS}; ZOO_HOME={env['ZOO_HOME']}", flush=True)
+              f"README.md and docs/*.md; JPEG {JPEG_SETTINGS}; ZOO_HOME={env['ZOO_HOME']}", flush=True)
         bad = 0
         for picture in chosen:
             t0 = time.perf_counter()

@@ -162,8 +162,8 @@ def dream_cmd(
                                                     "(default fft)")] = None,
     transforms: Annotated[TransformSet | None, typer.Option("--transforms", help="legible: what each step "
                                                             "sees (default standard)")] = None,
-    decorrelate: Annotated[bool | None, typer.Option("--decorrelate/--no-decorrelate", help="legible: optimise "
-                                                     "in the training data's decorrelated colours")] = None,
+    rgb: Annotated[bool, typer.Option("--rgb", help="legible: optimise plain RGB, not the training data's "
+                                      "decorrelated colours")] = False,
     diversity: Annotated[int | None, typer.Option("--diversity", min=1, max=64, help="legible: N different "
                                                   "pictures side by side")] = None,
 ) -> None:
@@ -212,7 +212,7 @@ def dream_cmd(
         if guide is not None:
             starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
 
-        settings = _legible(iterations, param, transforms, decorrelate, diversity)
+        settings = _legible(iterations, param, transforms, False if rgb else None, diversity)
         if weight and len(weight) == 1 and layer and len(layer) > 1:
             raise typer.BadParameter(f"one --weight for {len(layer)} layers: give one per --layer, in order",
                                      param_hint="--weight")

@@ -142,7 +142,7 @@ class Recipe:
         if g is None:
             return []
         args = ["--look", "legible", "--iterations", str(g.steps), "--param", g.param, "--transforms", g.transforms]
-        args += [] if g.decorrelate else ["--no-decorrelate"]
+        args += [] if g.decorrelate else ["--rgb"]
         return args + (["--diversity", str(g.diversity)] if g.diversity > 1 else [])
 
 

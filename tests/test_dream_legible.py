@@ -179,3 +179,10 @@ def test_layout_guide_lines_up_with_the_tile_and_the_roll():
         REGION.reset(token)
     want = float((crop * torch.roll(g, (2, 3), dims=(1, 2))[None, :, 2:6, 4:8]).sum() / 4)
     assert abs(got - want) < 1e-4
+
+
+def test_channel_atlas_of_an_unknown_blob_is_one_line(home, tmp_path, capsys):
+    code = main(["atlas", "-m", MODEL, "--channels", "block99/output", "-o", str(tmp_path / "a")])
+    err = capsys.readouterr().err
+    assert code == 1 and "no dreamable blob 'block99/output'" in err and err.strip().count("\n") == 0, err
+    assert not (tmp_path / "a").exists()

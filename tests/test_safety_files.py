@@ -213,3 +213,99 @@ def test_tar_members_land_inside_or_are_refused(tmp_path: Path, names: list[str]
         assert outside(before, snapshot(tmp_path), "w/a.tgz") == {}
         return
     assert outside(before, snapshot(tmp_path), "w/out") == {}
+
+
+# --- high 2: HDF5 weights that point elsewhere -------------------------------------------------------
+
+MTCNN = SHARED / "models" / "mtcnn"
+SECRET = b"TOP-SECRET-BYTES" * 8  # 128 bytes: 32 float32 values, conv3's bias (32,)
+
+
+def h5_weights(path: Path, trap: str, secret: Path) -> None:
+    """det1's weights as a Caffe HDF5 snapshot, with /data/conv3/1 (32 floats) replaced by `trap`:
+    external storage, a virtual dataset, a soft or an external link, each leading to `secret`."""
+    import h5py
+    import numpy as np
+    from zoo.convert.weights import read_caffemodel
+
+    weights, _ = read_caffemodel(MTCNN / "det1.caffemodel")
+    other = secret.with_suffix(".h5")
+    with h5py.File(other, "w") as o:
+        o["secret"] = np.frombuffer(secret.read_bytes(), np.float32)
+    with h5py.File(path, "w") as f:
+        for layer, blobs in weights.items():
+            for i, b in enumerate(blobs):
+                if (layer, i) != ("conv3", 1):
+                    f[f"data/{layer}/{i}"] = b
+        g = f["data/conv3"]
+        if trap == "external storage":
+            g.create_dataset("1", shape=(32,), dtype="<f4", external=[(str(secret), 0, len(SECRET))])
+        elif trap == "virtual dataset":
+            layout = h5py.VirtualLayout(shape=(32,), dtype="<f4")
+            layout[:] = h5py.VirtualSource(str(other), "secret", shape=(32,))
+            g.create_virtual_dataset("1", layout)
+        elif trap == "soft link":
+            f["elsewhere"] = np.frombuffer(SECRET, np.float32)
+            g["1"] = h5py.SoftLink("/elsewhere")
+        elif trap == "external link":
+            g["1"] = h5py.ExternalLink(str(other), "/secret")
+        elif trap == "external link group":
+            del f["data/conv3"]
+            with h5py.File(other, "a") as o:
+                o["conv3/0"], o["conv3/1"] = weights["conv3"][0], np.frombuffer(SECRET, np.float32)
+            f["data/conv3"] = h5py.ExternalLink(str(other), "/conv3")
+
+
+@pytest.mark.skipif(not (MTCNN / "det1.caffemodel").is_file(), reason="needs ../shared/models/mtcnn")
+@pytest.mark.parametrize("trap", ["external storage", "virtual dataset", "soft link", "external link",
+                                  "external link group"])
+def test_hdf5_weights_pointing_elsewhere_are_refused(tmp_path: Path, trap: str, capsys) -> None:
+    import zoo.cli
+
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(SECRET)
+    weights = tmp_path / "ext.caffemodel.h5"
+    h5_weights(weights, trap, secret)
+    out = tmp_path / "out"
+    code = zoo.cli.main(["convert", str(MTCNN / "det1.prototxt"), "-w", str(weights), "-o", str(out),
+                         "-f", "onnx", "-f", "safetensors"])
+    err = capsys.readouterr().err
+    leaked = [p for p in tmp_path.rglob("*") if p.is_file() and p not in (secret, secret.with_suffix(".h5"), weights)
+              and SECRET[:16] in p.read_bytes()]
+    assert leaked == []
+    assert code == 1 and "Traceback" not in err
+    assert trap.replace(" group", "") in err and "ext.caffemodel.h5" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not (MTCNN / "det1.caffemodel").is_file(), reason="needs ../shared/models/mtcnn")
+def test_plain_hdf5_weights_still_convert(tmp_path: Path) -> None:
+    import h5py
+    import numpy as np
+    from zoo.convert.weights import read_caffemodel, read_weights
+
+    weights, _ = read_caffemodel(MTCNN / "det1.caffemodel")
+    path = tmp_path / "ok.caffemodel.h5"
+    with h5py.File(path, "w") as f:
+        for layer, blobs in weights.items():
+            for i, b in enumerate(blobs):
+                f[f"data/{layer}/{i}"] = b
+    got = read_weights(path)
+    assert all(np.array_equal(got[k][i], b) for k, v in weights.items() for i, b in enumerate(v))
+
+
+def test_a_planted_pack_with_an_external_link_is_packed_again(tmp_path: Path) -> None:
+    import h5py
+    import numpy as np
+
+    from zoo.convert.hdf5 import UnsafeHDF5
+    from zoo.train.sources import PackedSource
+
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as o:
+        o["labels"] = np.arange(4)
+    pack = tmp_path / "p.h5"
+    with h5py.File(pack, "w") as f:
+        f.attrs["classes"], f.attrs["size"] = '["a"]', 8
+        f["labels"] = h5py.ExternalLink(str(secret), "/labels")
+    with pytest.raises(UnsafeHDF5, match="p.h5: /labels is an external link"):
+        PackedSource(pack)

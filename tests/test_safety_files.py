@@ -296,7 +296,6 @@ def test_plain_hdf5_weights_still_convert(tmp_path: Path) -> None:
 def test_a_planted_pack_with_an_external_link_is_packed_again(tmp_path: Path) -> None:
     import h5py
     import numpy as np
-
     from zoo.convert.hdf5 import UnsafeHDF5
     from zoo.train.sources import PackedSource
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
@@ -316,7 +317,62 @@ def _load_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise RegistryError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
-        raise RegistryError(f"{path}: not valid TOML ({e})") from None
+        raise RegistryError(f"{path}: not valid TOML ({e}); {_repair_hint(path, str(e))}") from None
+
+
+_HEADER = re.compile(r'\s*\[\[?\s*(?:models\s*\.\s*(?:"([^"\\]*)"|([A-Za-z0-9_-]+))|.)')
+
+
+def _owners(lines: list[str]) -> list[str | None]:
+    """For each line of a models.toml, the model whose entry it is in (None outside any entry)."""
+    owner: str | None = None
+    out = []
+    for line in lines:
+        m = _HEADER.match(line)
+        if m:
+            owner = m.group(1) or m.group(2)
+        out.append(owner)
+    return out
+
+
+def _repair_hint(path: Path, error: str) -> str:
+    """How to get past a broken models.toml: the entry holding the bad line, else moving it aside."""
+    m = re.search(r"at line (\d+)", error)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    owners = _owners(lines)
+    name = owners[int(m.group(1)) - 1] if m and 0 < int(m.group(1)) <= len(owners) else None
+    if name and path == user_toml():
+        return f"the line is in model {name}'s entry: `zoo remove {name}` drops it"
+    return f"fix that line, or move it aside (mv {path} {path}.broken) to start a new one"
+
+
+def repair_entry(name: str) -> bool:
+    """Drop NAME's entry from a user's models.toml that is not valid TOML, when that makes it valid
+    again (the old text is kept as models.toml.broken); False when the file is fine or that does
+    not help. What `zoo remove NAME` does first."""
+    path = user_toml()
+    try:
+        text = path.read_text(encoding="utf-8")
+        tomllib.loads(text)
+        return False
+    except (OSError, UnicodeDecodeError):
+        return False
+    except tomllib.TOMLDecodeError:
+        pass
+    lines = text.splitlines(keepends=True)
+    kept = "".join(line for line, owner in zip(lines, _owners(lines)) if owner != name)
+    try:
+        tomllib.loads(kept)
+    except tomllib.TOMLDecodeError:
+        return False
+    if kept == text:
+        return False
+    write_text_atomic(path.with_name(path.name + ".broken"), text)
+    write_text_atomic(path, kept)
+    return True
 
 
 # --- where things live ---------------------------------------------------------------------------
@@ -378,17 +434,42 @@ def get_card(name: str) -> ModelCard:
 # --- the user's models.toml ----------------------------------------------------------------------
 
 
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def toml_string(s: str) -> str:
+    """A TOML basic string for any str: quotes, backslashes and every control character (C0, DEL)
+    escaped, so text from a prototxt or a labels file cannot break the file. A lone surrogate
+    (only from undecodable file names) has no TOML form and is written as U+FFFD."""
+    out = []
+    for ch in s:
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04X}")
+        elif "\ud800" <= ch <= "\udfff":
+            out.append("\\uFFFD")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def toml_key(k: str) -> str:
+    return k if _BARE_KEY.fullmatch(k) else toml_string(k)
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return toml_string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 

@@ -139,6 +139,7 @@ def clip_cmd(rec: Recipe, input_: Path, target: Path | None, opts, out: Console,
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn())
     state: dict[str, object] = {"frame": ""}
+    video_run.plan_clip(rec, input_, opts)  # a clip that cannot be dreamt is one line, before any bar
     try:
         with Progress(*columns, console=err, transient=False) as bar:
             task = bar.add_task("frames", total=None)

@@ -2,7 +2,7 @@
 
 Layers, lowest first (a module may import its own layer and any layer below it, never above):
 
-  0  zoo.errors, zoo.io                  neutral helpers every layer may use
+  0  zoo.errors, zoo.io, zoo.memory     neutral helpers every layer may use
   1  zoo.convert.*                       Caffe reader, Graph, handlers, emitters
   2  zoo.* (registry, cache, fetch, ...) the zoo proper, and the `zoo` facade (zoo/__init__.py)
   3  zoo.dream.*
@@ -55,7 +55,7 @@ def modules() -> dict[str, Path]:
 
 
 def layer(module: str) -> int:
-    if module in ("zoo.errors", "zoo.io"):
+    if module in ("zoo.errors", "zoo.io", "zoo.memory"):
         return 0
     if module in CLI or module.endswith(".cli") or module == "zoo.studio" or module.startswith("zoo.studio."):
         return 5

@@ -14,11 +14,14 @@ import numpy as np
 from PIL import Image
 from zoo.convert.hdf5 import open_checked
 
+from zoo.memory import check_image
+
 from .datasets import ImageList
 
 
 def load_image(path: Path, size: int) -> np.ndarray:
     """RGB uint8 array of shape (size, size, 3): short side to `size` (bicubic), centre crop."""
+    check_image(path)  # a planted 12000x12000 PNG is refused before its decode
     with Image.open(path) as im:
         im = im.convert("RGB")
         w, h = im.size
@@ -32,6 +35,7 @@ def load_image(path: Path, size: int) -> np.ndarray:
 
 def decodable(path: Path) -> bool:
     try:
+        check_image(path)
         with Image.open(path) as im:
             im.convert("RGB").load()
         return True

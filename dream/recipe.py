@@ -19,7 +19,7 @@ from zoo.dream.presets import DreamParams
 
 import zoo
 from zoo.errors import UserError
-from zoo.io import file_digest
+from zoo.io import file_digest, regular_file
 
 KEY = "zoo:recipe"
 FORMAT = 1
@@ -221,7 +221,7 @@ def png_info(recipe: Recipe) -> PngImagePlugin.PngInfo:
 def read_recipe(path: str | Path) -> Recipe:
     """The recipe stored in an image written by `zoo dream`: a PNG text chunk, or the EXIF/TIFF
     ImageDescription of a JPEG, WebP or TIFF."""
-    path = Path(path)
+    path = regular_file(path)
     try:
         with Image.open(path) as im:
             text = getattr(im, "text", {}).get(KEY) if im.format == "PNG" else None

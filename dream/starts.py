@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
 
 from zoo.errors import UserError
+from zoo.io import regular_file
 
 MAX_PIXELS = 20000 * 20000  # print sizes are the point; PIL's bomb check sits just above them
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -22,7 +23,7 @@ BYTES_PER_PIXEL = 64  # what a dream holds per pixel: float start, net-space ima
 
 def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) an image file declares, read from its header without decoding it."""
-    path = Path(path)
+    path = regular_file(path)
     try:
         with Image.open(path) as im:
             w, h = im.size

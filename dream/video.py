@@ -26,7 +26,7 @@ from zoo.dream.output import to_uint8
 from zoo.dream.recipe import Recipe, png_info
 
 from zoo.errors import UserError
-from zoo.io import atomic_path, write_text_atomic
+from zoo.io import atomic_path, regular_file, write_text_atomic
 from zoo.memory import DECODE_BYTES_PER_PIXEL, MAX_FRAMES, check_fits, check_image
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
@@ -153,6 +153,7 @@ def open_clip(path: Path, folder_fps: float | None = None) -> Clip:
             raise UserError(f"{path}: cannot decode as an animation ({type(e).__name__})") from None
         fps = Fraction(1000 * len(durations), max(1, sum(durations))).limit_denominator(1001)
         return Clip(path, "animation", fps, n, (h, w))
+    regular_file(path)  # a FIFO would block, a device read without end
     av = _av()
     try:
         with av.open(str(path)) as c:

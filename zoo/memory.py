@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zoo.errors import UserError
+from zoo.io import regular_file
 
 MAX_PIXELS = 20000 * 20000  # the largest picture any reader accepts (print sizes are the point)
 MAX_FRAMES = 1_000_000  # frames a clip may select: 9 hours at 30 fps; a bigger count is a hostile header
@@ -106,7 +107,7 @@ def image_header(path: str | Path) -> ImageHeader:
     from PIL import Image, UnidentifiedImageError
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL's own bomb check then sits just above ours
-    path = Path(path)
+    path = regular_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -8,6 +8,7 @@ user's models.toml is reported instead of silently ignored.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -241,6 +242,13 @@ _REQUIRED = ("title", "task", "license", "origin", "input_size", "channel_order"
              "default_blob", "labels")
 
 
+MAX_SIDE = 20_000  # the largest picture any reader accepts (zoo.memory.MAX_PIXELS)
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
     """One [models.NAME] table -> ModelCard; every problem names the file and the key."""
     where = f"{source}: [models.{name}]"
@@ -253,19 +261,20 @@ def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
         if key not in t:
             raise RegistryError(f"{where}: missing key {key!r}")
     size = t["input_size"]
-    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
-        raise RegistryError(f"{where}: input_size must be [H, W]")
+    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIDE for v in size):
+        raise RegistryError(f"{where}: input_size must be [H, W], each 1 to {MAX_SIDE}")
     if t["channel_order"] not in ("BGR", "RGB"):
         raise RegistryError(f"{where}: channel_order must be \"BGR\" or \"RGB\"")
     mean = t.get("mean")
-    if mean is not None and (len(mean) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                        for v in mean)):
-        raise RegistryError(f"{where}: mean must be three numbers (one per channel, in channel_order)")
+    if mean is not None and (len(mean) != 3 or not all(_finite(v) for v in mean)):
+        raise RegistryError(f"{where}: mean must be three finite numbers (one per channel, in channel_order)")
     for key in ("num_classes", "resize"):
         if t.get(key, 0) < 0:
             raise RegistryError(f"{where}: {key} must not be negative")
-    if "scale" in t and not t["scale"] > 0:
-        raise RegistryError(f"{where}: scale must be positive")
+    if t.get("resize", 0) > MAX_SIDE:
+        raise RegistryError(f"{where}: resize must be at most {MAX_SIDE}")
+    if "scale" in t and not (_finite(t["scale"]) and t["scale"] > 0):
+        raise RegistryError(f"{where}: scale must be a finite positive number")
     files = {role: _file_spec(role, ft, f"{where}.files.{role}") for role, ft in t.get("files", {}).items()}
     for spec in files.values():
         if spec.archive and spec.archive not in files:

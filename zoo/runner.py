@@ -42,8 +42,10 @@ class Result:
 def load_image(path: str | Path) -> Image.Image:
     """Decode an image fully now, so a broken file fails here and not mid-batch (after its header
     proved the decode fits in free memory)."""
+    from zoo.io import regular_file
     from zoo.memory import NotEnoughMemory, check_image
 
+    regular_file(path)  # a FIFO would block PIL's open for ever
     try:
         check_image(path)
     except NotEnoughMemory:

@@ -308,3 +308,72 @@ def test_a_planted_pack_with_an_external_link_is_packed_again(tmp_path: Path) ->
         f["labels"] = h5py.ExternalLink(str(secret), "/labels")
     with pytest.raises(UnsafeHDF5, match="p.h5: /labels is an external link"):
         PackedSource(pack)
+
+
+# --- recipes and run files: an input or guide outside the picture's folder ----------------------------
+
+
+@pytest.fixture(scope="module")
+def recipe_tree(tmp_path_factory) -> tuple[Path, Path, str]:
+    """(root, the picture carrying the recipe, sha256 of a victim file outside its folder):
+    root/{pics/{dream.png, photo.png, sub/inner.png, out -> ../victim}, victim/secret.png}."""
+    from zoo.io import file_digest
+
+    root = tmp_path_factory.mktemp("recipes")
+    (root / "pics" / "sub").mkdir(parents=True)
+    (root / "victim").mkdir()
+    for p in ("pics/dream.png", "pics/photo.png", "pics/sub/inner.png"):
+        (root / p).write_bytes(b"picture " + p.encode())
+    (root / "victim" / "secret.png").write_bytes(b"secret")
+    os.symlink(root / "victim", root / "pics" / "out")
+    return root, root / "pics" / "dream.png", file_digest(root / "victim" / "secret.png")
+
+
+stored_path = st.one_of(
+    hostile_rel,
+    st.sampled_from(["../victim/secret.png", "out/secret.png", "sub/../../victim/secret.png", "/VICTIM/secret.png",
+                     "photo.png", "sub/inner.png", "/PICS/photo.png", "secret.png", "..", "/", "/VICTIM/../pics/photo.png"]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(stored=stored_path, knows=st.booleans())
+def test_a_recipe_reads_only_inside_its_folder_or_what_it_knows(recipe_tree, stored: str, knows: bool) -> None:
+    from zoo.dream.recipe import file_sha256, locate
+
+    root, image, secret_sha = recipe_tree
+    stored = stored.replace("/VICTIM", str(root / "victim")).replace("/PICS", str(root / "pics"))
+    sha = secret_sha if knows else None
+    try:
+        found = locate(stored, image, "input", sha)
+    except UserError:
+        return
+    inside = (root / "pics").resolve() in found.resolve().parents
+    assert inside or (knows and file_sha256(found) == secret_sha), (stored, found)
+
+
+def test_a_recipe_naming_a_file_outside_is_refused_by_name(recipe_tree) -> None:
+    from zoo.dream.recipe import locate
+
+    root, image, secret_sha = recipe_tree
+    for stored in (str(root / "victim" / "secret.png"), "../victim/secret.png", "out/secret.png"):
+        with pytest.raises(UserError, match="lies outside the picture's folder"):
+            locate(stored, image, "input")
+    assert locate(str(root / "victim" / "secret.png"), image, "input", secret_sha) == root / "victim" / "secret.png"
+    assert locate("/gone/photo.png", image, "input") == root / "pics" / "photo.png"  # a folder moved as a whole
+
+
+# --- cards: a file name in models.toml ---------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(filename=hostile_rel, model=st.one_of(st.sampled_from(["m", "..", "a/b", ""]), st.text(max_size=8)))
+def test_a_card_file_name_stays_in_its_model_folder(tmp_path: Path, filename: str, model: str) -> None:
+    from zoo.names import model_file
+
+    models = tmp_path / "models"
+    models.mkdir(exist_ok=True)
+    try:
+        path = model_file(models, model, "weights", filename)
+    except UserError:
+        return
+    assert path.parent == (models / model).resolve() and path.name == filename

@@ -114,3 +114,49 @@ def test_a_broken_models_toml_outside_an_entry_says_how_to_repair(tmp_path, monk
     assert zoo.cli.main(["list"]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "move it aside" in err
+
+
+STUDIO_IMPORT = """
+import json, sys
+from pathlib import Path
+from fastapi.testclient import TestClient
+from zoo.studio.app import Settings, create_app
+proto, weights, labels = (Path(p).read_bytes() for p in sys.argv[1:4])
+with TestClient(create_app(Settings(start_worker=False, warm=False)), base_url="http://127.0.0.1:7860") as c:
+    refs = {}
+    for kind, name, body in (("prototxt", "d.prototxt", proto), ("weights", "d.caffemodel", weights),
+                             ("labels", "l.txt", labels)):
+        r = c.post(f"/api/uploads?kind={kind}&filename={name}", content=body)
+        assert r.status_code == 200, r.text
+        refs[kind] = r.json()["ref"]
+    r = c.post("/api/brains/import", json={"name": "evil", **refs})
+    print(r.status_code)
+    r = c.post("/api/brains/import", content=json.dumps({"name": "worse", **refs, "scale": float("nan")}),
+               headers={"content-type": "application/json"})
+    print(r.status_code, r.json().get("error", ""))
+    print(c.get("/api/brains").status_code)
+"""
+
+
+@pytest.mark.skipif(not (MTCNN / "det1.caffemodel").is_file(), reason="needs ../shared/models/mtcnn")
+def test_the_studio_import_writes_the_same_valid_toml(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("fastapi")
+    proto = tmp_path / "det1.prototxt"
+    proto.write_bytes((MTCNN / "det1.prototxt").read_bytes().replace(b'name: "PNet"', b'name: "P\x1b[31mNet\x01"'))
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes(b"face\x1b[0m\x7f\nno \\ \"face\" \x07\n")
+    home = tmp_path / "home"
+    r = subprocess.run([sys.executable, "-c", STUDIO_IMPORT, str(proto), str(MTCNN / "det1.caffemodel"), str(labels)],
+                       env={**os.environ, "ZOO_HOME": str(home)}, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first, second, third = r.stdout.strip().splitlines()[-3:]
+    assert first == "200" and third == "200", r.stdout
+    assert second.startswith("400") and "scale must be a finite positive number" in second
+    data = tomllib.loads((home / "models.toml").read_text(encoding="utf-8"))
+    assert set(data["models"]) == {"evil"}
+    assert data["models"]["evil"]["title"].startswith("P\x1b[31mNet\x01")
+    assert data["models"]["evil"]["labels"]["names"] == ["face\x1b[0m\x7f", 'no \\ "face" \x07']

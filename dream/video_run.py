@@ -41,10 +41,7 @@ def plan_clip(rec: Recipe, source: Path, opts: video.VideoOptions) -> tuple[vide
         raise UserError(f"{source}: {e}") from None
     size = clip.size
     if rec.size:
-        try:
-            size = geometry.scaled_size(size[0], size[1], rec.size)
-        except ValueError as e:
-            raise UserError(f"--size: {e}") from None
+        size = geometry.size_option(size[0], size[1], rec.size)
     starts.check_memory(size, f"{source}: frames at", CLIP_BYTES_PER_PIXEL)
     return clip, frames, fps, size
 

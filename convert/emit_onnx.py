@@ -119,7 +119,7 @@ def build_model(graph: Graph, *, dynamic: bool | None = None, metadata: dict[str
         field_str(2, graph.name or "net"),
         *(field_bytes(11, encode_value_info(n, FLOAT, declared_dims(n, s, dynamic, True)))
           for n, s in graph.inputs.items()),
-        *(field_bytes(12, encode_value_info(n, FLOAT, declared_dims(n, shapes[n], dynamic, False)))
+        *(field_bytes(12, encode_value_info(n, FLOAT, output_dims(graph, n, shapes[n], dynamic)))
           for n in graph.outputs),
     )
     first = next(iter(graph.inputs))
@@ -146,6 +146,15 @@ def declared_dims(name: str, shape: tuple[int, ...], dynamic: bool, is_input: bo
         dims[0] = "N"
     if dynamic and len(dims) == 4:
         dims[2], dims[3] = ("H", "W") if is_input else (f"{name}_H", f"{name}_W")
+    return dims
+
+
+def output_dims(graph: Graph, name: str, shape: tuple[int, ...], dynamic: bool) -> list[int | str]:
+    """An output's declared dims; axes whose size the data decides (SSD's detections) are symbolic."""
+    dims = declared_dims(name, shape, dynamic, False)
+    producer = graph.producers.get(name)
+    for axis in producer.op.data_dependent_axes if producer is not None else ():
+        dims[axis] = f"{name}_{axis}"
     return dims
 
 

@@ -23,6 +23,7 @@ from zoo.io import file_digest
 
 KEY = "zoo:recipe"
 FORMAT = 1
+OPTIONAL_KEYS = {"compile": False, "dpi": None}  # left out of the JSON at these values
 
 
 @dataclass(frozen=True)
@@ -50,11 +51,13 @@ class Recipe:
     version: str = field(default=zoo.__version__)
     interrupted: bool = False
     steps_done: int | None = None  # for an interrupted still: how many steps it got (reproduced exactly)
+    dpi: int | None = None  # print resolution written into the file (`--dpi`, `--size 18x18in@300`)
 
     def to_json(self) -> str:
         data = asdict(self)
-        if not data["compile"]:  # recipes of the default path stay byte for byte what they were
-            del data["compile"]
+        for key in OPTIONAL_KEYS:  # recipes of the default path stay byte for byte what they were
+            if data[key] == OPTIONAL_KEYS[key]:
+                del data[key]
         data["format"] = FORMAT
         return json.dumps(data, sort_keys=True)
 
@@ -115,6 +118,8 @@ class Recipe:
             args += ["--init", self.init]
         if self.size:
             args += ["--size", self.size]
+        if self.dpi:
+            args += ["--dpi", str(self.dpi)]
         args += ["--octaves", str(p.octaves), "--octave-scale", f"{p.octave_scale:g}"]
         args += ["--iterations", str(p.iterations), "--step", f"{p.step:g}", "--jitter", str(p.jitter)]
         if p.tile:
@@ -198,6 +203,7 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "size": _size, "frames": _int(1, 100_000), "zoom": _num(0.1, 10.0), "rotate": _num(-360.0, 360.0),
     "device": _choice("cpu", "cuda"), "preset": _optional(_text(limit=100)), "version": _text(limit=100),
     "interrupted": _choice(False, True), "compile": _choice(False, True), "steps_done": _optional(_int(0, 10**9)),
+    "dpi": _optional(_int(1, 100_000)),
 }
 _PARAM_CHECKS: dict[str, Callable[[object], str | None]] = {
     "octaves": _int(1, 32), "octave_scale": _num(1.0, 4.0, above=True), "iterations": _int(1, 100_000),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from zoo.dream import atlas, output, pipeline, render, sequence, starts
+from zoo.dream import atlas, geometry, output, pipeline, render, sequence, starts
 from zoo.dream.brain import Brain, load_brain
 from zoo.dream.objectives import Objective, parse_target
 from zoo.dream.presets import PRESETS, DreamParams, get_preset
@@ -177,8 +177,12 @@ def new_recipe(
     rotate: float = 0.0,
     device: str = "cpu",
     compile: bool = False,
+    dpi: int | None = None,
 ) -> Recipe:
     """The Recipe that `zoo dream`'s options (or the studio's Dream form) describe.
+
+    A print size (`18x18in@300`) is stored as its pixels, its dpi as the recipe's (a different
+    `dpi` given as well is an error).
 
     `params` are DreamParams fields over the preset's (None keeps the preset's value); a preset made
     for the default brain leaves the model open, so that it falls back offline like no --model.
@@ -197,10 +201,24 @@ def new_recipe(
 
     inp, inp_sha = where(input_path)
     guide, guide_sha = where(guide_path)
+    size, dpi = _print_size(size, dpi)
     return Recipe(model=model or preset_model or "", weights_sha256="", layers=tuple(layers),
                   params=base.with_(**(params or {})), seed=seed, weights=tuple(float(w) for w in weights),
                   init=init, input=inp, input_sha256=inp_sha, guide=guide, guide_sha256=guide_sha, size=size,
-                  frames=frames, zoom=zoom, rotate=rotate, device=device, compile=compile, preset=preset)
+                  frames=frames, zoom=zoom, rotate=rotate, device=device, compile=compile, preset=preset, dpi=dpi)
+
+
+def _print_size(size: str | None, dpi: int | None) -> tuple[str | None, int | None]:
+    """--size in pixels and the dpi, from a print size and/or --dpi."""
+    if size is None:
+        return None, dpi
+    try:
+        pixels, stated = geometry.print_size(size)
+    except ValueError as e:
+        raise UserError(f"--size: {e}") from None
+    if stated is not None and dpi is not None and stated != dpi:
+        raise UserError(f"--size {size} says {stated} dpi but --dpi says {dpi}; give one")
+    return pixels, dpi or stated
 
 
 def _compile_note(brain: Brain, blobs: Sequence[str], device: str, sizes: Sequence[tuple[int, int]],

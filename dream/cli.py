@@ -185,12 +185,12 @@ def dream_cmd(
         if files:
             rec, where = _input_for(rec, files[0], where)
         elif rec.input:
-            where["input_path"] = locate(rec.input, recipe, "input")
+            where["input_path"] = locate(rec.input, recipe, "input", rec.input_sha256)
         if guide is not None:
             starts.image_size(guide)
             rec = rec.with_(guide=_abs(guide), guide_sha256=_sha(guide))
         elif rec.guide:
-            where["guide_path"] = locate(rec.guide, recipe, "guide")
+            where["guide_path"] = locate(rec.guide, recipe, "guide", rec.guide_sha256)
         if rec.interrupted:
             err.print(f"note: {recipe} was interrupted; reproducing it to the same step"
                       if rec.frames == 1 and rec.steps_done is not None else

@@ -23,7 +23,7 @@ from zoo.io import file_digest
 
 KEY = "zoo:recipe"
 FORMAT = 1
-OPTIONAL_KEYS = {"compile": False, "dpi": None}  # left out of the JSON at these values
+OPTIONAL_KEYS = {"compile": False, "dpi": None, "threads": None}  # left out of the JSON at these values
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class Recipe:
     interrupted: bool = False
     steps_done: int | None = None  # for an interrupted still: how many steps it got (reproduced exactly)
     dpi: int | None = None  # print resolution written into the file (`--dpi`, `--size 18x18in@300`)
+    threads: int | None = None  # torch's CPU threads per process under --nproc: the sums' order follows them
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -203,7 +204,7 @@ _CHECKS: dict[str, Callable[[object], str | None]] = {
     "size": _size, "frames": _int(1, 100_000), "zoom": _num(0.1, 10.0), "rotate": _num(-360.0, 360.0),
     "device": _choice("cpu", "cuda"), "preset": _optional(_text(limit=100)), "version": _text(limit=100),
     "interrupted": _choice(False, True), "compile": _choice(False, True), "steps_done": _optional(_int(0, 10**9)),
-    "dpi": _optional(_int(1, 100_000)),
+    "dpi": _optional(_int(1, 100_000)), "threads": _optional(_int(1, 4096)),
 }
 _PARAM_CHECKS: dict[str, Callable[[object], str | None]] = {
     "octaves": _int(1, 32), "octave_scale": _num(1.0, 4.0, above=True), "iterations": _int(1, 100_000),
@@ -250,16 +251,35 @@ def read_recipe(path: str | Path) -> Recipe:
     return Recipe.from_json(text, str(path))
 
 
-def locate(stored: str | None, image: str | Path, role: str) -> Path | None:
-    """Where a recipe's input or guide is now: its stored path, else relative to the image that
-    carries the recipe, else a file of that name beside it (a folder moved as a whole)."""
+LAYOUT_DEPTH = 6  # how many folders up, and how many trailing parts of the stored path, are searched
+
+
+def layout_candidates(stored: str, image: str | Path) -> list[Path]:
+    """Where a recipe's file may be now, nearest first: its stored path; beside the picture; then the
+    layout it had, moved with the picture: the stored path's last parts under each folder above the
+    picture (project/in/photo.jpg and project/out/dream.png moved together as another/...)."""
+    p, folder = Path(stored), Path(image).resolve().parent
+    found = [p if p.is_absolute() else folder / p, folder / p.name]
+    tails = [Path(*p.parts[-k:]) for k in range(2, min(len(p.parts), LAYOUT_DEPTH) + 1) if p.parts[-k] != p.anchor]
+    for above in [folder, *folder.parents][:LAYOUT_DEPTH]:
+        found += [above / tail for tail in tails]
+    return list(dict.fromkeys(found))
+
+
+def locate(stored: str | None, image: str | Path, role: str, sha256: str | None = None) -> Path | None:
+    """Where a recipe's input or guide is now (layout_candidates); with `sha256`, the first candidate
+    with that checksum, so a same-named stranger is passed over."""
     if stored is None:
         return None
-    p, folder = Path(stored), Path(image).resolve().parent
-    for candidate in (p if p.is_absolute() else folder / p, folder / p.name):
+    others = []
+    for candidate in layout_candidates(stored, image):
         if candidate.is_file():
-            return candidate
+            if sha256 is None or file_sha256(candidate) == sha256:
+                return candidate
+            others.append(candidate)
     flag = "give it as INPUT" if role == "input" else "give it with --guide"
+    if others:
+        raise UserError(f"{others[0]}: not the {role} the recipe of {image} was made from (sha256 differs; {flag})")
     raise UserError(f"{image}: the recipe's {role} {stored} is not found ({flag})")
 
 

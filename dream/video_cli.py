@@ -112,7 +112,7 @@ def reproduce_cmd(recipe: Path, given: list[Path], target: Path | None, device: 
             rec = rec.with_(input=str(source.resolve()), input_sha256=file_sha256(source) if source.is_file()
                             else None)  # another clip, dreamt the same way
     else:
-        source = locate(rec.input, recipe, "input")
+        source = locate(rec.input, recipe, "input", rec.input_sha256)
         assert source is not None
         if rec.input_sha256 and file_sha256(source) != rec.input_sha256:
             raise UserError(f"{source}: not the clip this recipe was made from (sha256 differs)")

@@ -150,12 +150,13 @@ def declared_dims(name: str, shape: tuple[int, ...], dynamic: bool, is_input: bo
 
 
 def output_dims(graph: Graph, name: str, shape: tuple[int, ...], dynamic: bool) -> list[int | str]:
-    """An output's declared dims; axes whose size the data decides (SSD's detections) are symbolic."""
-    dims = declared_dims(name, shape, dynamic, False)
+    """An output's declared dims. Axes whose size the data decides are symbolic and the others are
+    fixed by the layer (SSD's detections: [1, 1, D, 7] whatever the batch and size)."""
     producer = graph.producers.get(name)
-    for axis in producer.op.data_dependent_axes if producer is not None else ():
-        dims[axis] = f"{name}_{axis}"
-    return dims
+    axes = producer.op.data_dependent_axes if producer is not None else ()
+    if not axes:
+        return declared_dims(name, shape, dynamic, False)
+    return [f"{name}_{i}" if i in axes else d for i, d in enumerate(shape)]
 
 
 def preprocessing_metadata(graph: Graph) -> dict[str, str]:

@@ -66,6 +66,8 @@ def test_real_ssd_nets_match_opencv_at_batch_1_and_2(tmp_path, fixture, gain, le
     proto, weights, g = engineered((DATA / fixture).read_text(), tmp_path, seed=0, conf_gain=gain)
     assert g.outputs == ["detection_out"]
     sess = onnx_session(g, tmp_path / "ssd.onnx")
+    declared = sess.get_outputs()[0].shape
+    assert declared[:2] == [1, 1] and declared[3] == 7 and isinstance(declared[2], str)  # D decided by the data
     for batch in (1, 2):
         x = np.random.default_rng(batch).uniform(-1, 1, (batch, 3, 300, 300)).astype(np.float32)
         ref = run_opencv(proto, weights, x, g, ["detection_out"])["detection_out"]

@@ -141,7 +141,7 @@ def dream_cmd(
                                          "detail carried along the flow")] = 0.8,
     flow: Annotated[str, typer.Option("--flow", help="clips: optical flow, dis or farneback")] = "dis",
     no_flow: Annotated[bool, typer.Option("--no-flow", help="clips: dream frames independently")] = False,
-    frame_iterations: Annotated[int | None, typer.Option("--frame-iterations", min=1,
+    frame_iterations: Annotated[int | None, typer.Option("--frame-iterations", min=1, max=100_000,
                                                          help="clips: steps after frame 1 (default: a third)")] = None,
     start_frame: Annotated[int, typer.Option("--start-frame", min=0, help="clips: first source frame")] = 0,
     end_frame: Annotated[int | None, typer.Option("--end-frame", min=1, help="clips: stop before this frame")] = None,

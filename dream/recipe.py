@@ -19,7 +19,7 @@ from zoo.dream.presets import DreamParams
 
 import zoo
 from zoo.errors import UserError
-from zoo.io import file_digest
+from zoo.io import file_digest, regular_file
 
 KEY = "zoo:recipe"
 FORMAT = 1
@@ -228,7 +228,7 @@ def png_info(recipe: Recipe) -> PngImagePlugin.PngInfo:
 def read_recipe(path: str | Path) -> Recipe:
     """The recipe stored in an image written by `zoo dream`: a PNG text chunk, or the EXIF/TIFF
     ImageDescription of a JPEG, WebP or TIFF."""
-    path = Path(path)
+    path = regular_file(path)
     try:
         with Image.open(path) as im:
             text = getattr(im, "text", {}).get(KEY) if im.format == "PNG" else None
@@ -254,6 +254,14 @@ def read_recipe(path: str | Path) -> Recipe:
 LAYOUT_DEPTH = 6  # how many folders up, and how many trailing parts of the stored path, are searched
 
 
+def _is_file(path: Path) -> bool:
+    """Path.is_file for names a file wrote: an overlong name or a NUL byte is no file, not a crash."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
 def layout_candidates(stored: str, image: str | Path) -> list[Path]:
     """Where a recipe's file may be now, nearest first: its stored path; beside the picture; then the
     layout it had, moved with the picture: the stored path's last parts under each folder above the
@@ -267,19 +275,33 @@ def layout_candidates(stored: str, image: str | Path) -> list[Path]:
 
 
 def locate(stored: str | None, image: str | Path, role: str, sha256: str | None = None) -> Path | None:
-    """Where a recipe's input or guide is now (layout_candidates); with `sha256`, the first candidate
-    with that checksum, so a same-named stranger is passed over."""
+    """Where a recipe's input or guide is now (layout_candidates): with `sha256`, the first candidate
+    with that checksum, so a same-named stranger is passed over; without, the first inside the folder.
+
+    A recipe is hostile until checked: a file outside the image's folder (an absolute path, `..`,
+    a symlink out, a folder above) is taken only when its sha256 is the one the recipe records, so a
+    recipe can make zoo read nothing whose content it does not already know."""
     if stored is None:
         return None
-    others = []
+    folder = Path(image).resolve().parent
+    differs = refused = None
     for candidate in layout_candidates(stored, image):
-        if candidate.is_file():
-            if sha256 is None or file_sha256(candidate) == sha256:
+        if not _is_file(candidate):
+            continue
+        if sha256 and file_sha256(candidate) == sha256:
+            return candidate
+        if folder in candidate.resolve().parents:
+            if not sha256:
                 return candidate
-            others.append(candidate)
+            differs = differs or candidate
+        else:
+            refused = refused or candidate
     flag = "give it as INPUT" if role == "input" else "give it with --guide"
-    if others:
-        raise UserError(f"{others[0]}: not the {role} the recipe of {image} was made from (sha256 differs; {flag})")
+    if differs is not None:
+        raise UserError(f"{differs}: not the {role} the recipe of {image} was made from (sha256 differs; {flag})")
+    if refused is not None:
+        raise UserError(f"{image}: the recipe's {role} {stored} lies outside the picture's folder and does not "
+                        f"match the recipe's checksum; refusing to read it ({flag})")
     raise UserError(f"{image}: the recipe's {role} {stored} is not found ({flag})")
 
 

@@ -137,6 +137,7 @@ def clip_cmd(rec: Recipe, input_: Path, target: Path | None, opts, out: Console,
     if not master:
         out.quiet = err.quiet = True
     state: dict[str, object] = {"frame": ""}
+    video_run.plan_clip(rec, input_, opts)  # a clip that cannot be dreamt is one line, before any bar
     try:
         with make_progress(err) as bar:
             task = bar.add_task("frames", total=None)

@@ -235,9 +235,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health() -> dict:
         """The studio is up; its version, $ZOO_HOME, the folders it may read, and whether the worker has
         warmed up (torch imported and the last brain loaded: a dream then starts at once)."""
-        return {"ok": True, "version": zoo.__version__, "home": str(paths.zoo_home()),
-                "folders": [str(f) for f in folders.roots], "worker": store().process is not None,
-                "warm": store().ready}
+        return {"ok": not s.start_worker or store().health()["worker"], "version": zoo.__version__,
+                "home": str(paths.zoo_home()), "folders": [str(f) for f in folders.roots], **store().health()}
 
     # --- uploads -------------------------------------------------------------------------------
 

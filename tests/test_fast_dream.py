@@ -14,6 +14,7 @@ from zoo.dream.brain import ChannelsLast, freeze, from_graph
 from zoo.dream.presets import DreamParams
 
 from tests.conftest import MODELS, shared_or_skip
+from tests.dream_helpers import assert_tiling_is_exact
 from zoo import convert
 from zoo.preprocess import Preprocess
 
@@ -49,15 +50,21 @@ def test_channels_last_gradient_equals_plain_fp32(brain, blob):
     fast = brain.net_for([blob])
     assert isinstance(fast, ChannelsLast)
     g0, g1 = _gradient(plain, blob, x), _gradient(fast, blob, x)
-    # float tolerance, measured: the plain fp32 gradient's own error against float64 (through random
-    # weights and max-pool near-ties it is ~1 % at inception_3b); the fast path may not be worse
-    ref = _gradient(freeze(CaffeModule(brain.graph.truncated([blob]))).double(), blob, x.double())
+    # Tolerances come from a float64 reference measured here, never from one CPU's numbers: which
+    # kernels oneDNN picks (and so how max-pool near-ties round) varies by CPU model, so the plain fp32
+    # gradient's own error against float64 (~1 % at inception_3b) is the scale; the fast path may not
+    # be worse than it. A wrong fast path is off by its whole size.
+    reference = freeze(CaffeModule(brain.graph.truncated([blob]))).double()
+    ref = _gradient(reference, blob, x.double())
     err = lambda g: float((g.double() - ref).norm() / ref.norm())  # noqa: E731
-    assert err(g1) <= 1.5 * err(g0) + 1e-6
-    assert float((g1 - g0).norm() / g0.norm()) <= 1e-3
+    assert err(g1) <= 1.5 * err(g0) + 1e-6, (err(g1), err(g0))
     with torch.no_grad():
         a, b = plain(x, outputs=[blob])[blob], fast(x, outputs=[blob])[blob]
-    assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
+        want = reference(x.double(), outputs=[blob])[blob]
+    # forward: channels_last and the banded LRN sum in other orders; measured against float64 they
+    # round within a few times the plain path's own rounding (a wrong layer is off by orders more)
+    off = lambda t: float((t.double() - want).abs().max() / want.abs().max())  # noqa: E731
+    assert off(b) <= 8 * off(a) + 1e-7, (off(b), off(a))
 
 
 def test_tiled_gradient_equals_untiled_where_tiles_overlap_fully(brain):
@@ -69,16 +76,10 @@ def test_tiled_gradient_equals_untiled_where_tiles_overlap_fully(brain):
     x = _photo(brain, 288, 360)
     whole = render.TilePlan(512, 0, 4).tiles(288, 360)
     assert len(whole) == 1
-    _, g_full = render.tiled_gradient(net, objective, x, whole, shift=(7, -12))
     plan = render.TilePlan(tile=256, margin=80, align=4)
-    for offset in [(0, 0), (8, 20)]:
-        tiles = plan.tiles(288, 360, offset)
-        assert len(tiles) >= 4
-        _, g_tiled = render.tiled_gradient(net, objective, x, tiles, shift=(7, -12))
-        assert (g_tiled - g_full).abs().max() <= 1e-4 * g_full.abs().max()
     thin = render.TilePlan(tile=64, margin=8, align=4)  # too little overlap: the seams show
-    _, g_thin = render.tiled_gradient(net, objective, x, thin.tiles(288, 360), shift=(7, -12))
-    assert (g_thin - g_full).abs().max() > 1e-2 * g_full.abs().max()
+    assert_tiling_is_exact(brain, net, objective, x, whole, [plan.tiles(288, 360, o) for o in [(0, 0), (8, 20)]],
+                           thin.tiles(288, 360), shift=(7, -12))
 
 
 def test_tiles_only_when_the_area_exceeds_one_tile():

@@ -119,8 +119,10 @@ def cached_size(card: ModelCard) -> int:
 # --- getting files -------------------------------------------------------------------------------
 
 
-def _sources(card: ModelCard, spec: FileSpec) -> list[str]:
-    return mirror_sources(card.name, spec.filename) + ([spec.url] if spec.url else [])
+def sources(card: ModelCard, spec: FileSpec) -> list[str]:
+    """Where a file is tried, in order: $ZOO_MIRROR, the card's url (upstream), then the card's mirrors;
+    every one is held to the same checksum."""
+    return mirror_sources(card.name, spec.filename) + ([spec.url] if spec.url else []) + list(spec.mirrors)
 
 
 def _extract_member(archive: Path, member: str, dest: Path) -> None:
@@ -145,7 +147,7 @@ def _fetch_role(card: ModelCard, role: str, options: FetchOptions | None) -> Non
     if spec.archive:
         archive_spec = card.files[spec.archive]
         archive = file_path(card, spec.archive)
-        fetch_file(_sources(card, archive_spec), archive, archive_spec.checksum,
+        fetch_file(sources(card, archive_spec), archive, archive_spec.checksum,
                    label=f"{card.name}/{archive_spec.filename}", options=options, size=archive_spec.size)
         with file_lock(dest):
             expected = expected_checksum(card, role)
@@ -153,7 +155,7 @@ def _fetch_role(card: ModelCard, role: str, options: FetchOptions | None) -> Non
                 _extract_member(archive, spec.member or "", dest)
         _pin(card, role)
         return
-    fetch_file(_sources(card, spec), dest, expected_checksum(card, role),
+    fetch_file(sources(card, spec), dest, expected_checksum(card, role),
                label=f"{card.name}/{spec.filename}", options=options, size=spec.size)
     _pin(card, role)
 

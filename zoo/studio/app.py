@@ -83,7 +83,7 @@ class DreamRequest(BaseModel):
     jitter: int | None = Field(None, ge=0)
     tile: int | None = Field(None, ge=16)
     size: str | None = Field(None, description="W or WxH: scale the input first")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     preset: str | None = None
     device: Literal["cpu", "cuda"] = "cpu"
 
@@ -95,7 +95,7 @@ class AtlasRequest(BaseModel):
     octaves: int = Field(2, ge=1, le=32)
     iterations: int = Field(5, ge=1, le=10000)
     step: float = Field(1.5, ge=0.0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     blobs: list[str] = Field(default_factory=list, description="default: every dreamable blob")
     device: Literal["cpu", "cuda"] = "cpu"
 
@@ -132,7 +132,7 @@ class TrainRequest(BaseModel):
     ckpt_every: int | None = Field(None, ge=1)
     log_every: int | None = Field(None, ge=1)
     workers: int | None = Field(None, ge=0, le=16)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
     preview: bool | None = None
     name: str | None = Field(None, description="export as this zoo model when done")
     resume: bool = False

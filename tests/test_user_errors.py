@@ -1,0 +1,126 @@
+"""User errors that were tracebacks, each one line now (exit 1, 2 for usage): seeds below zero, a
+NaN noise spread, a mean or caffemodel whose shape is not sizes, unnamed layers (and names torch
+reserves) as torch modules, an --out that cannot be made, a --name refused only after training."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pytest
+
+from tests.caffe_helpers import seeded_files
+from zoo.cli import main
+
+NET = """
+name: "t"
+input: "data"
+input_shape { dim: 1 dim: 3 dim: 16 dim: 16 }
+layer { type: "Convolution" bottom: "data" top: "c" convolution_param { num_output: 4 kernel_size: 3 } }
+layer { name: "keys" type: "ReLU" bottom: "c" top: "r" }
+layer { name: "training" type: "Convolution" bottom: "r" top: "d" convolution_param { num_output: 2 kernel_size: 1 } }
+"""
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+
+
+def one_line(capsys, code: int, args: list[str], *needles: str) -> str:
+    assert main(args) == code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    if code == 1:
+        assert err.count("\n") == 1, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+def test_negative_seed_is_refused_everywhere(tmp_path, capsys):
+    from zoo.dream.presets import DreamParams
+    from zoo.dream.recipe import Recipe
+
+    from zoo.errors import UserError
+
+    one_line(capsys, 2, ["dream", "--init", "noise", "--size", "32", "-o", str(tmp_path / "o.png"), "--seed", "-1"],
+             "--seed")
+    one_line(capsys, 2, ["atlas", "--model", "efficientnet_lite0", "-o", str(tmp_path / "a"), "--seed", "-1"], "--seed")
+    one_line(capsys, 1, ["train", "--dataset", str(tmp_path / "none"), "--seed", "-1", "--out", str(tmp_path / "r")],
+             "--seed -1")
+    with pytest.raises(UserError, match="--seed -1"):
+        Recipe(model="m", weights_sha256="", layers=(), params=DreamParams(), seed=-1)
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "r").exists()
+
+
+def test_nan_noise_spread_is_one_line(tmp_path, capsys):
+    from zoo.dream.starts import make_start
+
+    from zoo.errors import UserError
+
+    for bad in ("nan", "inf", "-3", "1e400"):
+        with pytest.raises(UserError, match="noise spread"):
+            make_start(f"noise:{bad}", (8, 8), 0)
+    with pytest.raises(UserError, match="gradient"):
+        make_start("gradient:nan", (8, 8), 0)
+
+
+def test_mean_with_dims_that_are_not_sizes(tmp_path, capsys):
+    from zoo.convert.proto import caffe_pb2
+
+    b = caffe_pb2.BlobProto()
+    b.shape.dim.extend([-1, -2, 2])
+    b.data.extend([0.0] * 4)
+    mean = tmp_path / "mean.binaryproto"
+    mean.write_bytes(b.SerializeToString())
+    from zoo.convert import read_mean
+
+    from zoo.errors import UserError
+
+    with pytest.raises(UserError, match=r"mean\.binaryproto: mean blob shape \(-1, -2, 2\)"):
+        read_mean(mean)
+
+
+def _key(field: int, wt: int) -> bytes:
+    return bytes([field << 3 | wt]) if field < 16 else bytes([(field << 3 | wt) & 0x7F | 0x80, (field << 3 | wt) >> 7])
+
+
+def _len(field: int, body: bytes) -> bytes:
+    assert len(body) < 128
+    return _key(field, 2) + bytes([len(body)]) + body
+
+
+def test_caffemodel_blob_dim_with_wire_type_5(tmp_path, capsys):
+    shape = _key(1, 5) + struct.pack("<I", 4)  # BlobShape.dim as a fixed32: not what int64 is written as
+    blob = _len(7, shape) + _len(5, np.zeros(4, "<f4").tobytes())
+    layer = _len(1, b"conv") + _len(2, b"Convolution") + _len(7, blob)
+    model = tmp_path / "w.caffemodel"
+    model.write_bytes(_len(100, layer))
+    from zoo.convert.weights import read_caffemodel
+
+    from zoo.errors import UserError
+
+    with pytest.raises(UserError, match=r"w\.caffemodel: not a Caffe caffemodel \(a blob shape dim has wire type 5"):
+        read_caffemodel(model)
+
+
+def test_unnamed_layer_and_reserved_names_become_torch_modules(tmp_path, capsys):
+    import torch
+    from zoo.convert.torch_module import CaffeModule
+
+    proto, weights, g = seeded_files(NET, tmp_path)
+    assert main(["convert", str(proto), "-w", str(weights), "-f", "pt", "-o", str(tmp_path / "out")]) == 0, \
+        capsys.readouterr().err
+    x = torch.rand(1, 3, 16, 16)
+    y = CaffeModule(g)({g.input_names[0] if hasattr(g, "input_names") else next(iter(g.inputs)): x})
+    assert set(y) >= {"d"}
+
+
+def test_out_that_cannot_be_made_and_a_bad_name_come_before_any_training(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    missing = str(tmp_path / "no-dataset")
+    one_line(capsys, 1, ["train", "--dataset", missing, "--out", str(blocker / "run")], "a-file/run", "cannot create")
+    one_line(capsys, 1, ["train", "--dataset", missing, "--out", str(tmp_path / "r"), "--name", ".."], "--name")
+    assert not (tmp_path / "r").exists()

@@ -44,25 +44,36 @@ def _gradient(net, blob: str, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("blob", ["conv2/norm2", "inception_3b/output"])
 def test_channels_last_gradient_equals_plain_fp32(brain, blob):
-    """The default net (channels_last) against the plain NCHW CaffeModule, through LRN, pools, concat."""
-    x = _photo(brain, 160, 200)
+    """The default net (channels_last) against the plain NCHW CaffeModule, through LRN, pools, concat.
+
+    Tolerances come from references measured here, never from one CPU's numbers: which kernels oneDNN
+    picks varies by CPU model (an Intel Xeon, or this machine under ONEDNN_MAX_CPU_ISA=AVX2, rounds
+    max-pool near-ties other ways than the AMD machine a fixed 1e-3 was measured on)."""
+    import copy
+
     plain = freeze(CaffeModule(brain.graph.truncated([blob])))
     fast = brain.net_for([blob])
     assert isinstance(fast, ChannelsLast)
-    g0, g1 = _gradient(plain, blob, x), _gradient(fast, blob, x)
-    # Tolerances come from a float64 reference measured here, never from one CPU's numbers: which
-    # kernels oneDNN picks (and so how max-pool near-ties round) varies by CPU model, so the plain fp32
-    # gradient's own error against float64 (~1 % at inception_3b) is the scale; the fast path may not
-    # be worse than it. A wrong fast path is off by its whole size.
     reference = freeze(CaffeModule(brain.graph.truncated([blob]))).double()
-    ref = _gradient(reference, blob, x.double())
-    err = lambda g: float((g.double() - ref).norm() / ref.norm())  # noqa: E731
-    assert err(g1) <= 1.5 * err(g0) + 1e-6, (err(g1), err(g0))
+    x = _photo(brain, 160, 200)
+    # the same function: in float64 (no near-tie rounds two ways) the fast path's masks, indices,
+    # banded LRN and polyphase conv1 give the plain autograd gradient to float64 rounding
+    g64, ref = _gradient(copy.deepcopy(fast).double(), blob, x.double()), _gradient(reference, blob, x.double())
+    assert float((g64 - ref).norm() / ref.norm()) <= 1e3 * torch.finfo(torch.float64).eps
+    # and no precision lost in fp32: its error against float64 is within the plain fp32 path's own,
+    # taken as the worst of three draws (each near-tie flip moves it, 0.46-0.74 % at inception_3b)
+    errs = {"plain": [], "fast": []}
+    for k in range(3):
+        xk = x + 1e-4 * torch.randn(x.shape, generator=torch.Generator().manual_seed(k))
+        want = _gradient(reference, blob, xk.double())
+        for name, net in (("plain", plain), ("fast", fast)):
+            errs[name].append(float((_gradient(net, blob, xk).double() - want).norm() / want.norm()))
+    assert max(errs["fast"]) <= 2 * max(errs["plain"]) + 1e-6, errs
     with torch.no_grad():
         a, b = plain(x, outputs=[blob])[blob], fast(x, outputs=[blob])[blob]
         want = reference(x.double(), outputs=[blob])[blob]
-    # forward: channels_last and the banded LRN sum in other orders; measured against float64 they
-    # round within a few times the plain path's own rounding (a wrong layer is off by orders more)
+    # forward: channels_last and the banded LRN sum in other orders; against float64 they round within
+    # a few times the plain path's own rounding (a wrong layer is off by orders more)
     off = lambda t: float((t.double() - want).abs().max() / want.abs().max())  # noqa: E731
     assert off(b) <= 8 * off(a) + 1e-7, (off(b), off(a))
 

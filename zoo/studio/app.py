@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import zoo
 from zoo.errors import UserError
 from zoo.studio import paths
+from zoo.studio.guard import host_allowed, internal_error
 from zoo.studio.paths import Folders, area, ref_of, safe_name, studio_dir, studio_file
 from zoo.studio.worker import FINISHED, JobStore
 
@@ -176,7 +177,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def guard(request: Request, call_next):
         host = request.headers.get("host", "")
         origin = request.headers.get("origin")
-        if s.token is None and host not in s.allowed_hosts():
+        if not host_allowed(host, s.port, s.host, s.token is not None):
             return error(403, f"host {host!r} is not this studio (open http://127.0.0.1:{s.port}/)")
         if origin is not None and origin != f"http://{host}":
             return error(403, f"cross-origin request refused (origin {origin})")
@@ -193,7 +194,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 resp = RedirectResponse("/", status_code=303)
                 resp.set_cookie(COOKIE, s.token, httponly=True, samesite="strict")
                 return resp
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # noqa: BLE001 - one line to the client; the connection stays usable
+            return error(500, internal_error(request.method, request.url.path))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         if request.url.path == "/" or request.url.path.endswith(".html"):

@@ -124,3 +124,43 @@ def test_out_that_cannot_be_made_and_a_bad_name_come_before_any_training(tmp_pat
     one_line(capsys, 1, ["train", "--dataset", missing, "--out", str(blocker / "run")], "a-file/run", "cannot create")
     one_line(capsys, 1, ["train", "--dataset", missing, "--out", str(tmp_path / "r"), "--name", ".."], "--name")
     assert not (tmp_path / "r").exists()
+
+
+LIMITED = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a full disk: writes past the limit fail
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+from zoo.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_safetensors_on_a_full_disk_leaves_no_onnx_behind(tmp_path):
+    """det3's ONNX (1.56 MB) fits under the limit, its safetensors (1.57 MB) does not: one line, and
+    neither file is there (the outputs of a convert appear together or not at all)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import SHARED, shared_or_skip
+
+    models = shared_or_skip(SHARED / "models" / "mtcnn")
+    out = tmp_path / "out"
+    out.mkdir()
+    p = subprocess.run([sys.executable, "-c", LIMITED, "1560000", "convert", str(models / "det3.prototxt"), "-w",
+                        str(models / "det3.caffemodel"), "-o", str(out / "det3"), "-f", "onnx", "-f", "safetensors"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert p.stderr.count("\n") == 1 and "cannot write" in p.stderr, p.stderr
+    assert list(out.iterdir()) == []
+
+
+def test_a_failed_name_registration_leaves_no_outputs(tmp_path, capsys):
+    proto, weights, _ = seeded_files(NET, tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    # the net is fine, the registration is not: --mean-pixel with five values for three channels
+    code = main(["convert", str(proto), "-w", str(weights), "-o", str(out / "n"), "--name", "okname",
+                 "--mean-pixel", "1,2,3,4,5"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and err.count("\n") == 1, err
+    assert list(out.iterdir()) == []

@@ -5,6 +5,7 @@ reserves) as torch modules, an --out that cannot be made, a --name refused only 
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -164,3 +165,28 @@ def test_a_failed_name_registration_leaves_no_outputs(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "Traceback" not in err and err.count("\n") == 1, err
     assert list(out.iterdir()) == []
+
+
+def test_a_read_only_zoo_home_dreams_with_a_built_brain(tmp_path, capsys):
+    """Once efficientnet_lite0 is built, dreaming writes nothing into $ZOO_HOME (no lock file): every
+    folder of it made immutable (chattr +i, which holds even for root), a dream still runs."""
+    import os
+    import shutil
+    import subprocess
+
+    home = Path(os.environ["ZOO_HOME"])
+    assert main(["fetch", "efficientnet_lite0"]) == 0
+    folders = [home, *(p for p in home.rglob("*") if p.is_dir())]
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(home)]).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        for d in folders:
+            subprocess.run(["chattr", "+i", str(d)], check=True)
+        out = tmp_path / "dream.png"
+        code = main(["dream", "--init", "noise", "--size", "32", "--octaves", "1", "--iterations", "1",
+                     "-m", "efficientnet_lite0", "-o", str(out)])
+        err = capsys.readouterr().err
+        assert code == 0 and out.is_file(), err
+    finally:
+        for d in folders:
+            subprocess.run(["chattr", "-i", str(d)])

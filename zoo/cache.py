@@ -191,6 +191,8 @@ def _ensure_builtin(card: ModelCard, say: Callable[[str], None]) -> None:
     if build is None:
         raise UserError(f"model {card.name}: unknown built-in {card.builtin!r}")
     d = model_dir(card.name)
+    if is_cached(card) and not corrupt_roles(card):
+        return  # built: nothing to write, so a read-only $ZOO_HOME dreams with it all the same
     with file_lock(d / "build"):
         if is_cached(card) and not corrupt_roles(card):
             return

@@ -190,3 +190,19 @@ def test_a_read_only_zoo_home_dreams_with_a_built_brain(tmp_path, capsys):
     finally:
         for d in folders:
             subprocess.run(["chattr", "-i", str(d)])
+
+
+@pytest.mark.parametrize("bad", [{"iter": [1]}, {"model": {"w": "not a tensor"}}, {"classes": "ab"},
+                                 {"config": {"max_iter": "many"}}, {"rng": {"torch": 1}}, {"optimizer": []}])
+def test_checkpoint_with_wrong_field_types_is_one_line(tmp_path, capsys, bad):
+    import torch
+
+    run = tmp_path / "run"
+    run.mkdir()
+    state = {"model": {"w": torch.zeros(2)}, "optimizer": {"state": {}, "param_groups": []}, "iter": 1,
+             "config": {"dataset": str(tmp_path), "max_iter": 2}, "classes": ["a", "b"], **bad}
+    torch.save(state, run / "ckpt.pt")
+    key = next(iter(bad))
+    one_line(capsys, 1, ["train", "--out", str(run), "--resume"], "ckpt.pt", repr(key) if key != "config" else
+             "'max_iter'")
+    one_line(capsys, 1, ["export", str(run), "--name", "fromrun"], "ckpt.pt")

@@ -206,3 +206,31 @@ def test_checkpoint_with_wrong_field_types_is_one_line(tmp_path, capsys, bad):
     one_line(capsys, 1, ["train", "--out", str(run), "--resume"], "ckpt.pt", repr(key) if key != "config" else
              "'max_iter'")
     one_line(capsys, 1, ["export", str(run), "--name", "fromrun"], "ckpt.pt")
+
+
+def test_an_8x8_clip_dreams_without_a_flow_error(tmp_path, capsys):
+    """OpenCV's DIS flow refuses frames under 12 pixels a side (a cv2.error after the first frame was
+    written): tiny frames are edge-padded for the flow, which is cropped back to the frame."""
+    av = pytest.importorskip("av")
+    from zoo.dream.flow import flow
+
+    a = np.random.default_rng(0).uniform(0, 255, (8, 8, 3)).astype(np.float32)
+    for method in ("dis", "farneback"):
+        f = flow(a, np.roll(a, 1, axis=1), method)
+        assert f.shape == (8, 8, 2) and np.isfinite(f).all()
+    clip = tmp_path / "tiny.mp4"
+    with av.open(str(clip), "w") as c:
+        s = c.add_stream("libx264", rate=5)
+        s.width = s.height = 8
+        s.pix_fmt = "yuv420p"
+        for i in range(3):
+            frame = np.random.default_rng(i).integers(0, 255, (8, 8, 3), dtype=np.uint8)
+            for p in s.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    out = tmp_path / "out.mp4"
+    code = main(["dream", str(clip), "-o", str(out), "-m", "efficientnet_lite0", "--layer", "stem", "--octaves", "1",
+                 "--iterations", "1", "--frame-iterations", "1"])
+    err = capsys.readouterr().err
+    assert code == 0 and out.is_file() and "Traceback" not in err, err

@@ -248,3 +248,19 @@ def test_a_gif_decompression_bomb_is_one_line(tmp_path, capsys):
     one_line(capsys, 1, ["dream", str(bomb), "-o", str(tmp_path / "o.png"), "-m", "efficientnet_lite0"],
              "bomb.gif", "million pixels")
     assert not (tmp_path / "o.png").exists()
+
+
+def test_nproc_2_failure_is_one_line_not_torchrun_report(tmp_path):
+    """Two ranks that both fail: their error is said once, and neither the ranks' tracebacks nor
+    torchrun's report (ChildFailedError, ===== blocks) reach the user."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ZOO_HOME": str(tmp_path / "home")}
+    p = subprocess.run([sys.executable, "-m", "zoo.cli", "train", "--nproc", "2", "--model", "efficientnet_lite0",
+                        "--dataset", str(tmp_path / "none"), "--out", str(tmp_path / "run")], capture_output=True,
+                       text=True, env=env, timeout=300)
+    errors = [x for x in p.stderr.splitlines() if x.startswith("error")]
+    assert p.returncode == 1 and len(errors) == 1, p.stderr[-3000:]
+    assert "Traceback" not in p.stderr and "ChildFailedError" not in p.stderr and "=====" not in p.stderr

@@ -21,6 +21,7 @@ from zoo.dream.recipe import Recipe, file_sha256, locate, read_recipe
 from zoo import formats
 from zoo.cli_output import err_console, make_progress, print_json, print_table
 from zoo.errors import UserError
+from zoo.seeds import SEED_MAX
 
 out = Console(highlight=False)
 err = err_console()
@@ -130,7 +131,7 @@ def dream_cmd(
     frames: Annotated[int, typer.Option("--frames", min=1, help="zoom/rotate feedback frames")] = 1,
     zoom: Annotated[float, typer.Option("--zoom", min=0.1, max=10.0, help="zoom per frame")] = 1.05,
     rotate: Annotated[float, typer.Option("--rotate", min=-360.0, max=360.0, help="degrees per frame")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX)] = 0,
     preset: Annotated[PresetName | None, typer.Option("--preset", help="named parameter set")] = None,
     device: Annotated[Device | None, typer.Option("--device", help="default: cuda if present")] = None,
     fmt: Annotated[Format | None, typer.Option("--format", help="output type for folders (default png)")] = None,
@@ -357,7 +358,7 @@ def atlas_cmd(
     octaves: Annotated[int, typer.Option("--octaves", min=1, max=32)] = 3,
     iterations: Annotated[int, typer.Option("--iterations", min=1)] = 10,
     step: Annotated[float, typer.Option("--step", min=0.0, max=1000.0)] = 1.5,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX)] = 0,
     columns: Annotated[int | None, typer.Option("--columns", min=1)] = None,
     device: Annotated[Device | None, typer.Option("--device")] = None,
 ) -> None:

@@ -20,6 +20,7 @@ from zoo.dream.presets import DreamParams
 import zoo
 from zoo.errors import UserError
 from zoo.io import file_digest, regular_file
+from zoo.seeds import SEED_MAX, check_seed
 
 KEY = "zoo:recipe"
 FORMAT = 1
@@ -53,6 +54,9 @@ class Recipe:
     steps_done: int | None = None  # for an interrupted still: how many steps it got (reproduced exactly)
     dpi: int | None = None  # print resolution written into the file (`--dpi`, `--size 18x18in@300`)
     threads: int | None = None  # torch's CPU threads per process under --nproc: the sums' order follows them
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -199,7 +203,7 @@ _sha = _optional(_text(limit=64))
 _CHECKS: dict[str, Callable[[object], str | None]] = {
     "model": _text(limit=200), "weights_sha256": _text(limit=64), "layers": _list_of(_text(limit=500)),
     "params": lambda v: None if isinstance(v, dict) else "must be a table of parameters",
-    "seed": _int(-(2**63), 2**63 - 1), "weights": _list_of(_num(-1e6, 1e6)), "init": _text(limit=200),
+    "seed": _int(0, SEED_MAX), "weights": _list_of(_num(-1e6, 1e6)), "init": _text(limit=200),
     "input": _text(optional=True), "input_sha256": _sha, "guide": _text(optional=True), "guide_sha256": _sha,
     "size": _size, "frames": _int(1, 100_000), "zoom": _num(0.1, 10.0), "rotate": _num(-360.0, 360.0),
     "device": _choice("cpu", "cuda"), "preset": _optional(_text(limit=100)), "version": _text(limit=100),

@@ -21,6 +21,7 @@ from zoo.dream.recipe import Recipe, file_sha256, locate, read_recipe
 from zoo import formats
 from zoo.cli_output import err_console, make_progress, print_json, print_table
 from zoo.errors import UserError
+from zoo.seeds import SEED_MAX
 
 out = Console(highlight=False)
 err = err_console()
@@ -126,11 +127,14 @@ def dream_cmd(
     jitter: Annotated[int | None, typer.Option("--jitter", min=0)] = None,
     tile: Annotated[int | None, typer.Option(
         "--tile", min=16, help="tile side; images up to 8/7 of it run whole; default: from free memory")] = None,
-    size: Annotated[str | None, typer.Option("--size", help="W or WxH: scale the input first")] = None,
+    size: Annotated[str | None, typer.Option("--size", help="W or WxH: scale the input first; or a print size, "
+                                             "W[xH]UNIT@DPI, e.g. 18x18in@300 (UNIT in, cm, mm)")] = None,
+    dpi: Annotated[int | None, typer.Option("--dpi", min=1, max=100000, help="print resolution written into the "
+                                            "file (PNG, TIFF, JPEG), so it opens at its print size")] = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="zoom/rotate feedback frames")] = 1,
     zoom: Annotated[float, typer.Option("--zoom", min=0.1, max=10.0, help="zoom per frame")] = 1.05,
     rotate: Annotated[float, typer.Option("--rotate", min=-360.0, max=360.0, help="degrees per frame")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX)] = 0,
     preset: Annotated[PresetName | None, typer.Option("--preset", help="named parameter set")] = None,
     device: Annotated[Device | None, typer.Option("--device", help="default: cuda if present")] = None,
     fmt: Annotated[Format | None, typer.Option("--format", help="output type for folders (default png)")] = None,
@@ -221,7 +225,8 @@ def dream_cmd(
             return run.new_recipe(model=model, layers=layer or (), weights=weight or (), preset=preset.value if preset
                                   else None, params=params, init=init, input_path=path, guide_path=guide, size=size,
                                   seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev,
-                                  compile=compile_, look="classic" if clip else look.value, legible=settings)
+                                  compile=compile_, dpi=dpi, look="classic" if clip else look.value,
+                                  legible=settings)
 
         if len(given) == 1 and _is_clip(video, given[0], output_):
             opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
@@ -384,7 +389,7 @@ def atlas_cmd(
     iterations: Annotated[int | None, typer.Option("--iterations", min=1, help="steps per octave (default 10); "
                                                    "with --channels, legible steps (default 64)")] = None,
     step: Annotated[float, typer.Option("--step", min=0.0, max=1000.0)] = 1.5,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX)] = 0,
     columns: Annotated[int | None, typer.Option("--columns", min=1)] = None,
     device: Annotated[Device | None, typer.Option("--device")] = None,
     channels: Annotated[list[str] | None, typer.Option(

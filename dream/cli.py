@@ -158,14 +158,14 @@ def dream_cmd(
     nproc: Annotated[int | None, typer.Option("--nproc", min=1, help="processes through torchrun")] = None,
     compile_: Annotated[bool, typer.Option(
         "--compile", help="run the net through torch.compile (opt-in; the first run per size compiles for a "
-        "minute or more, later runs load it from $ZOO_HOME/cache/compile)")] = False,
+        "minute or more, later runs load it from the cache, compile/ in $ZOO_HOME)")] = False,
     look: Annotated[Look, typer.Option(
-        "--look", help="auto: class targets (prob:goldfish) legible, the rest classic DeepDream; legible: "
-        "transforms, Fourier picture, decorrelated colour (see docs/legible.md)")] = Look.auto,
-    param: Annotated[ParamKind | None, typer.Option("--param", help="legible: how the picture is held "
-                                                    "(default fft)")] = None,
-    transforms: Annotated[TransformSet | None, typer.Option("--transforms", help="legible: what each step "
-                                                            "sees (default standard)")] = None,
+        "--look", metavar="LOOK", help="auto, classic or legible; auto: class targets (prob:goldfish) legible, "
+        "the rest classic DeepDream (see docs/legible.md)")] = Look.auto,
+    param: Annotated[ParamKind | None, typer.Option("--param", metavar="KIND", help="legible: fft (default), "
+                                                    "laplacian or pixels")] = None,
+    transforms: Annotated[TransformSet | None, typer.Option("--transforms", metavar="SET", help="legible: crops "
+                                                            "(classes), standard, light or none")] = None,
     rgb: Annotated[bool, typer.Option("--rgb", help="legible: optimise plain RGB, not the training data's "
                                       "decorrelated colours")] = False,
     diversity: Annotated[int | None, typer.Option("--diversity", min=1, max=64, help="legible: N different "

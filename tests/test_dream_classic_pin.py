@@ -3,6 +3,8 @@ work (transforms, parametrisations, balanced objectives) was added, at commit 32
 
 Hashes are of the uint8 pixels on this project's CPU machine (2 threads); a recipe written before
 those fields existed must reproduce them exactly, and a new recipe with today's defaults too.
+Bit for bit holds on one kind of CPU only: oneDNN picks its kernels (and so its order of float
+sums) by instruction set, so on another vendor or instruction set the pins are skipped, not failed.
 """
 
 from __future__ import annotations
@@ -29,6 +31,27 @@ OLD_CLASS_HASH = "5bb75b12a80a894959295944b8e19fa5854c8fdb5f1af0073f6eb14e54b182
 OLD_TWO = OLD_CLASS.replace('"init": "noise"', '"init": "gradient"').replace(
     '["prob:1"]', '["block4/output", "block10/output"]').replace('"tile": 448', '"tile": 480')
 OLD_TWO_HASH = "783d169ad503b71073c5d199cec3a0c08dd4cbc3bd85db7b8c2a9b703e09a1e2"
+
+
+PINNED_ON = ("AuthenticAMD", "AVX512", "")  # vendor, torch's CPU capability, ONEDNN_MAX_CPU_ISA
+
+
+def _cpu() -> tuple[str, str, str]:
+    import os
+    import re
+    from pathlib import Path
+
+    import torch
+
+    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    vendor = (re.findall(r"^vendor_id\s*:\s*(\S+)", info, re.M) or [""])[0]
+    return vendor, torch.backends.cpu.get_cpu_capability(), os.environ.get("ONEDNN_MAX_CPU_ISA", "")
+
+
+@pytest.fixture(autouse=True)
+def _same_kind_of_cpu():
+    if _cpu() != PINNED_ON:
+        pytest.skip(f"pixels were pinned on {PINNED_ON}; this CPU is {_cpu()} (float sums run in another order)")
 
 
 def _hash(rgb) -> str:

@@ -9,27 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from types import SimpleNamespace
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column, Table
-from zoo.dream.presets import PRESETS, DreamParams, describe
+from zoo.dream.options import DREAM, OUT_TYPES, PARAMS
+from zoo.dream.presets import DreamParams, describe
 from zoo.dream.recipe import Recipe, file_sha256, locate, read_recipe
 
 from zoo.errors import UserError
+from zoo.options import typer_parameter
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 Device = enum.Enum("Device", {"cpu": "cpu", "cuda": "cuda"}, type=str)
-PresetName = enum.Enum("PresetName", {name: name for name in PRESETS}, type=str)
 IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-OUT_TYPES = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
-Format = enum.Enum("Format", {k: k for k in OUT_TYPES}, type=str)
 
 
 def plural(n: int, word: str) -> str:
@@ -86,9 +87,9 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
     return files
 
 
-def output_paths(inputs: list[Path], output: Path | None, fmt: Format | None, frames: int) -> list[Path]:
+def output_paths(inputs: list[Path], output: Path | None, fmt: str | None, frames: int) -> list[Path]:
     """Where each input's dream goes: `-o FILE` for one input, `-o FOLDER` (made if needed) for many."""
-    ext = OUT_TYPES[fmt.value] if fmt else (".webp" if frames > 1 else ".png")
+    ext = OUT_TYPES[fmt] if fmt else (".webp" if frames > 1 else ".png")
     many = len(inputs) > 1
     if output is not None and (many or output.is_dir() or (not output.suffix and not output.exists())):
         if output.exists() and not output.is_dir():
@@ -106,128 +107,97 @@ def output_paths(inputs: list[Path], output: Path | None, fmt: Format | None, fr
     return targets
 
 
-def dream_cmd(
-    ctx: typer.Context,
-    inputs: Annotated[list[Path] | None, typer.Argument(
-        metavar="INPUT...", help="start image(s) or folder(s) (optional with --init noise|gradient|color, "
-        "or with --recipe)", show_default=False)] = None,
-    output_: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="file (.png .jpg .webp .tif; .gif/.webp with --frames) or, for several inputs, "
-        "a folder")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="a zoo model name (see `zoo list`)")] = None,
-    layer: Annotated[list[str] | None, typer.Option(
-        "--layer", "-l", help="BLOB, BLOB:CH[,CH..], BLOB:LABEL (see `zoo labels`) or BLOB:CH@Y,X (Y,X in the "
-        "blob at the final size, see `zoo layers MODEL --size`); repeatable")] = None,
-    weight: Annotated[list[float] | None, typer.Option("--weight", "-w", help="one per --layer, default 1")] = None,
-    guide: Annotated[Path | None, typer.Option("--guide", help="steer toward this image's features")] = None,
-    init: Annotated[str, typer.Option("--init", help="image | noise[:SPREAD] | gradient[:DEG] | color[:#RRGGBB]")]
-    = "image",
-    octaves: Annotated[int | None, typer.Option("--octaves", min=1, max=32)] = None,
-    octave_scale: Annotated[float | None, typer.Option("--octave-scale", min=1.01, max=4.0)] = None,
-    iterations: Annotated[int | None, typer.Option("--iterations", min=1)] = None,
-    step: Annotated[float | None, typer.Option("--step", min=0.0, max=1000.0, help="ascent step in pixel units")]
-    = None,
-    jitter: Annotated[int | None, typer.Option("--jitter", min=0)] = None,
-    tile: Annotated[int | None, typer.Option(
-        "--tile", min=16, help="tile side; images up to 8/7 of it run whole; default: from free memory")] = None,
-    size: Annotated[str | None, typer.Option("--size", help="W or WxH: scale the input first")] = None,
-    frames: Annotated[int, typer.Option("--frames", min=1, help="zoom/rotate feedback frames")] = 1,
-    zoom: Annotated[float, typer.Option("--zoom", min=0.1, max=10.0, help="zoom per frame")] = 1.05,
-    rotate: Annotated[float, typer.Option("--rotate", min=-360.0, max=360.0, help="degrees per frame")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    preset: Annotated[PresetName | None, typer.Option("--preset", help="named parameter set")] = None,
-    device: Annotated[Device | None, typer.Option("--device", help="default: cuda if present")] = None,
-    fmt: Annotated[Format | None, typer.Option("--format", help="output type for folders (default png)")] = None,
-    quality: Annotated[int, typer.Option("--quality", min=1, max=100, help="JPEG/WebP quality")] = 92,
-    recipe: Annotated[Path | None, typer.Option("--recipe", help="reproduce the dream stored in this image")]
-    = None,
-    blend: Annotated[float, typer.Option("--blend", min=0.0, max=1.0, help="clips: share of the last frame's "
-                                         "detail carried along the flow")] = 0.8,
-    flow: Annotated[str, typer.Option("--flow", help="clips: optical flow, dis or farneback")] = "dis",
-    no_flow: Annotated[bool, typer.Option("--no-flow", help="clips: dream frames independently")] = False,
-    frame_iterations: Annotated[int | None, typer.Option("--frame-iterations", min=1,
-                                                         help="clips: steps after frame 1 (default: a third)")] = None,
-    start_frame: Annotated[int, typer.Option("--start-frame", min=0, help="clips: first source frame")] = 0,
-    end_frame: Annotated[int | None, typer.Option("--end-frame", min=1, help="clips: stop before this frame")] = None,
-    fps: Annotated[float | None, typer.Option("--fps", min=0.01, help="clips: subsample to this rate")] = None,
-    crf: Annotated[int, typer.Option("--crf", min=0, max=63, help="clips: encoder quality, lower is better")] = 18,
-    codec: Annotated[str | None, typer.Option("--codec", help="clips: libx264, libvpx-vp9, ...")] = None,
-    chunks: Annotated[bool, typer.Option("--chunks", help="clips under torchrun: one part per rank")] = False,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="clips with --chunks: frames dreamt before a part")]
-    = 4,
-    nproc: Annotated[int | None, typer.Option("--nproc", min=1, help="processes through torchrun")] = None,
-    compile_: Annotated[bool, typer.Option(
-        "--compile", help="run the net through torch.compile (opt-in; the first run per size compiles for a "
-        "minute or more, later runs load it from $ZOO_HOME/cache/compile)")] = False,
-) -> None:
+def dream_cmd(ctx: typer.Context, inputs: list[Path] | None = None, **raw: Any) -> None:
     """Dream on images or clips with any brain of the zoo, at any size."""
-    from zoo.dream import output, pipeline, sequence, starts, video, video_cli
+    from zoo.dream import video_cli
 
-    if (nproc or 1) > 1 and not video_cli.distributed.launched():
-        video_cli.relaunch(ctx, nproc)
+    a = SimpleNamespace(**DREAM.from_cli(raw))  # every value checked here: one line, exit 2
+    if (a.nproc or 1) > 1 and not video_cli.distributed.launched():
+        video_cli.relaunch(ctx, a.nproc)
     given = list(inputs or [])
-    dev = pipeline.check_device(device.value if device else pipeline.default_device())
-    jobs: list[tuple[Recipe, Path, dict]] = []
-    if recipe is not None and video.is_clip_recipe(recipe):  # a clip's record: the whole clip again
-        return video_cli.reproduce_cmd(recipe, given, output_, device.value if device else None, out, err)
-    if recipe is not None:
-        files = expand_inputs(given)
-        if len(files) > 1:
-            raise UserError("--recipe reproduces one dream; give at most one INPUT")
-        rec = read_recipe(recipe)
-        rec = rec.with_(device=pipeline.check_device(device.value if device else rec.device))
-        if compile_:
-            rec = rec.with_(compile=True)
-        where: dict = {}
-        if files:
-            rec, where = _input_for(rec, files[0], where)
-        elif rec.input:
-            where["input_path"] = locate(rec.input, recipe, "input")
-        if guide is not None:
-            starts.image_size(guide)
-            rec = rec.with_(guide=_abs(guide), guide_sha256=_sha(guide))
-        elif rec.guide:
-            where["guide_path"] = locate(rec.guide, recipe, "guide")
-        if rec.interrupted:
-            err.print(f"note: {recipe} was interrupted; reproducing it to the same step"
-                      if rec.frames == 1 and rec.steps_done is not None else
-                      f"note: {recipe} was interrupted; this re-runs the whole dream", markup=False)
-        ext = ".webp" if rec.frames > 1 else (recipe.suffix.lower() if recipe.suffix.lower() in output.STILLS
-                                               else ".png")
-        jobs.append((rec, output_ or Path(f"{recipe.stem}-again{ext}"), where))
-    else:
-        from zoo.dream import run
+    clip = _clip(a, given)
+    if clip is not None:
+        return clip()
+    jobs = _reproduction(a, given) if a.recipe is not None else _new_dreams(a, given)
+    _run_jobs(jobs, reproduce=a.recipe is not None, quality=a.quality)
 
-        params = dict(octaves=octaves, octave_scale=octave_scale, iterations=iterations, step=step, jitter=jitter,
-                      tile=tile)
-        starts.parse_init(init)
-        if guide is not None:
-            starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
 
-        def new_recipe(path: Path | None) -> Recipe:
-            return run.new_recipe(model=model, layers=layer or (), weights=weight or (), preset=preset.value if preset
-                                  else None, params=params, init=init, input_path=path, guide_path=guide, size=size,
-                                  seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev,
-                                  compile=compile_)
+INPUTS = inspect.Parameter("inputs", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
+    list[Path] | None, typer.Argument(metavar="INPUT...", show_default=False, help="start image(s) or folder(s) "
+                                      "(optional with --init noise|gradient|color, or with --recipe)")])
+CLI_DEFAULTS = {**{o.name: None for o in PARAMS}, "device": None}  # None: the preset's value, or cuda if present
+dream_cmd.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+    inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context), INPUTS,
+    *(typer_parameter(o, CLI_DEFAULTS.get(o.name, o.default)) for o in DREAM)])
 
-        if len(given) == 1 and _is_clip(video, given[0], output_):
-            opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
-                                      fps, crf, codec, chunks, warmup)
-            return video_cli.clip_cmd(new_recipe(given[0]), given[0], output_, opts, out, err)
-        files = expand_inputs(given)
-        for path, target in zip(files or [None], output_paths(files, output_, fmt, frames)):
-            jobs.append((new_recipe(path), target, {}))
-    for rec, target, _ in jobs:
-        output.check_writable(target, {k: v for k, v in output.FORMATS.items() if k in sequence.ANIMATIONS}
-                              if rec.frames > 1 else output.STILLS)
-    if video_cli.distributed.launched():  # under torchrun the ranks share each step's tiles; rank 0 writes
-        if len(jobs) != 1:
-            raise UserError("--nproc dreams one image (or one clip) at a time; give one INPUT")
-        rec, target, where = jobs[0]
-        with video_cli.ranked_still(rec.device, target, (out, err)) as ranked:
-            _run_jobs([(rec, ranked, where)], reproduce=recipe is not None, quality=quality)
-        return
-    _run_jobs(jobs, reproduce=recipe is not None, quality=quality)
+
+def _device(a: SimpleNamespace, recorded: str | None = None) -> str:
+    from zoo.dream import pipeline
+
+    return pipeline.check_device(a.device or recorded or pipeline.default_device())
+
+
+def _clip(a: SimpleNamespace, given: list[Path]) -> Callable[[], None] | None:
+    """The clip command these options name (a clip's record with --recipe, or a clip as INPUT), or None."""
+    from zoo.dream import video, video_cli
+
+    if a.recipe is not None and video.is_clip_recipe(a.recipe):  # a clip's record: the whole clip again
+        return lambda: video_cli.reproduce_cmd(a.recipe, given, a.output, a.device, out, err)
+    if a.recipe is None and len(given) == 1 and _is_clip(video, given[0], a.output):
+        opts = video.VideoOptions(a.blend, "none" if a.no_flow else a.flow, a.frame_iterations, a.start_frame,
+                                  a.end_frame, a.fps, a.crf, a.codec, a.chunks, a.warmup)
+        return lambda: video_cli.clip_cmd(_new_recipe(a, given[0]), given[0], a.output, opts, out, err)
+    return None
+
+
+def _new_recipe(a: SimpleNamespace, path: Path | None) -> Recipe:
+    """The Recipe the options describe, for one input."""
+    from zoo.dream import run
+
+    return run.new_recipe(model=a.model, layers=a.layers or (), weights=a.weights or (), preset=a.preset,
+                          params={o.name: getattr(a, o.name) for o in PARAMS}, init=a.init, input_path=path,
+                          guide_path=a.guide, size=a.size, seed=a.seed, frames=a.frames, zoom=a.zoom, rotate=a.rotate,
+                          device=_device(a), compile=a.compile)
+
+
+def _new_dreams(a: SimpleNamespace, given: list[Path]) -> list[tuple[Recipe, Path, dict]]:
+    """One job per input (or one from --init alone), each with its output file."""
+    from zoo.dream import starts
+
+    starts.parse_init(a.init)
+    if a.guide is not None:
+        starts.image_size(a.guide)  # a missing or undecodable guide fails before the brain loads
+    files = expand_inputs(given)
+    return [(_new_recipe(a, path), target, {}) for path, target in
+            zip(files or [None], output_paths(files, a.output, a.format, a.frames))]
+
+
+def _reproduction(a: SimpleNamespace, given: list[Path]) -> list[tuple[Recipe, Path, dict]]:
+    """`--recipe IMAGE [INPUT] [--guide G]`: the one dream it stores, with its files found or replaced."""
+    from zoo.dream import output, starts
+
+    files = expand_inputs(given)
+    if len(files) > 1:
+        raise UserError("--recipe reproduces one dream; give at most one INPUT")
+    rec = read_recipe(a.recipe)
+    rec = rec.with_(device=_device(a, rec.device), compile=rec.compile or a.compile)
+    where: dict = {}
+    if files:
+        rec, where = _input_for(rec, files[0], where)
+    elif rec.input:
+        where["input_path"] = locate(rec.input, a.recipe, "input")
+    if a.guide is not None:
+        starts.image_size(a.guide)
+        rec = rec.with_(guide=_abs(a.guide), guide_sha256=_sha(a.guide))
+    elif rec.guide:
+        where["guide_path"] = locate(rec.guide, a.recipe, "guide")
+    if rec.interrupted:
+        err.print(f"note: {a.recipe} was interrupted; reproducing it to the same step"
+                  if rec.frames == 1 and rec.steps_done is not None else
+                  f"note: {a.recipe} was interrupted; this re-runs the whole dream", markup=False)
+    suffix = a.recipe.suffix.lower()
+    ext = ".webp" if rec.frames > 1 else (suffix if suffix in output.STILLS else ".png")
+    return [(rec, a.output or Path(f"{a.recipe.stem}-again{ext}"), where)]
 
 
 def _is_clip(video, path: Path, output_: Path | None) -> bool:
@@ -246,7 +216,23 @@ def _input_for(rec: Recipe, path: Path, where: dict) -> tuple[Recipe, dict]:
 
 
 def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality: int) -> None:
-    """Prepare every dream first (all errors before any long work), then run them under one bar."""
+    """Check every output, then dream them all (under torchrun: one dream, the ranks share its tiles)."""
+    from zoo.dream import output, sequence, video_cli
+
+    for rec, target, _ in jobs:
+        output.check_writable(target, {k: v for k, v in output.FORMATS.items() if k in sequence.ANIMATIONS}
+                              if rec.frames > 1 else output.STILLS)
+    if not video_cli.distributed.launched():
+        return _dream_all(jobs, reproduce=reproduce, quality=quality)
+    if len(jobs) != 1:
+        raise UserError("--nproc dreams one image (or one clip) at a time; give one INPUT")
+    rec, target, where = jobs[0]
+    with video_cli.ranked_still(rec.device, target, (out, err)) as ranked:  # rank 0 writes
+        _dream_all([(rec, ranked, where)], reproduce=reproduce, quality=quality)
+
+
+def _prepare_all(jobs: list[tuple[Recipe, Path, dict]], reproduce: bool) -> list:
+    """Prepare every dream first (all errors before any long work), one brain per model."""
     from zoo.dream import run
     from zoo.dream.brain import load_brain
 
@@ -254,19 +240,22 @@ def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality
     prepared = []
     said: set[str] = set()
     for rec, target, where in jobs:
-        key = rec.model
-        if key not in brains:
-            brains[key] = load_brain(rec.model or None)
-        prep = run.prepare(rec, reproduce=reproduce, brain=brains[key], **where)  # type: ignore[arg-type]
+        if rec.model not in brains:
+            brains[rec.model] = load_brain(rec.model or None)
+        prep = run.prepare(rec, reproduce=reproduce, brain=brains[rec.model], **where)  # type: ignore[arg-type]
         for note in prep.notes:
             if note not in said:  # several inputs of one size: said once
                 err.print(note, markup=False)
                 said.add(note)
         prepared.append((prep, target))
+    return prepared
+
+
+def _say_plan(prepared: list) -> None:
+    """One line per dream: size, brain, layers, octaves and steps, tiling, device, seed."""
     first = prepared[0][0]
     if first.recipe.preset:
         err.print(describe(first.recipe.preset, first.brain.name), markup=False)
-    total = sum(p.total for p, _ in prepared)
     for i, (prep, _) in enumerate(prepared):
         rec, h, w = prep.recipe, *prep.start.shape[:2]
         tiles = f"tiles of {prep.plan.tiles.tile}" if prep.plan.tiles.splits(h, w) else "untiled"
@@ -275,7 +264,15 @@ def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality
         err.print(f"dreaming {which}{w}x{h} on {prep.brain.name} {', '.join(rec.layers)}: "
                   f"{plural(prep.octaves, 'octave')} × {plural(rec.params.iterations, 'step')}{frames}, {tiles}, "
                   f"{rec.device}{', compiled' if rec.compile else ''}, seed {rec.seed}", markup=False)
-    with progress_bar(total, "starting") as update:
+
+
+def _dream_all(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality: int) -> None:
+    """Prepare them all, then dream them under one bar."""
+    from zoo.dream import run
+
+    prepared = _prepare_all(jobs, reproduce)
+    _say_plan(prepared)
+    with progress_bar(sum(p.total for p, _ in prepared), "starting") as update:
         for i, (prep, target) in enumerate(prepared):
             prefix = f"img {i + 1}/{len(prepared)} " if len(prepared) > 1 else ""
             result = run.run(prep, target, on_progress=lambda u, pre=prefix: update(u, pre), quality=quality)

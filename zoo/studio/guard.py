@@ -76,5 +76,7 @@ def install(app: FastAPI, s: Settings) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, e: RequestValidationError):
         first = e.errors()[0] if e.errors() else {}
+        if first.get("type") == "zoo_option":  # an option's own check: already the one line the CLI prints
+            return error(422, first["msg"])
         where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
         return error(422, f"{where or 'request'}: {first.get('msg', 'invalid')}")

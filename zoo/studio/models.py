@@ -1,83 +1,51 @@
-"""The bodies of the studio's POST requests (their fields are the OpenAPI schema the page reads)."""
+"""The bodies of the studio's POST requests, generated from the options' one declaration
+(zoo.dream.options, zoo.train.config.TRAIN): their fields, limits and messages are the CLI's, and so is
+the OpenAPI schema the page reads its form from."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from zoo.dream import options as dream
+from zoo.options import Option, name_rule, request_model
+from zoo.train.config import TRAIN
+
+MODEL_NAME = Option("name", str, None, "the zoo model name to register", required=True, **name_rule())
+
+DreamRequest = request_model(
+    "DreamRequest", "A dream: the fields of `zoo dream` (files are studio references such as uploads/…/photo.png).",
+    [dream.INPUT, *dream.DREAM.pick(dream.STUDIO_FIELDS)], defaults={"init": "image", "seed": 0, "device": "cpu"})
+
+# The training options the studio offers (the rest keep TrainConfig's defaults).
+TRAIN_FIELDS = ("dataset", "model", "label", "max_iter", "batch", "micro_batch", "base_lr", "lr_policy", "augment",
+                "init", "freeze_to", "eval_every", "ckpt_every", "log_every", "workers", "seed", "preview", "name")
+TrainRequest = request_model(
+    "TrainRequest", "`zoo train` into a studio run folder; with `name`, exported as that zoo model at the end.",
+    TRAIN.pick(TRAIN_FIELDS),
+    extra={"run": (str, Field(description="run name (a folder under the studio's runs/)", max_length=200)),
+           "resume": (bool, False)})
 
 
-class DreamRequest(BaseModel):
-    """A dream: the fields of `zoo dream` (files are studio references such as uploads/…/photo.png)."""
+AtlasRequest = request_model(
+    "AtlasRequest", "`zoo atlas` for one brain: the same start through every dreamable blob.",
+    dream.DREAM.pick(("octaves", "iterations", "step", "seed")),
+    defaults={"octaves": 2, "iterations": 5, "step": 1.5, "seed": 0},
+    extra={"model": (str, Field(max_length=200)),
+           "start": (str, Field("noise", description="noise | gradient | color[:#RRGGBB]", max_length=200)),
+           "size": (int, Field(128, ge=16, le=4096)),
+           "blobs": (list[str], Field(default_factory=list, description="default: every dreamable blob")),
+           "device": (Literal["cpu", "cuda"], "cpu")})
 
-    input: str | None = Field(None, description="start image: a studio file (uploads/… or outputs/…) or an "
-                              "absolute path in a folder named with --folder")
-    init: str = Field("image", description="image | noise[:SPREAD] | gradient[:DEG] | color[:#RRGGBB]")
-    model: str | None = Field(None, description="a zoo model name (default: the default brain)")
-    layers: list[str] = Field(default_factory=list, description="BLOB, BLOB:CH[,CH..], BLOB:LABEL or BLOB:CH@Y,X")
-    weights: list[float] = Field(default_factory=list, description="one per layer, default 1")
-    guide: str | None = Field(None, description="guide image: a studio file")
-    octaves: int | None = Field(None, ge=1, le=32)
-    octave_scale: float | None = Field(None, ge=1.0, le=4.0)
-    iterations: int | None = Field(None, ge=1, le=10000)
-    step: float | None = Field(None, ge=0.0)
-    jitter: int | None = Field(None, ge=0)
-    tile: int | None = Field(None, ge=16)
-    size: str | None = Field(None, description="W or WxH: scale the input first")
-    seed: int = 0
-    preset: str | None = None
-    device: Literal["cpu", "cuda"] = "cpu"
+ImportRequest = request_model(
+    "ImportRequest", "`zoo convert --name`: uploaded Caffe files registered as a zoo model.", [MODEL_NAME],
+    extra={"prototxt": (str, Field(description="an uploaded prototxt (uploads/…)")),
+           "weights": (str, Field(description="an uploaded caffemodel (uploads/…)")),
+           "mean": (str | None, Field(None, description="an uploaded mean.binaryproto")),
+           "labels": (str | None, Field(None, description="an uploaded labels file, one class per line")),
+           "mean_pixel": (list[float] | None, Field(None, min_length=1, max_length=4)),
+           "channel_order": (Literal["BGR", "RGB"] | None, None),
+           "scale": (float | None, None)})
 
-
-class AtlasRequest(BaseModel):
-    model: str
-    start: str = Field("noise", description="noise | gradient | color[:#RRGGBB]")
-    size: int = Field(128, ge=16, le=4096)
-    octaves: int = Field(2, ge=1, le=32)
-    iterations: int = Field(5, ge=1, le=10000)
-    step: float = Field(1.5, ge=0.0)
-    seed: int = 0
-    blobs: list[str] = Field(default_factory=list, description="default: every dreamable blob")
-    device: Literal["cpu", "cuda"] = "cpu"
-
-
-class ImportRequest(BaseModel):
-    """`zoo convert --name`: uploaded Caffe files registered as a zoo model."""
-
-    name: str
-    prototxt: str = Field(description="an uploaded prototxt (uploads/…)")
-    weights: str = Field(description="an uploaded caffemodel (uploads/…)")
-    mean: str | None = Field(None, description="an uploaded mean.binaryproto")
-    labels: str | None = Field(None, description="an uploaded labels file, one class per line")
-    mean_pixel: list[float] | None = Field(None, min_length=1, max_length=4)
-    channel_order: Literal["BGR", "RGB"] | None = None
-    scale: float | None = None
-
-
-class TrainRequest(BaseModel):
-    """`zoo train` into a studio run folder; with `name`, exported as that zoo model at the end."""
-
-    run: str = Field(description="run name (a folder under the studio's runs/)")
-    dataset: str | None = Field(None, description="a class-folder path inside a --folder, or arthistory, lfw")
-    model: str | None = None
-    label: str | None = None
-    max_iter: int | None = Field(None, ge=1)
-    batch: int | None = Field(None, ge=1)
-    micro_batch: int | None = Field(None, ge=1)
-    base_lr: float | None = Field(None, gt=0)
-    lr_policy: Literal["poly", "step", "fixed"] | None = None
-    augment: str | None = None
-    init: Literal["pretrained", "scratch"] | None = None
-    freeze_to: str | None = None
-    eval_every: int | None = Field(None, ge=1)
-    ckpt_every: int | None = Field(None, ge=1)
-    log_every: int | None = Field(None, ge=1)
-    workers: int | None = Field(None, ge=0, le=16)
-    seed: int | None = None
-    preview: bool | None = None
-    name: str | None = Field(None, description="export as this zoo model when done")
-    resume: bool = False
-
-
-class ExportRequest(BaseModel):
-    name: str
+ExportRequest = request_model("ExportRequest", "`zoo export RUN --name NAME`.", [MODEL_NAME])

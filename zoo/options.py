@@ -289,7 +289,10 @@ def request_field(o: Option, default: Any = None) -> tuple[Any, Any]:
     annotation = list[base] if o.many else base  # type: ignore[valid-type]
     if not o.required:
         annotation = annotation | None
-    kwargs: dict[str, Any] = {"description": o.help, "json_schema_extra": schema_of(o)}
+    extra = schema_of(o)
+    if default is not None:
+        extra["x-zoo-default"] = default  # this request's own default (an atlas starts with fewer octaves)
+    kwargs: dict[str, Any] = {"description": o.help, "json_schema_extra": extra}
     if o.required:
         kwargs["default"] = ...
     elif o.many and default is None:

@@ -148,7 +148,7 @@ def test_unknown_paths_and_bad_bodies_are_json_errors(client):
     r = client.post("/api/dream", json={"octaves": 0})
     assert r.status_code == 422 and r.json()["error"] == "--octaves: must be between 1 and 32, not 0"  # as the CLI
     r = client.post("/api/uploads?kind=image&filename=" + "x" * 300)
-    assert r.status_code == 422 and r.json()["error"].startswith("filename:")  # a field without an option
+    assert r.status_code == 422 and r.json()["error"].startswith("query.filename:")  # no option: pydantic words it
     r = client.get("/api/brains/no_such_brain")
     assert r.status_code == 400 and "unknown model 'no_such_brain'" in r.json()["error"]
 

@@ -125,7 +125,8 @@ def test_dream_in_the_browser(studio, tmp_path):
     for k, v in (("atlas-size", 96), ("atlas-octaves", 2), ("atlas-iterations", 6)):  # enough to show patterns
         fill(d, k, v)
     by_id(d, "atlas-run").click()
-    wait(d, lambda d: by_id(d, "atlas-progress-text").text.startswith("done"))
+    # 84 steps on 7 blobs: minutes when the machine is shared, so a generous wait (a hang still fails)
+    wait(d, lambda d: by_id(d, "atlas-progress-text").text.startswith("done"), timeout=900)
     wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".atlas-card img"))
     shot(d, shots, "atlas")
     # upload the photo, pick the brain and a layer from its thumbnails

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column, Table
-from zoo.dream.options import DREAM, OUT_TYPES, PARAMS
+from zoo.dream.options import ATLAS, DREAM, OUT_TYPES, PARAMS
 from zoo.dream.presets import DreamParams, describe
 from zoo.dream.recipe import Recipe, file_sha256, locate, read_recipe
 
@@ -345,35 +345,26 @@ def labels_cmd(
         out.print(f"{i:>5}  {label}", markup=False)
 
 
-def atlas_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="a zoo model name")],
-    blobs: Annotated[list[str] | None, typer.Option("--blobs", "-b", help="repeatable; default: every dreamable blob")]
-    = None,
-    start: Annotated[str, typer.Option("--start", help="noise | gradient | color[:#RRGGBB] | an image file")]
-    = "noise",
-    output_: Annotated[Path | None, typer.Option("-o", "--output", help="folder (default: atlas-MODEL)")] = None,
-    size: Annotated[int, typer.Option("--size", min=16, max=20000, help="side of each picture")] = 256,
-    octaves: Annotated[int, typer.Option("--octaves", min=1, max=32)] = 3,
-    iterations: Annotated[int, typer.Option("--iterations", min=1)] = 10,
-    step: Annotated[float, typer.Option("--step", min=0.0, max=1000.0)] = 1.5,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    columns: Annotated[int | None, typer.Option("--columns", min=1)] = None,
-    device: Annotated[Device | None, typer.Option("--device")] = None,
-) -> None:
+def atlas_cmd(**raw: Any) -> None:
     """Render the same start through every dreamable blob: a labelled contact sheet and a web page."""
     from zoo.dream import pipeline, run
 
-    dev = pipeline.check_device(device.value if device else pipeline.default_device())
-    folder = output_ or Path(f"atlas-{model}")
-    params = DreamParams(octaves=octaves, iterations=iterations, step=step)
-    total = len(blobs) * octaves * iterations if blobs else None
-    with progress_bar(total, f"atlas {model}") as update:  # type: ignore[arg-type]
-        result = run.dream_atlas(model, folder, blobs=blobs or (), start=start, size=size, params=params, seed=seed,
-                                 columns=columns, device=dev, on_progress=update)
+    a = SimpleNamespace(**ATLAS.from_cli(raw))  # every value checked here: one line, exit 2
+    dev = pipeline.check_device(a.device or pipeline.default_device())
+    folder = a.output or Path(f"atlas-{a.model}")
+    params = DreamParams(octaves=a.octaves, iterations=a.iterations, step=a.step)
+    total = len(a.blobs) * a.octaves * a.iterations if a.blobs else None
+    with progress_bar(total, f"atlas {a.model}") as update:  # type: ignore[arg-type]
+        result = run.dream_atlas(a.model, folder, blobs=a.blobs or (), start=a.start, size=a.size, params=params,
+                                 seed=a.seed, columns=a.columns, device=dev, on_progress=update)
     out.print(f"wrote {plural(len(result.entries), 'picture')}, {folder / 'atlas.png'} and "
               f"{folder / 'index.html'}", markup=False)
     if not result.complete:
         raise typer.Exit(130)
+
+
+atlas_cmd.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [typer_parameter(o, None if o.name == "device" else o.default) for o in ATLAS])
 
 
 def register(app: typer.Typer) -> None:

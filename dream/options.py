@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from zoo.dream.presets import PRESETS, DreamParams
@@ -75,6 +76,22 @@ DREAM = Group((
     Option("nproc", int, None, "processes through torchrun", lo=1, hi=1024),
     Option("compile", bool, False, "run the net through torch.compile (opt-in; the first run per size compiles for "
            "a minute or more, later runs load it from $ZOO_HOME/cache/compile)"),
+))
+
+# `zoo atlas` (and the studio's atlas form): the same start through every dreamable blob.
+ATLAS = Group((
+    Option("model", str, None, "a zoo model name", max_len=200, flags=("--model", "-m"), required=True),
+    Option("blobs", str, (), "repeatable; default: every dreamable blob", many=True, max_len=500,
+           flags=("--blobs", "-b"), metavar="BLOB"),
+    Option("start", str, "noise", "noise | gradient | color[:#RRGGBB] | an image file", max_len=4096),
+    Option("output", Path, None, "folder (default: atlas-MODEL)", flags=("-o", "--output")),
+    Option("size", int, 256, "side of each picture", lo=16, hi=4096),
+    replace(PARAMS["octaves"], default=3),
+    replace(PARAMS["iterations"], default=10),
+    PARAMS["step"],
+    DREAM["seed"],
+    Option("columns", int, None, "pictures per row of the sheet (default: about square)", lo=1, hi=1000),
+    DREAM["device"],
 ))
 
 # The studio's start image: a studio file or a path in a --folder (the CLI takes INPUT... instead).

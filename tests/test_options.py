@@ -244,3 +244,13 @@ def test_names_follow_the_registrys_rule_everywhere(client, capsys, tmp_path):
 
     for name in ("my_det3", "a", "my.net", "-x", "a" * 65, "net-2"):
         assert bool(re.fullmatch(pattern, name)) == is_valid_name(name), name
+
+
+@pytest.mark.parametrize("o", dream_options.ATLAS.pick(("size", "octaves", "iterations", "step", "seed", "start",
+                                                        "blobs", "model")), ids=lambda o: o.name)
+def test_an_atlas_option_is_refused_alike_by_the_cli_and_the_studio(o, client, capsys):
+    for value in refused(o):
+        sent = [value] if o.many else value
+        args = [] if o.name == "model" else ["-m", "efficientnet_lite0"]
+        line = cli_line(["atlas", *args, *as_cli(o, sent)], capsys)
+        assert line == studio_line(client, "/api/atlas", {"model": "efficientnet_lite0", o.name: sent}), value

@@ -30,13 +30,9 @@ TrainRequest = request_model(
 
 AtlasRequest = request_model(
     "AtlasRequest", "`zoo atlas` for one brain: the same start through every dreamable blob.",
-    dream.DREAM.pick(("octaves", "iterations", "step", "seed")),
-    defaults={"octaves": 2, "iterations": 5, "step": 1.5, "seed": 0},
-    extra={"model": (str, Field(max_length=200)),
-           "start": (str, Field("noise", description="noise | gradient | color[:#RRGGBB]", max_length=200)),
-           "size": (int, Field(128, ge=16, le=4096)),
-           "blobs": (list[str], Field(default_factory=list, description="default: every dreamable blob")),
-           "device": (Literal["cpu", "cuda"], "cpu")})
+    dream.ATLAS.pick(("model", "start", "size", "octaves", "iterations", "step", "seed", "blobs")),
+    defaults={"start": "noise", "size": 128, "octaves": 2, "iterations": 5, "step": 1.5, "seed": 0},
+    extra={"device": (Literal["cpu", "cuda"], "cpu")})
 
 ImportRequest = request_model(
     "ImportRequest", "`zoo convert --name`: uploaded Caffe files registered as a zoo model.", [MODEL_NAME],

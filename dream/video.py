@@ -25,12 +25,13 @@ from zoo.dream import distributed
 from zoo.dream.output import to_uint8
 from zoo.dream.recipe import Recipe, png_info
 
+from zoo import formats
 from zoo.errors import UserError
 from zoo.io import atomic_path, write_text_atomic
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 ANIMATION_SUFFIXES = (".gif", ".webp")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_SUFFIXES = formats.IMAGES
 DEFAULT_CODECS = {".webm": "libvpx-vp9", ".avi": "mpeg4"}  # everything else: libx264
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
 VIDEO_KEY = "zoo:video"
@@ -333,16 +334,7 @@ def dream_clip(
         if prev_path is not None:
             prev_out = _shared_frame(prev_path, job, writer)
             prev_path = None
-        first = prev_out is None or opts.flow == "none"
-        if not first:
-            flow = _flow_module()
-        if first:
-            start = src
-        else:
-            assert prev_src is not None and prev_out is not None
-            back = flow.flow(src, prev_src, opts.flow)
-            fwd = flow.flow(prev_src, src, opts.flow)
-            start = flow.carry(src, prev_src, prev_out, back, fwd, opts.blend)
+        start, first = _frame_start(src, prev_src, prev_out, opts)
         if on_frame is not None:
             on_frame(k, len(job.frames), "warm-up" if k < a else "")
         rgb, result = dream_frame(start, k, first)
@@ -356,6 +348,18 @@ def dream_clip(
             written += 1
         prev_src, prev_out = src, out8.astype(np.float32)
     return ClipResult(written, skipped, False)
+
+
+def _frame_start(src: np.ndarray, prev_src: np.ndarray | None, prev_out: np.ndarray | None,
+                 opts: VideoOptions) -> tuple[np.ndarray, bool]:
+    """Where a frame's dream starts, and whether it is a chain's first (full iterations): the plain
+    frame (first, or --no-flow), else the frame plus the last dream's detail carried along the flow."""
+    if prev_out is None or prev_src is None or opts.flow == "none":
+        return src, True
+    flow = _flow_module()
+    back = flow.flow(src, prev_src, opts.flow)
+    fwd = flow.flow(prev_src, src, opts.flow)
+    return flow.carry(src, prev_src, prev_out, back, fwd, opts.blend), False
 
 
 def _shared_frame(path: Path, job: ClipJob, writer: bool) -> np.ndarray:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from zoo.dream import distributed
 from zoo.dream.recipe import Recipe
 
+from zoo.cli_output import make_progress
 from zoo.errors import UserError
 
 
@@ -136,11 +136,9 @@ def clip_cmd(rec: Recipe, input_: Path, target: Path | None, opts, out: Console,
     master = not distributed.launched() or int(__import__("os").environ.get("RANK", "0")) == 0
     if not master:
         out.quiet = err.quiet = True
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
     state: dict[str, object] = {"frame": ""}
     try:
-        with Progress(*columns, console=err, transient=False) as bar:
+        with make_progress(err) as bar:
             task = bar.add_task("frames", total=None)
 
             def on_start(job, octaves: int, todo: int) -> None:

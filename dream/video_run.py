@@ -17,8 +17,6 @@ import numpy as np
 from zoo.dream import distributed, geometry, run, video
 from zoo.dream.recipe import Recipe
 
-from zoo.errors import UserError
-
 
 @dataclass
 class ClipRun:
@@ -37,10 +35,7 @@ def plan_clip(rec: Recipe, source: Path, opts: video.VideoOptions) -> tuple[vide
         frames, fps = video.select_frames(clip.count, clip.fps, opts.start_frame, opts.end_frame, opts.fps)
     size = clip.size
     if rec.size:
-        try:
-            size = geometry.scaled_size(size[0], size[1], rec.size)
-        except ValueError as e:
-            raise UserError(f"--size: {e}") from None
+        size = geometry.size_option(size[0], size[1], rec.size)
     return clip, frames, fps, size
 
 

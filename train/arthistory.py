@@ -131,7 +131,7 @@ def prepare(
             failed.append(rel)
 
     pool = ThreadPoolExecutor(connections)
-    with bar(len(jobs), "arthistory images", enabled=show) as advance, pool:
+    with bar(len(jobs), "arthistory images", enabled=show, task="download", unit="image") as advance, pool:
         for _ in pool.map(get, jobs):
             advance()
     lost = set(failed)

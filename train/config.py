@@ -49,7 +49,7 @@ class TrainConfig:
 
     # data
     dataset: str = opt("", "Folder with one sub-folder per class, or arthistory, lfw.", max_len=4096)
-    label: str = opt("", "arthistory: school|timeframe|type|author; lfw: identity|gender.", max_len=100)
+    label: str = opt("", "arthistory: school | timeframe | type | author; lfw: identity | gender.", max_len=100)
     centuries: str = opt("1-19", "arthistory: works dated in these centuries, FROM-TO (1-19: up to 1900).",
                          max_len=20)
     per_class: int = opt(500, "arthistory: at most this many paintings per class.", lo=1, hi=10**6)
@@ -57,8 +57,7 @@ class TrainConfig:
                               below=True)
     min_per_class: int = opt(2, "Leave out classes with fewer images (reported).", lo=1, hi=10**6)
     pack_size: int = opt(0, "Side of the packed images (0: the net's input * 256/224).", lo=0, hi=4096)
-    augment: str = opt(DEFAULT_SPEC, "Augmentations, e.g. crop,mirror,brightness=0.4,hue=0.05,lighting or none.",
-                       max_len=1000)
+    augment: str = opt(DEFAULT_SPEC, "Augmentations, comma-separated (e.g. crop,hue=0.05), or none.", max_len=1000)
     workers: int = opt(2, "DataLoader worker processes.", lo=0, hi=64)
     # model
     model: str = opt("bvlc_googlenet", "Zoo model or deploy.prototxt to start from.", "-m", max_len=4096)

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo import formats
 from zoo.errors import UserError
 
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
+IMAGE_EXTS = formats.IMAGES
 
 
 class DatasetError(UserError):

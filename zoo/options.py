@@ -226,7 +226,7 @@ def typer_parameter(o: Option, default: Any = None) -> inspect.Parameter:
     kind = Path if o.kind is Path else str
     if default is not None and not o.many:
         default = str(default)  # as typer hands a text option's default on (quick_parse hands it the same)
-    shown = "" if o.default in (None, "", ()) else str(o.default)
+    shown = "" if o.default in (None, "", ()) else str(o.default).replace(",", ", ")  # a list wraps, not cut
     text = o.help_text() + (f" \\[default: {shown}]" if shown else "")
     option = typer.Option(*names, help=text, show_default=False, metavar=o.metavar or _metavar(o))
     annotation = list[kind] | None if o.many else kind | None

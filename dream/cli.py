@@ -178,12 +178,12 @@ def _reproduction(a: SimpleNamespace, given: list[Path]) -> list[tuple[Recipe, P
     if files:
         rec, where = _input_for(rec, files[0], where)
     elif rec.input:
-        where["input_path"] = locate(rec.input, a.recipe, "input")
+        where["input_path"] = locate(rec.input, a.recipe, "input", rec.input_sha256)
     if a.guide is not None:
         starts.image_size(a.guide)
         rec = rec.with_(guide=_abs(a.guide), guide_sha256=_sha(a.guide))
     elif rec.guide:
-        where["guide_path"] = locate(rec.guide, a.recipe, "guide")
+        where["guide_path"] = locate(rec.guide, a.recipe, "guide", rec.guide_sha256)
     if rec.interrupted:
         err.print(f"note: {a.recipe} was interrupted; reproducing it to the same step"
                   if rec.frames == 1 and rec.steps_done is not None else

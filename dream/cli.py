@@ -150,7 +150,7 @@ def _new_recipe(a: SimpleNamespace, path: Path | None) -> Recipe:
     return run.new_recipe(model=a.model, layers=a.layers or (), weights=a.weights or (), preset=a.preset,
                           params={o.name: getattr(a, o.name) for o in PARAMS}, init=a.init, input_path=path,
                           guide_path=a.guide, size=a.size, seed=a.seed, frames=a.frames, zoom=a.zoom, rotate=a.rotate,
-                          device=_device(a), compile=a.compile)
+                          device=_device(a), compile=a.compile, dpi=a.dpi)
 
 
 def _new_dreams(a: SimpleNamespace, given: list[Path]) -> list[tuple[Recipe, Path, dict]]:

@@ -21,12 +21,24 @@ OUT_TYPES = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 _P = DreamParams()
 
 
-def _size(v: object) -> str | None:
+def pixel_size(v: object) -> str | None:
+    """A size in pixels, W or WxH (what a recipe stores)."""
     if not re.fullmatch(r"\d{1,6}(x\d{1,6})?", str(v).strip().lower()):
         return f"must be W or WxH in pixels, not {json.dumps(str(v))}"
     if any(int(p) < 1 or int(p) > MAX_SIDE for p in str(v).strip().lower().split("x")):
         return f"{json.dumps(str(v))} is out of range (1 to {MAX_SIDE} pixels a side)"
     return None
+
+
+def _size(v: object) -> str | None:
+    """W or WxH in pixels, or a print size W[xH]UNIT@DPI (stored in a recipe as its pixels)."""
+    from zoo.dream import geometry
+
+    try:
+        pixels, _ = geometry.print_size(str(v))
+    except ValueError as e:
+        return str(e)
+    return pixel_size(pixels)
 
 
 # What the render loop reads (DreamParams): a recipe keeps them under "params".
@@ -52,7 +64,10 @@ DREAM = Group((
     Option("guide", Path, None, "steer toward this image's features"),
     Option("init", str, "image", "image | noise[:SPREAD] | gradient[:DEG] | color[:#RRGGBB]", max_len=200),
     *PARAMS,
-    Option("size", str, None, "W or WxH: scale the input first", rule=_size, metavar="W[xH]"),
+    Option("size", str, None, "W or WxH: scale the input first; or a print size, W[xH]UNIT@DPI, e.g. 18x18in@300 "
+           "(UNIT in, cm, mm)", rule=_size, metavar="W[xH]"),
+    Option("dpi", int, None, "print resolution written into the file (PNG, TIFF, JPEG), so it opens at its print "
+           "size", lo=1, hi=100_000),
     Option("frames", int, 1, "zoom/rotate feedback frames", lo=1, hi=100_000),
     Option("zoom", float, 1.05, "zoom per frame", lo=0.1, hi=10.0),
     Option("rotate", float, 0.0, "degrees per frame", lo=-360.0, hi=360.0),
@@ -99,7 +114,8 @@ INPUT = Option("input", Path, None, "start image: a studio file (uploads/… or 
                "folder named with --folder", max_len=4096)
 
 # What a recipe stores of DREAM (its other fields are checksums and bookkeeping).
-RECIPE_FIELDS = ("model", "layers", "weights", "init", "size", "frames", "zoom", "rotate", "seed", "preset", "device")
+RECIPE_FIELDS = ("model", "layers", "weights", "init", "size", "frames", "zoom", "rotate", "seed", "preset", "device",
+                 "dpi")
 # What the studio's Dream form sends.
 STUDIO_FIELDS = ("init", "model", "layers", "weights", "guide", *(o.name for o in PARAMS), "size", "seed", "preset",
                  "device")

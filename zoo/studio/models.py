@@ -42,6 +42,11 @@ ImportRequest = request_model(
            "labels": (str | None, Field(None, description="an uploaded labels file, one class per line")),
            "mean_pixel": (list[float] | None, Field(None, min_length=1, max_length=4)),
            "channel_order": (Literal["BGR", "RGB"] | None, None),
-           "scale": (float | None, None)})
+           "scale": (float | None, None),
+           "input_size": (list[int] | None, Field(None, min_length=2, max_length=2,
+                                                  description="H, W pictures are fitted to")),
+           "resize": (int | None, Field(None, ge=0, description="short side before the centre crop; 0: straight "
+                                                                "to input_size")),
+           "transpose": (bool | None, Field(None, description="trained on x/y-swapped pictures (MTCNN's)"))})
 
 ExportRequest = request_model("ExportRequest", "`zoo export RUN --name NAME`.", [MODEL_NAME])

@@ -110,7 +110,8 @@ def import_brain(req: ImportRequest) -> dict:
     mean = studio_file(req.mean, ("uploads",)) if req.mean else None
     labels = read_labels(studio_file(req.labels, ("uploads",))) if req.labels else None
     graph = convert.load_net(proto, weights, mean=mean)
-    preprocess = {"mean": req.mean_pixel, "scale": req.scale, "channel_order": req.channel_order}
+    preprocess = req.model_dump(include={"scale", "channel_order", "input_size", "resize", "transpose"})
+    preprocess["mean"] = req.mean_pixel
     register_converted(req.name, prototxt=proto, weights=weights, mean=mean, graph=graph, preprocess=preprocess,
                        labels=labels)
     return card_json(get_card(req.name))

@@ -15,6 +15,7 @@ from pathlib import Path
 from zoo.dream.presets import PRESETS, DreamParams
 
 from zoo.options import Group, Option
+from zoo.seeds import SEED_MAX
 
 MAX_SIDE = 20_000  # a side beyond this is refused outright; memory is checked before dreaming
 OUT_TYPES = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
@@ -71,7 +72,7 @@ DREAM = Group((
     Option("frames", int, 1, "zoom/rotate feedback frames", lo=1, hi=100_000),
     Option("zoom", float, 1.05, "zoom per frame", lo=0.1, hi=10.0),
     Option("rotate", float, 0.0, "degrees per frame", lo=-360.0, hi=360.0),
-    Option("seed", int, 0, "seed of the noise, jitter and any random start", lo=-(2**63), hi=2**63 - 1),
+    Option("seed", int, 0, "seed of the noise, jitter and any random start", lo=0, hi=SEED_MAX),
     Option("preset", str, None, "named parameter set", choices=tuple(PRESETS)),
     Option("device", str, None, "default: cuda if present", choices=("cpu", "cuda")),
     Option("format", str, None, "output type for folders (default png)", choices=tuple(OUT_TYPES)),

@@ -20,6 +20,7 @@ import zoo
 from zoo.errors import UserError
 from zoo.io import file_digest, regular_file
 from zoo.options import Option
+from zoo.seeds import check_seed
 
 KEY = "zoo:recipe"
 FORMAT = 1
@@ -53,6 +54,9 @@ class Recipe:
     steps_done: int | None = None  # for an interrupted still: how many steps it got (reproduced exactly)
     dpi: int | None = None  # print resolution written into the file (`--dpi`, `--size 18x18in@300`)
     threads: int | None = None  # torch's CPU threads per process under --nproc: the sums' order follows them
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -15,6 +15,7 @@ from typing import Any
 
 from zoo.errors import UserError
 from zoo.options import Group, Option, name_rule
+from zoo.seeds import SEED_MAX
 
 DEFAULT_SPEC = "crop,mirror,brightness,contrast,saturation,hue,lighting"  # see augment.build
 
@@ -77,7 +78,7 @@ class TrainConfig:
     stepsize: int = opt(1000, "step: iterations per step.", lo=1, hi=10**9)
     momentum: float = opt(0.9, "SGD momentum.", lo=0.0, hi=1.0, below=True)
     weight_decay: float = opt(2e-4, "Weight decay (biases: none, as Caffe's decay_mult 0).", lo=0.0, hi=1.0)
-    seed: int = opt(1337, "Seed of the split, order, augmentation and init.", lo=0, hi=2**32 - 1)
+    seed: int = opt(1337, "Seed of the split, order, augmentation and init.", lo=0, hi=SEED_MAX)
     # run
     out: str = opt("", "Run directory (default runs/NAME).", max_len=4096)
     name: str = opt("", "Export the result as this zoo model at the end.", **name_rule(optional=True))

@@ -29,7 +29,6 @@ def docs():
 def health(studio: StudioDep) -> dict:
     """The studio is up; its version, $ZOO_HOME, the folders it may read, and whether the worker has
     warmed up (torch imported and the last brain loaded: a dream then starts at once)."""
-    store = studio.store
-    return {"ok": True, "version": zoo.__version__, "home": str(paths.zoo_home()),
-            "folders": [str(f) for f in studio.folders.roots], "worker": store.process is not None,
-            "warm": store.ready}
+    health = studio.store.health()
+    return {"ok": not studio.settings.start_worker or health["worker"], "version": zoo.__version__,
+            "home": str(paths.zoo_home()), "folders": [str(f) for f in studio.folders.roots], **health}

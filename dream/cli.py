@@ -9,31 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import inspect
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from types import SimpleNamespace
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from zoo.dream.presets import PARAM_KINDS, PRESETS, TRANSFORM_SETS, DreamParams, Legible, describe
+from zoo.dream.options import ATLAS, DREAM, OUT_TYPES, PARAMS
+from zoo.dream.presets import DreamParams, Legible, describe
 from zoo.dream.recipe import Recipe, file_sha256, locate, read_recipe
 
 from zoo import formats
 from zoo.cli_output import err_console, make_progress, print_json, print_table
 from zoo.errors import UserError
-from zoo.seeds import SEED_MAX
+from zoo.options import typer_parameter
 
 out = Console(highlight=False)
 err = err_console()
 
 Device = enum.Enum("Device", {"cpu": "cpu", "cuda": "cuda"}, type=str)
-PresetName = enum.Enum("PresetName", {name: name for name in PRESETS}, type=str)
 IMAGE_TYPES = formats.STILL_INPUTS
-OUT_TYPES = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
-Format = enum.Enum("Format", {k: k for k in OUT_TYPES}, type=str)
-Look = enum.Enum("Look", {k: k for k in ("auto", "classic", "legible")}, type=str)
-ParamKind = enum.Enum("ParamKind", {k: k for k in PARAM_KINDS}, type=str)
-TransformSet = enum.Enum("TransformSet", {k: k for k in TRANSFORM_SETS}, type=str)
 
 
 def plural(n: int, word: str) -> str:
@@ -83,9 +80,9 @@ def expand_inputs(inputs: list[Path]) -> list[Path]:
     return files
 
 
-def output_paths(inputs: list[Path], output: Path | None, fmt: Format | None, frames: int) -> list[Path]:
+def output_paths(inputs: list[Path], output: Path | None, fmt: str | None, frames: int) -> list[Path]:
     """Where each input's dream goes: `-o FILE` for one input, `-o FOLDER` (made if needed) for many."""
-    ext = OUT_TYPES[fmt.value] if fmt else (".webp" if frames > 1 else ".png")
+    ext = OUT_TYPES[fmt] if fmt else (".webp" if frames > 1 else ".png")
     many = len(inputs) > 1
     if output is not None and (many or output.is_dir() or (not output.suffix and not output.exists())):
         if output.exists() and not output.is_dir():
@@ -103,156 +100,113 @@ def output_paths(inputs: list[Path], output: Path | None, fmt: Format | None, fr
     return targets
 
 
-def dream_cmd(
-    ctx: typer.Context,
-    inputs: Annotated[list[Path] | None, typer.Argument(
-        metavar="INPUT...", help="start image(s) or folder(s) (optional with --init noise|gradient|color, "
-        "or with --recipe)", show_default=False)] = None,
-    output_: Annotated[Path | None, typer.Option(
-        "-o", "--output", help="file (.png .jpg .webp .tif; .gif/.webp with --frames) or, for several inputs, "
-        "a folder")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="a zoo model name (see `zoo list`)")] = None,
-    layer: Annotated[list[str] | None, typer.Option(
-        "--layer", "-l", help="BLOB, BLOB:CH[,CH..], BLOB:LABEL (see `zoo labels`) or BLOB:CH@Y,X (Y,X in the "
-        "blob at the final size, see `zoo layers MODEL --size`); repeatable")] = None,
-    weight: Annotated[list[float] | None, typer.Option("--weight", "-w", help="one per --layer, default 1")] = None,
-    guide: Annotated[Path | None, typer.Option("--guide", help="steer toward this image's features")] = None,
-    init: Annotated[str, typer.Option("--init", help="image | noise[:SPREAD] | gradient[:DEG] | color[:#RRGGBB]")]
-    = "image",
-    octaves: Annotated[int | None, typer.Option("--octaves", min=1, max=32)] = None,
-    octave_scale: Annotated[float | None, typer.Option("--octave-scale", min=1.01, max=4.0)] = None,
-    iterations: Annotated[int | None, typer.Option("--iterations", min=1)] = None,
-    step: Annotated[float | None, typer.Option("--step", min=0.0, max=1000.0, help="ascent step in pixel units")]
-    = None,
-    jitter: Annotated[int | None, typer.Option("--jitter", min=0)] = None,
-    tile: Annotated[int | None, typer.Option(
-        "--tile", min=16, help="tile side; images up to 8/7 of it run whole; default: from free memory")] = None,
-    size: Annotated[str | None, typer.Option("--size", help="W or WxH: scale the input first; or a print size, "
-                                             "W[xH]UNIT@DPI, e.g. 18x18in@300 (UNIT in, cm, mm)")] = None,
-    dpi: Annotated[int | None, typer.Option("--dpi", min=1, max=100000, help="print resolution written into the "
-                                            "file (PNG, TIFF, JPEG), so it opens at its print size")] = None,
-    frames: Annotated[int, typer.Option("--frames", min=1, help="zoom/rotate feedback frames")] = 1,
-    zoom: Annotated[float, typer.Option("--zoom", min=0.1, max=10.0, help="zoom per frame")] = 1.05,
-    rotate: Annotated[float, typer.Option("--rotate", min=-360.0, max=360.0, help="degrees per frame")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX)] = 0,
-    preset: Annotated[PresetName | None, typer.Option("--preset", help="named parameter set")] = None,
-    device: Annotated[Device | None, typer.Option("--device", help="default: cuda if present")] = None,
-    fmt: Annotated[Format | None, typer.Option("--format", help="output type for folders (default png)")] = None,
-    quality: Annotated[int, typer.Option("--quality", min=1, max=100, help="JPEG/WebP quality")] = 92,
-    recipe: Annotated[Path | None, typer.Option("--recipe", help="reproduce the dream stored in this image")]
-    = None,
-    blend: Annotated[float, typer.Option("--blend", min=0.0, max=1.0, help="clips: share of the last frame's "
-                                         "detail carried along the flow")] = 0.8,
-    flow: Annotated[str, typer.Option("--flow", help="clips: optical flow, dis or farneback")] = "dis",
-    no_flow: Annotated[bool, typer.Option("--no-flow", help="clips: dream frames independently")] = False,
-    frame_iterations: Annotated[int | None, typer.Option("--frame-iterations", min=1, max=100_000,
-                                                         help="clips: steps after frame 1 (default: a third)")] = None,
-    start_frame: Annotated[int, typer.Option("--start-frame", min=0, help="clips: first source frame")] = 0,
-    end_frame: Annotated[int | None, typer.Option("--end-frame", min=1, help="clips: stop before this frame")] = None,
-    fps: Annotated[float | None, typer.Option("--fps", min=0.01, help="clips: subsample to this rate")] = None,
-    crf: Annotated[int, typer.Option("--crf", min=0, max=63, help="clips: encoder quality, lower is better")] = 18,
-    codec: Annotated[str | None, typer.Option("--codec", help="clips: libx264, libvpx-vp9, ...")] = None,
-    chunks: Annotated[bool, typer.Option("--chunks", help="clips under torchrun: one part per rank")] = False,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="clips with --chunks: frames dreamt before a part")]
-    = 4,
-    nproc: Annotated[int | None, typer.Option("--nproc", min=1, help="processes through torchrun")] = None,
-    compile_: Annotated[bool, typer.Option(
-        "--compile", help="run the net through torch.compile (opt-in; the first run per size compiles for a "
-        "minute or more, later runs load it from the cache, compile/ in $ZOO_HOME)")] = False,
-    look: Annotated[Look, typer.Option(
-        "--look", metavar="LOOK", help="auto, classic or legible; auto: class targets (prob:goldfish) legible, "
-        "the rest classic DeepDream (see docs/legible.md)")] = Look.auto,
-    param: Annotated[ParamKind | None, typer.Option("--param", metavar="KIND", help="legible: fft (default), "
-                                                    "laplacian or pixels")] = None,
-    transforms: Annotated[TransformSet | None, typer.Option("--transforms", metavar="SET", help="legible: crops "
-                                                            "(classes), standard, light or none")] = None,
-    rgb: Annotated[bool, typer.Option("--rgb", help="legible: optimise plain RGB, not the training data's "
-                                      "decorrelated colours")] = False,
-    diversity: Annotated[int | None, typer.Option("--diversity", min=1, max=64, help="legible: N different "
-                                                  "pictures side by side")] = None,
-) -> None:
+def dream_cmd(ctx: typer.Context, inputs: list[Path] | None = None, **raw: Any) -> None:
     """Dream on images or clips with any brain of the zoo, at any size. With the legible look,
     --iterations is the total number of steps (default 128)."""
-    from zoo.dream import output, pipeline, sequence, starts, video, video_cli
+    from zoo.dream import video_cli
 
-    if (nproc or 1) > 1 and not video_cli.distributed.launched():
-        video_cli.relaunch(ctx, nproc)
+    a = SimpleNamespace(**DREAM.from_cli(raw))  # every value checked here: one line, exit 2
+    if (a.nproc or 1) > 1 and not video_cli.distributed.launched():
+        video_cli.relaunch(ctx, a.nproc)
     given = list(inputs or [])
-    dev = pipeline.check_device(device.value if device else pipeline.default_device())
-    jobs: list[tuple[Recipe, Path, dict]] = []
-    if recipe is not None and video.is_clip_recipe(recipe):  # a clip's record: the whole clip again
-        return video_cli.reproduce_cmd(recipe, given, output_, device.value if device else None, out, err)
-    if recipe is not None:
-        files = expand_inputs(given)
-        if len(files) > 1:
-            raise UserError("--recipe reproduces one dream; give at most one INPUT")
-        rec = read_recipe(recipe)
-        rec = rec.with_(device=pipeline.check_device(device.value if device else rec.device))
-        if compile_:
-            rec = rec.with_(compile=True)
-        where: dict = {}
-        if files:
-            rec, where = _input_for(rec, files[0], where)
-        elif rec.input:
-            where["input_path"] = locate(rec.input, recipe, "input", rec.input_sha256)
-        if guide is not None:
-            starts.image_size(guide)
-            rec = rec.with_(guide=_abs(guide), guide_sha256=_sha(guide))
-        elif rec.guide:
-            where["guide_path"] = locate(rec.guide, recipe, "guide", rec.guide_sha256)
-        if rec.interrupted:
-            err.print(f"note: {recipe} was interrupted; reproducing it to the same step"
-                      if rec.frames == 1 and rec.steps_done is not None else
-                      f"note: {recipe} was interrupted; this re-runs the whole dream", markup=False)
-        ext = ".webp" if rec.frames > 1 else (recipe.suffix.lower() if recipe.suffix.lower() in output.STILLS
-                                               else ".png")
-        jobs.append((rec, output_ or Path(f"{recipe.stem}-again{ext}"), where))
-    else:
-        from zoo.dream import run
-
-        params = dict(octaves=octaves, octave_scale=octave_scale, iterations=iterations, step=step, jitter=jitter,
-                      tile=tile)
-        starts.parse_init(init)
-        if guide is not None:
-            starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
-
-        settings = _legible(iterations, param, transforms, False if rgb else None, diversity)
-        if weight and len(weight) == 1 and layer and len(layer) > 1:
-            raise typer.BadParameter(f"one --weight for {len(layer)} layers: give one per --layer, in order",
-                                     param_hint="--weight")
-
-        def new_recipe(path: Path | None, clip: bool = False) -> Recipe:
-            return run.new_recipe(model=model, layers=layer or (), weights=weight or (), preset=preset.value if preset
-                                  else None, params=params, init=init, input_path=path, guide_path=guide, size=size,
-                                  seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev,
-                                  compile=compile_, dpi=dpi, look="classic" if clip else look.value,
-                                  legible=settings)
-
-        if len(given) == 1 and _is_clip(video, given[0], output_):
-            opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
-                                      fps, crf, codec, chunks, warmup)
-            return video_cli.clip_cmd(new_recipe(given[0], clip=True), given[0], output_, opts, out, err)
-        files = expand_inputs(given)
-        for path, target in zip(files or [None], output_paths(files, output_, fmt, frames)):
-            jobs.append((new_recipe(path), target, {}))
-    for rec, target, _ in jobs:
-        output.check_writable(target, {k: v for k, v in output.FORMATS.items() if k in sequence.ANIMATIONS}
-                              if rec.frames > 1 else output.STILLS)
-    if video_cli.distributed.launched():  # under torchrun the ranks share each step's tiles; rank 0 writes
-        if len(jobs) != 1:
-            raise UserError("--nproc dreams one image (or one clip) at a time; give one INPUT")
-        rec, target, where = jobs[0]
-        with video_cli.ranked_still(rec.device, target, (out, err)) as ranked:
-            _run_jobs([(rec, ranked, where)], reproduce=recipe is not None, quality=quality)
-        return
-    _run_jobs(jobs, reproduce=recipe is not None, quality=quality)
+    clip = _clip(a, given)
+    if clip is not None:
+        return clip()
+    jobs = _reproduction(a, given) if a.recipe is not None else _new_dreams(a, given)
+    _run_jobs(jobs, reproduce=a.recipe is not None, quality=a.quality)
 
 
-def _legible(steps: int | None, param, transforms, decorrelate: bool | None, diversity: int | None) -> Legible | None:
-    """The legible loop's settings the options change (None: all defaults)."""
-    given = dict(steps=steps, param=param.value if param else None, transforms=transforms.value if transforms
-                 else None, decorrelate=decorrelate, diversity=diversity)
+INPUTS = inspect.Parameter("inputs", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=Annotated[
+    list[Path] | None, typer.Argument(metavar="INPUT...", show_default=False, help="start image(s) or folder(s) "
+                                      "(optional with --init noise|gradient|color, or with --recipe)")])
+CLI_DEFAULTS = {**{o.name: None for o in PARAMS}, "device": None}  # None: the preset's value, or cuda if present
+dream_cmd.__signature__ = inspect.Signature([  # type: ignore[attr-defined]
+    inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context), INPUTS,
+    *(typer_parameter(o, CLI_DEFAULTS.get(o.name, o.default)) for o in DREAM)])
+
+
+def _device(a: SimpleNamespace, recorded: str | None = None) -> str:
+    from zoo.dream import pipeline
+
+    return pipeline.check_device(a.device or recorded or pipeline.default_device())
+
+
+def _clip(a: SimpleNamespace, given: list[Path]) -> Callable[[], None] | None:
+    """The clip command these options name (a clip's record with --recipe, or a clip as INPUT), or None."""
+    from zoo.dream import video, video_cli
+
+    if a.recipe is not None and video.is_clip_recipe(a.recipe):  # a clip's record: the whole clip again
+        return lambda: video_cli.reproduce_cmd(a.recipe, given, a.output, a.device, out, err)
+    if a.recipe is None and len(given) == 1 and _is_clip(video, given[0], a.output):
+        opts = video.VideoOptions(a.blend, "none" if a.no_flow else a.flow, a.frame_iterations, a.start_frame,
+                                  a.end_frame, a.fps, a.crf, a.codec, a.chunks, a.warmup)
+        return lambda: video_cli.clip_cmd(_new_recipe(a, given[0], clip=True), given[0], a.output, opts, out, err)
+    return None
+
+
+def _new_recipe(a: SimpleNamespace, path: Path | None, clip: bool = False) -> Recipe:
+    """The Recipe the options describe, for one input (clips keep the classic look)."""
+    from zoo.dream import run
+
+    _check_weights(a)
+    return run.new_recipe(model=a.model, layers=a.layers or (), weights=a.weights or (), preset=a.preset,
+                          params={o.name: getattr(a, o.name) for o in PARAMS}, init=a.init, input_path=path,
+                          guide_path=a.guide, size=a.size, seed=a.seed, frames=a.frames, zoom=a.zoom, rotate=a.rotate,
+                          device=_device(a), compile=a.compile, dpi=a.dpi, look="classic" if clip else a.look,
+                          legible=_legible(a))
+
+
+def _legible(a: SimpleNamespace) -> Legible | None:
+    """The legible loop's settings the options change (None: all defaults); --iterations is its total steps."""
+    given = dict(steps=a.iterations, param=a.param, transforms=a.transforms, decorrelate=False if a.rgb else None,
+                 diversity=a.diversity)
     return Legible().with_(**given) if any(v is not None for v in given.values()) else None
+
+
+def _check_weights(a: SimpleNamespace) -> None:
+    if a.weights and len(a.weights) == 1 and a.layers and len(a.layers) > 1:
+        raise typer.BadParameter(f"one --weight for {len(a.layers)} layers: give one per --layer, in order",
+                                 param_hint="--weight")
+
+
+def _new_dreams(a: SimpleNamespace, given: list[Path]) -> list[tuple[Recipe, Path, dict]]:
+    """One job per input (or one from --init alone), each with its output file."""
+    from zoo.dream import starts
+
+    starts.parse_init(a.init)
+    if a.guide is not None:
+        starts.image_size(a.guide)  # a missing or undecodable guide fails before the brain loads
+    files = expand_inputs(given)
+    return [(_new_recipe(a, path), target, {}) for path, target in
+            zip(files or [None], output_paths(files, a.output, a.format, a.frames))]
+
+
+def _reproduction(a: SimpleNamespace, given: list[Path]) -> list[tuple[Recipe, Path, dict]]:
+    """`--recipe IMAGE [INPUT] [--guide G]`: the one dream it stores, with its files found or replaced."""
+    from zoo.dream import output, starts
+
+    files = expand_inputs(given)
+    if len(files) > 1:
+        raise UserError("--recipe reproduces one dream; give at most one INPUT")
+    rec = read_recipe(a.recipe)
+    rec = rec.with_(device=_device(a, rec.device), compile=rec.compile or a.compile)
+    where: dict = {}
+    if files:
+        rec, where = _input_for(rec, files[0], where)
+    elif rec.input:
+        where["input_path"] = locate(rec.input, a.recipe, "input", rec.input_sha256)
+    if a.guide is not None:
+        starts.image_size(a.guide)
+        rec = rec.with_(guide=_abs(a.guide), guide_sha256=_sha(a.guide))
+    elif rec.guide:
+        where["guide_path"] = locate(rec.guide, a.recipe, "guide", rec.guide_sha256)
+    if rec.interrupted:
+        err.print(f"note: {a.recipe} was interrupted; reproducing it to the same step"
+                  if rec.frames == 1 and rec.steps_done is not None else
+                  f"note: {a.recipe} was interrupted; this re-runs the whole dream", markup=False)
+    suffix = a.recipe.suffix.lower()
+    ext = ".webp" if rec.frames > 1 else (suffix if suffix in output.STILLS else ".png")
+    return [(rec, a.output or Path(f"{a.recipe.stem}-again{ext}"), where)]
 
 
 def _is_clip(video, path: Path, output_: Path | None) -> bool:
@@ -271,7 +225,23 @@ def _input_for(rec: Recipe, path: Path, where: dict) -> tuple[Recipe, dict]:
 
 
 def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality: int) -> None:
-    """Prepare every dream first (all errors before any long work), then run them under one bar."""
+    """Check every output, then dream them all (under torchrun: one dream, the ranks share its tiles)."""
+    from zoo.dream import output, sequence, video_cli
+
+    for rec, target, _ in jobs:
+        output.check_writable(target, {k: v for k, v in output.FORMATS.items() if k in sequence.ANIMATIONS}
+                              if rec.frames > 1 else output.STILLS)
+    if not video_cli.distributed.launched():
+        return _dream_all(jobs, reproduce=reproduce, quality=quality)
+    if len(jobs) != 1:
+        raise UserError("--nproc dreams one image (or one clip) at a time; give one INPUT")
+    rec, target, where = jobs[0]
+    with video_cli.ranked_still(rec.device, target, (out, err)) as ranked:  # rank 0 writes
+        _dream_all([(rec, ranked, where)], reproduce=reproduce, quality=quality)
+
+
+def _prepare_all(jobs: list[tuple[Recipe, Path, dict]], reproduce: bool) -> list:
+    """Prepare every dream first (all errors before any long work), one brain per model."""
     from zoo.dream import run
     from zoo.dream.brain import load_brain
 
@@ -279,19 +249,22 @@ def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality
     prepared = []
     said: set[str] = set()
     for rec, target, where in jobs:
-        key = rec.model
-        if key not in brains:
-            brains[key] = load_brain(rec.model or None)
-        prep = run.prepare(rec, reproduce=reproduce, brain=brains[key], **where)  # type: ignore[arg-type]
+        if rec.model not in brains:
+            brains[rec.model] = load_brain(rec.model or None)
+        prep = run.prepare(rec, reproduce=reproduce, brain=brains[rec.model], **where)  # type: ignore[arg-type]
         for note in prep.notes:
             if note not in said:  # several inputs of one size: said once
                 err.print(note, markup=False)
                 said.add(note)
         prepared.append((prep, target))
+    return prepared
+
+
+def _say_plan(prepared: list) -> None:
+    """One line per dream: size, brain, layers, octaves and steps, tiling, device, seed."""
     first = prepared[0][0]
     if first.recipe.preset:
         err.print(describe(first.recipe.preset, first.brain.name), markup=False)
-    total = sum(p.total for p, _ in prepared)
     for i, (prep, _) in enumerate(prepared):
         rec, h, w = prep.recipe, *prep.start.shape[:2]
         tiles = f"tiles of {prep.plan.tiles.tile}" if prep.plan.tiles.splits(h, w) else "untiled"
@@ -301,7 +274,15 @@ def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality
                if rec.legible is None else f"legible, {plural(rec.legible.steps, 'step')}")
         err.print(f"dreaming {which}{w}x{h} on {prep.brain.name} {', '.join(rec.layers)}: {how}, "
                   f"{rec.device}{', compiled' if rec.compile else ''}, seed {rec.seed}", markup=False)
-    with progress_bar(total, "starting") as update:
+
+
+def _dream_all(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality: int) -> None:
+    """Prepare them all, then dream them under one bar."""
+    from zoo.dream import run
+
+    prepared = _prepare_all(jobs, reproduce)
+    _say_plan(prepared)
+    with progress_bar(sum(p.total for p, _ in prepared), "starting") as update:
         for i, (prep, target) in enumerate(prepared):
             prefix = f"img {i + 1}/{len(prepared)} " if len(prepared) > 1 else ""
             result = run.run(prep, target, on_progress=lambda u, pre=prefix: update(u, pre), quality=quality)
@@ -376,62 +357,46 @@ def labels_cmd(
         out.print(f"{i:>5}  {label}", markup=False)
 
 
-def atlas_cmd(
-    model: Annotated[str, typer.Option("--model", "-m", help="a zoo model name")],
-    blobs: Annotated[list[str] | None, typer.Option("--blobs", "-b", help="repeatable; default: every dreamable blob")]
-    = None,
-    start: Annotated[str, typer.Option("--start", help="noise | gradient | color[:#RRGGBB] | an image file")]
-    = "noise",
-    output_: Annotated[Path | None, typer.Option("-o", "--output", help="folder (default: atlas-MODEL)")] = None,
-    size: Annotated[int | None, typer.Option("--size", min=16, max=20000, help="side of each picture "
-                                             "(default 256; with --channels 128)")] = None,
-    octaves: Annotated[int, typer.Option("--octaves", min=1, max=32)] = 3,
-    iterations: Annotated[int | None, typer.Option("--iterations", min=1, help="steps per octave (default 10); "
-                                                   "with --channels, legible steps (default 64)")] = None,
-    step: Annotated[float, typer.Option("--step", min=0.0, max=1000.0)] = 1.5,
-    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX)] = 0,
-    columns: Annotated[int | None, typer.Option("--columns", min=1)] = None,
-    device: Annotated[Device | None, typer.Option("--device")] = None,
-    channels: Annotated[list[str] | None, typer.Option(
-        "--channels", help="BLOB (repeatable) or all: every channel's picture, grown from noise with the legible "
-        "look, cached in $ZOO_HOME/atlas; a page per blob")] = None,
-    batch: Annotated[int, typer.Option("--batch", min=1, max=512, help="with --channels: channels per forward "
-                                       "pass")] = 16,
-) -> None:
+def atlas_cmd(**raw: Any) -> None:
     """Render the same start through every dreamable blob: a labelled contact sheet and a web page.
     With --channels: every channel of a blob, as a browsable page (a local Microscope)."""
     from zoo.dream import pipeline, run
 
-    dev = pipeline.check_device(device.value if device else pipeline.default_device())
-    folder = output_ or Path(f"atlas-{model}")
-    if channels:
-        return _channel_atlas(model, channels, folder, size or 128, iterations, seed, batch, dev)
-    size, iterations = size or 256, iterations or 10
-    params = DreamParams(octaves=octaves, iterations=iterations, step=step)
-    total = len(blobs) * octaves * iterations if blobs else None
-    with progress_bar(total, f"atlas {model}") as update:  # type: ignore[arg-type]
-        result = run.dream_atlas(model, folder, blobs=blobs or (), start=start, size=size, params=params, seed=seed,
-                                 columns=columns, device=dev, on_progress=update)
+    a = SimpleNamespace(**ATLAS.from_cli(raw))  # every value checked here: one line, exit 2
+    dev = pipeline.check_device(a.device or pipeline.default_device())
+    folder = a.output or Path(f"atlas-{a.model}")
+    if a.channels:
+        return _channel_atlas(a, folder, dev)
+    size, iterations = a.size or 256, a.iterations or 10
+    params = DreamParams(octaves=a.octaves, iterations=iterations, step=a.step)
+    total = len(a.blobs) * a.octaves * iterations if a.blobs else None
+    with progress_bar(total, f"atlas {a.model}") as update:  # type: ignore[arg-type]
+        result = run.dream_atlas(a.model, folder, blobs=a.blobs or (), start=a.start, size=size, params=params,
+                                 seed=a.seed, columns=a.columns, device=dev, on_progress=update)
     out.print(f"wrote {plural(len(result.entries), 'picture')}, {folder / 'atlas.png'} and "
               f"{folder / 'index.html'}", markup=False)
     if not result.complete:
         raise typer.Exit(130)
 
 
-def _channel_atlas(model: str, blobs: list[str], folder: Path, size: int, steps: int | None, seed: int, batch: int,
-                   device: str) -> None:
+atlas_cmd.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+    [typer_parameter(o, None if o.name == "device" else o.default) for o in ATLAS])
+
+
+def _channel_atlas(a: SimpleNamespace, folder: Path, device: str) -> None:
     """zoo atlas --channels: one bar over every channel; a kill keeps each finished batch."""
     from zoo.dream import channels
     from zoo.dream.brain import load_brain
 
     from zoo.registry import zoo_home
 
-    brain = load_brain(model)
-    names = channels.blobs_for(brain, blobs)
-    settings = channels.SETTINGS.with_(steps=steps)
+    brain = load_brain(a.model)
+    names = channels.blobs_for(brain, a.channels)
+    settings = channels.SETTINGS.with_(steps=a.iterations)
+    size = a.size or 128
     total = sum(brain.channels[b] for b in names)
     err.print(f"channel atlas of {brain.name}: {plural(total, 'channel')} in {', '.join(names)}, {size} px, "
-              f"{plural(settings.steps, 'step')}, {batch} a pass (cached in $ZOO_HOME/atlas)", markup=False)
+              f"{plural(settings.steps, 'step')}, {a.batch} a pass (cached in $ZOO_HOME/atlas)", markup=False)
     with make_progress(err) as bar:
         task = bar.add_task(names[0], total=total)
 
@@ -440,7 +405,7 @@ def _channel_atlas(model: str, blobs: list[str], folder: Path, size: int, steps:
 
         try:
             pages = channels.write_pages(brain, names, folder, zoo_home() / "atlas", size=size, settings=settings,
-                                         seed=seed, batch=batch, device=device, on_done=done)
+                                         seed=a.seed, batch=a.batch, device=device, on_done=done)
         except KeyboardInterrupt:
             err.print("interrupted: finished channels are cached; run the same command to go on", markup=False)
             raise typer.Exit(130) from None

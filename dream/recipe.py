@@ -7,20 +7,20 @@ One JSON text chunk (`zoo:recipe`) holds everything that decides the pixels; `So
 from __future__ import annotations
 
 import json
-import math
-import re
 import shlex
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from zoo.dream.options import DREAM, PARAMS, RECIPE_FIELDS, pixel_size
 from zoo.dream.presets import DreamParams, Legible
 
 import zoo
 from zoo.errors import UserError
 from zoo.io import file_digest, regular_file
-from zoo.seeds import SEED_MAX, check_seed
+from zoo.options import Option
+from zoo.seeds import check_seed
 
 KEY = "zoo:recipe"
 FORMAT = 1
@@ -156,84 +156,33 @@ class Recipe:
 
 
 # --- field checks: each returns None when the value is fine, else what is wrong with it -------------
-
-def _int(lo: int, hi: int) -> Callable[[object], str | None]:
-    def check(v: object) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, int):
-            return f"must be a whole number, not {_show(v)}"
-        return None if lo <= v <= hi else f"must be between {lo} and {hi}, not {v}"
-    return check
-
-
-def _num(lo: float, hi: float, *, above: bool = False) -> Callable[[object], str | None]:
-    def check(v: object) -> str | None:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            return f"must be a finite number, not {_show(v)}"
-        if (v <= lo if above else v < lo) or v > hi:
-            return f"must be {'above' if above else 'at least'} {lo:g} and at most {hi:g}, not {v:g}"
-        return None
-    return check
-
+# The fields that are options of `zoo dream` are checked by their one declaration (zoo.dream.options):
+# a recipe refuses what the CLI and the studio refuse, in the same words.
 
 def _text(optional: bool = False, limit: int = 4096) -> Callable[[object], str | None]:
-    def check(v: object) -> str | None:
-        if v is None and optional:
-            return None
-        if not isinstance(v, str):
-            return f"must be text, not {_show(v)}"
-        return None if len(v) <= limit else f"is longer than {limit} characters"
-    return check
-
-
-def _list_of(item: Callable[[object], str | None], limit: int = 64) -> Callable[[object], str | None]:
-    def check(v: object) -> str | None:
-        if not isinstance(v, list) or len(v) > limit:
-            return f"must be a list of at most {limit} items"
-        return next((f"item {i} {p}" for i, p in ((i, item(x)) for i, x in enumerate(v)) if p), None)
-    return check
+    return Option("text", str, max_len=limit, required=not optional).problem
 
 
 def _choice(*options: object) -> Callable[[object], str | None]:
     return lambda v: None if v in options and type(v) is type(options[0]) else f"must be one of {options}"
 
 
-def _optional(check: Callable[[object], str | None]) -> Callable[[object], str | None]:
-    return lambda v: None if v is None else check(v)
-
-
-def _size(v: object) -> str | None:
-    if v is None:
-        return None
-    if not isinstance(v, str) or not re.fullmatch(r"\d{1,6}(x\d{1,6})?", v.strip().lower()):
-        return f"must be W or WxH in pixels, not {_show(v)}"
-    if any(int(p) < 1 or int(p) > MAX_SIDE for p in v.lower().split("x")):
-        return f"{v!r} is out of range (1 to {MAX_SIDE} pixels a side)"
-    return None
-
-
-def _show(v: object) -> str:
-    text = json.dumps(v) if not isinstance(v, (dict, list)) else type(v).__name__
-    return text if len(text) < 40 else text[:37] + "..."
-
-
-MAX_SIDE = 20_000  # a recipe side beyond this is refused outright; memory is checked before dreaming
-_sha = _optional(_text(limit=64))
+_sha = _text(optional=True, limit=64)
 _CHECKS: dict[str, Callable[[object], str | None]] = {
-    "model": _text(limit=200), "weights_sha256": _text(limit=64), "layers": _list_of(_text(limit=500)),
+    **{o.name: o.problem for o in DREAM.pick(RECIPE_FIELDS)},
+    "model": _text(limit=200), "weights_sha256": _text(limit=64),
     "params": lambda v: None if isinstance(v, dict) else "must be a table of parameters",
-    "seed": _int(0, SEED_MAX), "weights": _list_of(_num(-1e6, 1e6)), "init": _text(limit=200),
     "input": _text(optional=True), "input_sha256": _sha, "guide": _text(optional=True), "guide_sha256": _sha,
-    "size": _size, "frames": _int(1, 100_000), "zoom": _num(0.1, 10.0), "rotate": _num(-360.0, 360.0),
-    "device": _choice("cpu", "cuda"), "preset": _optional(_text(limit=100)), "version": _text(limit=100),
-    "interrupted": _choice(False, True), "compile": _choice(False, True), "steps_done": _optional(_int(0, 10**9)),
-    "balance": _list_of(_num(1e-30, 1e30, above=True)), "look": _choice("classic", "legible", "auto"),
-    "guide_mode": _choice("match", "layout"),
-    "dpi": _optional(_int(1, 100_000)), "threads": _optional(_int(1, 4096)),
+    "size": Option("size", str, rule=pixel_size).problem, "version": _text(limit=100),
+    "interrupted": _choice(False, True), "compile": _choice(False, True),
+    "steps_done": Option("steps_done", int, lo=0, hi=10**9).problem,
+    "threads": Option("threads", int, lo=1, hi=4096).problem,
+    "look": replace(DREAM["look"], required=True).problem,  # a stored look is never empty
+    "balance": Option("balance", float, many=True, lo=1e-30, hi=1e30, above=True, required=True).problem,
+    "guide_mode": Option("guide_mode", str, choices=("match", "layout"), required=True).problem,
 }
 _PARAM_CHECKS: dict[str, Callable[[object], str | None]] = {
-    "octaves": _int(1, 32), "octave_scale": _num(1.0, 4.0, above=True), "iterations": _int(1, 100_000),
-    "step": _num(0.0, 1000.0), "jitter": _int(0, 10_000), "tile": _optional(_int(16, 1 << 16)),
-    "clip": _choice(True, False),
+    **{o.name: o.problem for o in PARAMS}, "clip": _choice(True, False),
 }
 
 

@@ -58,8 +58,8 @@ def test_bomb_png_huge_size_and_neuron_out_of_range_are_one_line(home, small, tm
     out = tmp_path / "out.png"
     bomb = _png_declaring(tmp_path / "bomb.png", 30000, 30000)
     _one_line_error(capsys, 1, ["dream", str(bomb), "-o", str(out), "-m", MODEL], "bomb.png", "million pixels")
-    _one_line_error(capsys, 1, ["dream", str(small), "-o", str(out), "-m", MODEL, "--size", "100000"],
-                    "100000x66667", "GiB")
+    _one_line_error(capsys, 2, ["dream", str(small), "-o", str(out), "-m", MODEL, "--size", "100000"],
+                    '--size: "100000" is out of range (1 to 20000 pixels a side)')  # what a recipe refuses too
     _one_line_error(capsys, 1, ["dream", str(small), "-o", str(out), "-m", MODEL, "-l", "block10/output:3@999,999"],
                     "position 999,999 is outside block10/output, which is 4x6")
     _one_line_error(capsys, 1, ["dream", str(small), "-o", str(out), "-m", MODEL, "--size", "20"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import subprocess
 import sys
 
@@ -12,9 +13,11 @@ import pytest
 import typer
 from zoo.convert import cli as convert_cli
 from zoo.dream import cli as dream_cli
+from zoo.dream.options import DREAM
 from zoo.dream.video_cli import argv_from_context
 
 from tests.conftest import MODELS
+from zoo.errors import UsageError
 from zoo.quick_parse import quick_call, quick_params
 
 DET3 = MODELS / "mtcnn" / "det3.prototxt"
@@ -135,13 +138,19 @@ def test_dream_lines_parse_as_typer_parses_them_with_a_context_for_relaunching(f
         call()
         assert got == want, args
         assert got["argv"][-len([a for a in args if a == photo]):] == [photo] * args.count(photo)
-    # out of range, unknown choices and no input at all: typer parses (and words the error)
-    for args in ([photo, "--octaves", "0"], [photo, "--quality", "101"], [photo, "--octave-scale", "1"],
-                 [photo, "--device", "tpu"], ["-o", "x.png"], [photo, "--jitter", "-1"]):
-        assert quick_params(command, args) is None, args
+    # out of range and unknown choices parse as text: the command's first line refuses them (zoo.options)
+    for args, says in (([photo, "--octaves", "0"], "--octaves: must be between 1 and 32, not 0"),
+                       ([photo, "--quality", "101"], "--quality: must be between 1 and 100, not 101"),
+                       ([photo, "--octave-scale", "1"], "--octave-scale: must be above 1 and at most 4, not 1"),
+                       ([photo, "--device", "tpu"], '--device: must be one of cpu, cuda, not "tpu"'),
+                       ([photo, "--jitter", "-1"], "--jitter: must be between 0 and 10000, not -1")):
+        params = quick_params(command, args)
+        with pytest.raises(UsageError, match=re.escape(says)):
+            DREAM.from_cli({k: v for k, v in params.items() if k in DREAM.by_name})
+    assert quick_params(command, ["-o", "x.png"]) is None  # no input at all: typer's defaults and words
 
 
-def test_a_dream_imports_no_pydantic_and_out_of_range_options_keep_typers_words(tmp_path):
+def test_a_dream_imports_no_pydantic_and_out_of_range_options_are_one_line(tmp_path):
     """The fast path is what a user runs: a whole `zoo dream` without typer's pydantic coercion."""
     from PIL import Image
     from skimage import data
@@ -157,4 +166,4 @@ def test_a_dream_imports_no_pydantic_and_out_of_range_options_keep_typers_words(
     assert (tmp_path / "d.png").stat().st_size > 0
     bad = subprocess.run([sys.executable, "-m", "zoo.cli", "dream", str(photo), "--octaves", "0"],
                          capture_output=True, text=True, timeout=120, env=env)
-    assert bad.returncode == 2 and "Invalid value for '--octaves'" in bad.stderr, bad.stderr
+    assert bad.returncode == 2 and bad.stderr == "error: --octaves: must be between 1 and 32, not 0\n", bad.stderr

@@ -142,7 +142,9 @@ def test_unknown_paths_and_bad_bodies_are_json_errors(client):
     r = client.get("/api/nothing")
     assert r.status_code == 404 and r.json()["error"] == "GET /api/nothing: not found"
     r = client.post("/api/dream", json={"octaves": 0})
-    assert r.status_code == 422 and r.json()["error"].startswith("octaves:")
+    assert r.status_code == 422 and r.json()["error"] == "--octaves: must be between 1 and 32, not 0"  # as the CLI
+    r = client.post("/api/uploads?kind=image&filename=" + "x" * 300)
+    assert r.status_code == 422 and r.json()["error"].startswith("query.filename:")  # no option: pydantic words it
     r = client.get("/api/brains/no_such_brain")
     assert r.status_code == 400 and "unknown model 'no_such_brain'" in r.json()["error"]
 
@@ -403,15 +405,16 @@ def test_stop_keeps_a_valid_image_and_a_queued_job_can_be_cancelled(client, coff
 
 def test_dream_requests_are_checked_before_they_queue(client, coffee):
     cases = [
-        ({"init": "image"}, "no input image given (or use --init noise|gradient|color)"),
-        ({"init": "plasma"}, "--init 'plasma': unknown start; choose one of image, noise, gradient, color"),
-        ({"init": "noise", "preset": "wild"}, "unknown preset 'wild'; presets: classic, quick, deep"),
-        ({"input": "uploads/../../models.toml"}, "uploads/../../models.toml: outside the studio folder"),
-        ({"input": "/etc/passwd"}, None),
+        ({"init": "image"}, 400, "no input image given (or use --init noise|gradient|color)"),
+        ({"init": "plasma"}, 400, "--init 'plasma': unknown start; choose one of image, noise, gradient, color"),
+        ({"init": "noise", "preset": "wild"}, 422, '--preset: must be one of classic, quick, deep, not "wild"'),
+        ({"init": "noise", "octave_scale": 1.0}, 422, "--octave-scale: must be above 1 and at most 4, not 1"),
+        ({"input": "uploads/../../models.toml"}, 400, "uploads/../../models.toml: outside the studio folder"),
+        ({"input": "/etc/passwd"}, 400, None),
     ]
-    for body, message in cases:
+    for body, status, message in cases:
         r = client.post("/api/dream", json=body)
-        assert r.status_code == 400, body
+        assert r.status_code == status, body
         if message:
             assert r.json()["error"] == message
 

@@ -46,7 +46,13 @@ def studio(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_TEST_KEEP_HOME", "1")
     shots = Path(os.environ.get("ZOO_STUDIO_SHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
-    with serve(Settings(port=free_port(), folders=[faces])) as (url, app):
+    collection = tmp_path / "collection"  # a --folder holding datasets, not one itself
+    for ds, classes in (("pets", ("cat", "dog")), ("scenes/indoor", ("kitchen", "office"))):
+        for c in classes:
+            (collection / ds / c).mkdir(parents=True)
+            shutil.copy(next((FACES / "female").glob("*.jpg")), collection / ds / c / "a.jpg")
+    (collection / "notes").mkdir()  # no images in its sub-folders: not a dataset
+    with serve(Settings(port=free_port(), folders=[faces, collection])) as (url, app):
         browser = chromium(tmp_path)
         try:
             browser.get(url + "/")
@@ -112,7 +118,8 @@ def test_dream_in_the_browser(studio, tmp_path):
     for k, v in (("atlas-size", 96), ("atlas-octaves", 2), ("atlas-iterations", 6)):  # enough to show patterns
         fill(d, k, v)
     by_id(d, "atlas-run").click()
-    wait(d, lambda d: by_id(d, "atlas-progress-text").text.startswith("done"))
+    # 84 steps on 7 blobs: minutes when the machine is shared, so a generous wait (a hang still fails)
+    wait(d, lambda d: by_id(d, "atlas-progress-text").text.startswith("done"), timeout=900)
     wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, ".atlas-card img"))
     shot(d, shots, "atlas")
     # upload the photo, pick the brain and a layer from its thumbnails
@@ -306,3 +313,60 @@ def test_class_search_guide_use_as_input_and_downloads_in_the_browser(studio, tm
         saved = tmp_path / f"download.{disposition.rsplit('.', 1)[1][:-1]}"
         saved.write_bytes(body)
         assert read_recipe(saved) == read_recipe(second)  # the download carries the PNG's recipe
+
+
+def in_view(d, id_: str) -> bool:
+    """The element is shown and lies wholly inside the window (nothing scrolled out)."""
+    return d.execute_script("""
+        const r = document.getElementById(arguments[0]).getBoundingClientRect();
+        return r.height > 0 && r.top >= -1 && r.bottom <= window.innerHeight + 1 && r.left >= -1
+            && r.right <= window.innerWidth + 1;""", id_)
+
+
+def test_the_form_keeps_the_preview_in_view_checks_names_and_lists_datasets(studio, tmp_path):
+    """At 1280x800 the Dream button sits below the form: pressed there, the preview and the progress
+    stay in view (a side panel that follows the scroll). Model names are refused by the server's own
+    rule before anything is sent, in its words; the training page lists the datasets in each --folder."""
+    d, home, faces, shots = studio
+    d.set_window_size(1280, 800)
+    wait(d, lambda d: d.execute_script("return window.innerWidth") <= 1280)
+    assert by_id(d, "dream-octaves").get_attribute("value") == "4"  # DreamParams' default, from the schema
+    assert by_id(d, "dream-octaves").get_attribute("max") == "32"
+    Select(by_id(d, "dream-init")).select_by_value("noise")
+    Select(by_id(d, "dream-model")).select_by_value("efficientnet_lite0")
+    for k, v in (("dream-size", 96), ("dream-octaves", 1), ("dream-iterations", 60)):
+        fill(d, k, v)
+    d.execute_script("document.getElementById('dream-run').scrollIntoView({block: 'center'})")
+    assert d.execute_script("return window.scrollY") > 0  # the button is below the first screen
+    assert in_view(d, "dream-run"), d.execute_script(
+        "return [window.innerHeight, JSON.stringify(document.getElementById('dream-run').getBoundingClientRect())]")
+    by_id(d, "dream-run").click()
+    wait(d, lambda d: int(by_id(d, "dream-preview").get_attribute("data-n")) >= 2)
+    assert in_view(d, "dream-run") and in_view(d, "dream-progress") and in_view(d, "dream-progress-text")
+    assert in_view(d, "dream-preview")
+    d.save_screenshot(str(shots / "studio-dream-1280x800.png"))
+    by_id(d, "dream-stop").click()
+    wait(d, lambda d: by_id(d, "dream-progress-text").text.startswith(("stopped", "done")))
+    # a name the registry refuses is refused by the form, in the server's words, and nothing is sent
+    says = "--name: use a letter or digit, then up to 63 letters, digits, '_' or '-', not \"my.net\""
+    tab(d, "brains")
+    fill(d, "import-name", "my.net")
+    by_id(d, "import-submit").click()
+    wait(d, lambda d: by_id(d, "import-status").text == says)
+    assert by_id(d, "import-name").get_attribute("validationMessage") == says
+    assert not (home / "studio" / "uploads").exists() or not any((home / "studio" / "uploads").iterdir())
+    fill(d, "import-name", "my_net")
+    assert by_id(d, "import-name").get_attribute("validationMessage") != says
+    # the datasets inside each --folder, with their classes
+    tab(d, "train")
+    wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#train-datasets li")) == 3)
+    paths = [li.get_attribute("data-path") for li in d.find_elements(By.CSS_SELECTOR, "#train-datasets li")]
+    collection = faces.parent / "collection"
+    assert paths == [str(faces), str(collection / "pets"), str(collection / "scenes" / "indoor")]
+    assert "2 classes: kitchen, office" in d.find_elements(By.CSS_SELECTOR, "#train-datasets li")[2].text
+    d.find_elements(By.CSS_SELECTOR, "#train-datasets li")[1].click()
+    assert by_id(d, "train-dataset").get_attribute("value") == str(collection / "pets")
+    fill(d, "train-name", "a.b")
+    by_id(d, "train-start").click()
+    wait(d, lambda d: by_id(d, "train-error").text == says.replace("my.net", "a.b"))
+    d.save_screenshot(str(shots / "studio-train-datasets.png"))

@@ -47,7 +47,7 @@ def test_a_killed_worker_fails_its_job_and_a_new_one_runs_the_queue(home):
         assert state(c, second["id"])["state"] == "queued"
         health = c.get("/api/health").json()
         assert health["worker"] is True and health["running"] == first["id"]
-        old_pid = app.state.store().process.pid
+        old_pid = app.state.studio.store.process.pid
         os.kill(old_pid, signal.SIGKILL)
         killed = time.time()
         failed = until(lambda: (j := state(c, first["id"]))["state"] == "failed" and j, 10)
@@ -67,7 +67,7 @@ def test_a_killed_worker_fails_its_job_and_a_new_one_runs_the_queue(home):
 
 def test_health_tells_a_dead_worker(home):
     with serve(Settings(port=free_port(), warm=False)) as (url, app), httpx.Client(base_url=url, timeout=30) as c:
-        store = app.state.store()
+        store = app.state.studio.store
         until(lambda: c.get("/api/health").json()["warm"], 120)
         store.restart_limit = 0  # no new worker: health must then say there is none
         os.kill(store.process.pid, signal.SIGKILL)

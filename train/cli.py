@@ -1,10 +1,10 @@
 """CLI commands for train/: `zoo train`, `zoo export RUN`, `zoo data pack` (thin: they build a config
 and call the library).
 
-`zoo train`'s options are generated from TrainConfig's fields (name, type, default, help, closed
-choices as Enums), so each default and help text lives in one place. Every option defaults to None
-here: what the user gave is told apart from the defaults, which a resumed run takes from its
-checkpoint instead.
+`zoo train`'s options are generated from TrainConfig's fields (zoo.train.config.TRAIN: name, type,
+default, limits, choices, help), so each lives in one place and the studio refuses what this refuses.
+Every option defaults to None here: what the user gave is told apart from the defaults, which a
+resumed run takes from its checkpoint instead.
 """
 
 from __future__ import annotations
@@ -12,14 +12,16 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from dataclasses import MISSING, Field, fields
+from dataclasses import fields
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from zoo.train.config import TrainConfig
+from zoo.train.config import TRAIN, TrainConfig
+
+from zoo.options import typer_parameter
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -44,35 +46,17 @@ def to_argv(given: dict[str, Any]) -> list[str]:
     return argv
 
 
-def _option(f: Field) -> inspect.Parameter:
-    """One TrainConfig field as a typer option (default None: "not given")."""
-    flag = "--" + f.name.replace("_", "-")
-    meta = f.metadata
-    default = f.default if f.default is not MISSING else None
-    plain = f.type if isinstance(f.type, type) else {"str": str, "int": int, "float": float, "bool": bool}[f.type]
-    kind = meta.get("choices") or plain
-    shown = str(default.value if isinstance(default, Enum) else default) if default not in ("", None) else False
-    names = (f"{flag}/--no-{flag[2:]}",) if kind is bool else (flag,)
-    if kind is bool:
-        shown = flag[2:] if default else f"no-{flag[2:]}"
-    if isinstance(shown, str):
-        shown = shown.replace(",", ", ")  # a list of values wraps at 80 columns instead of being cut
-    text = meta["help"] + (f" \\[default: {shown}]" if shown else "")  # \[: a bracket, not rich markup
-    option = Opt(*names, *meta.get("flags", ()), help=text, show_default=False)
-    return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,
-                             annotation=Annotated[kind | None, option])
-
-
 def _signature() -> inspect.Signature:
-    params = [_option(f) for f in fields(TrainConfig)]
+    """Every TrainConfig field as a typer option (default None: "not given"), then the command's own."""
+    params = [typer_parameter(o, None) for o in TRAIN]
     params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Annotated[t, o])
                for n, t, o in EXTRA]
     return inspect.Signature(params, return_annotation=None)
 
 
 def given_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The config values the user gave, Enums as their plain strings (what checkpoints store)."""
-    return {k: (v.value if isinstance(v, Enum) else v) for k, v in options.items() if v is not None}
+    """The config values the user gave, checked by their options (numbers as numbers; one line, exit 2)."""
+    return TRAIN.from_cli({k: v for k, v in options.items() if v is not None})
 
 
 def train_cmd(*, resume: bool = False, quiet: bool = False, **options: Any) -> None:

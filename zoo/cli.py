@@ -7,7 +7,7 @@ import typing
 
 import typer
 
-from zoo.errors import UserError
+from zoo.errors import UsageError, UserError
 
 app = typer.Typer(
     add_completion=False,
@@ -71,7 +71,7 @@ def _quick(args: list) -> typing.Callable[[], object] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the app; user errors become one line on stderr and exit code 1."""
+    """Run the app; user errors become one line on stderr and exit code 1 (2 for a refused option)."""
     args = sys.argv[1:] if argv is None else list(argv)
     from zoo.cli_output import drawing
 
@@ -90,9 +90,9 @@ def _run(args: list[str]) -> int:
             except typer.BadParameter:  # raised while a command checks its options, before it acts:
                 pass  # typer parses again and words the error as for any usage error
         rc = app(args=args, standalone_mode=False)
-    except UserError as e:
+    except UserError as e:  # a UsageError (a refused option value) exits 2, as typer's usage errors do
         _say(f"error: {e}")
-        return 1
+        return 2 if isinstance(e, UsageError) else 1
     except KeyboardInterrupt:
         _say("interrupted")
         return 130

@@ -22,3 +22,9 @@ class NetworkError(UserError):
     def __init__(self, message: str, *, offline: bool = False):
         super().__init__(message)
         self.offline = offline
+
+
+class UsageError(UserError):
+    """A value the command's options refuse (out of range, not a choice): one line and exit code 2."""
+
+    exit_code = 2

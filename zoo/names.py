@@ -17,7 +17,8 @@ from zoo.errors import UserError
 
 NAME_RULE = "a letter or digit, then up to 63 letters, digits, '_' or '-'"
 FILE_RULE = "a plain file name: a letter or digit, then up to 127 letters, digits, '.', '_' or '-'"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"  # the studio's forms check names with it too
+_NAME = re.compile(NAME_PATTERN)
 _FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 

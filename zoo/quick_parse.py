@@ -55,6 +55,29 @@ def quick_params(command: Any, args: list[str]) -> dict[str, Any] | None:
 
 def _parse(command: Any, args: list[str]) -> tuple[dict[str, Any], set[str]] | None:
     """quick_params's parameters and the names of those given on the command line."""
+    layout = _layout(command)
+    if layout is None:
+        return None
+    given = _given(list(args), *layout)
+    if given is None:
+        return None
+    params: dict[str, Any] = {}
+    for p in command.params:
+        if p.name not in given:
+            if p.required:
+                return None
+            params[p.name] = p.default
+            continue
+        ok, value = _coerce(p, given[p.name])
+        if not ok:
+            return None
+        params[p.name] = value
+    return params, set(given)
+
+
+def _layout(command: Any) -> tuple[dict[str, Any], list[Any], Any] | None:
+    """(option name -> parameter, positional arguments, the variadic argument), or None for a command
+    with anything this does not parse (callbacks, prompts, environment variables, nargs)."""
     options: dict[str, Any] = {}
     positionals = []
     variadic = None  # one argument that takes every positional (zoo dream's inputs), alone
@@ -70,32 +93,17 @@ def _parse(command: Any, args: list[str]) -> tuple[dict[str, Any], set[str]] | N
         else:
             for opt in (*p.opts, *p.secondary_opts):
                 options[opt] = p
+    return options, positionals, variadic
+
+
+def _given(queue: list[str], options: dict[str, Any], positionals: list[Any], variadic: Any) -> dict[str, Any] | None:
+    """The raw text of each parameter given on the command line, or None: let typer parse."""
     given: dict[str, Any] = {}
-    queue = list(args)
     while queue:
         arg = queue.pop(0)
         if arg.startswith("-") and arg != "-":
-            name, eq, attached = arg.partition("=") if arg.startswith("--") else (arg, "", "")
-            p = options.get(name)
-            if p is None:
-                return None  # unknown option, --help, --, or short options run together
-            if getattr(p, "is_flag", False):
-                if eq:
-                    return None
-                given[p.name] = name not in p.secondary_opts
-                continue
-            if eq:
-                value = attached
-            elif queue:
-                value = queue.pop(0)
-            else:
-                return None  # an option without its value
-            if p.multiple:
-                given.setdefault(p.name, []).append(value)
-            elif p.name in given:
-                return None  # given twice: typer decides which wins
-            else:
-                given[p.name] = value
+            if not _option(arg, queue, options, given):
+                return None
         elif variadic is not None:
             given.setdefault(variadic.name, []).append(arg)
         else:
@@ -105,18 +113,28 @@ def _parse(command: Any, args: list[str]) -> tuple[dict[str, Any], set[str]] | N
             given[nxt.name] = arg
     if variadic is not None and (positionals or variadic.name not in given):
         return None  # shared out among several arguments, or none given: typer's defaults and words
-    params: dict[str, Any] = {}
-    for p in command.params:
-        if p.name not in given:
-            if p.required:
-                return None
-            params[p.name] = p.default
-            continue
-        ok, value = _coerce(p, given[p.name])
-        if not ok:
-            return None
-        params[p.name] = value
-    return params, set(given)
+    return given
+
+
+def _option(arg: str, queue: list[str], options: dict[str, Any], given: dict[str, Any]) -> bool:
+    """Record option `arg` (taking its value from `queue`) in `given`; False: let typer parse."""
+    name, eq, attached = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+    p = options.get(name)
+    if p is None:
+        return False  # unknown option, --help, --, or short options run together
+    if getattr(p, "is_flag", False):
+        given[p.name] = name not in p.secondary_opts
+        return not eq
+    if not eq and not queue:
+        return False  # an option without its value
+    value = attached if eq else queue.pop(0)
+    if p.multiple:
+        given.setdefault(p.name, []).append(value)
+    elif p.name in given:
+        return False  # given twice: typer decides which wins
+    else:
+        given[p.name] = value
+    return True
 
 
 def _coerce(p: Any, raw: Any) -> tuple[bool, Any]:

@@ -58,6 +58,42 @@ function follow(job, handlers) {
   return src;
 }
 
+// --- the forms' limits: read from /openapi.json, where they come from each option's one declaration -------
+let schemas = {};
+const FIELDS = {
+  DreamRequest: { "dream-octaves": "octaves", "dream-octave-scale": "octave_scale", "dream-iterations": "iterations",
+    "dream-step": "step", "dream-jitter": "jitter", "dream-tile": "tile", "dream-seed": "seed" },
+  AtlasRequest: { "atlas-size": "size", "atlas-octaves": "octaves", "atlas-iterations": "iterations", "atlas-seed": "seed" },
+  TrainRequest: { "train-iters": "max_iter", "train-batch": "batch", "train-lr": "base_lr" },
+};
+const bound = (p, key) => p[key] ?? (p.anyOf || []).map((a) => a[key]).find((v) => v != null);
+async function loadLimits() {
+  schemas = (await api("/openapi.json")).components.schemas;
+  for (const [model, fields] of Object.entries(FIELDS)) {
+    for (const [id, name] of Object.entries(fields)) {
+      const p = schemas[model].properties[name]; const input = $(id);
+      const lo = bound(p, "minimum") ?? bound(p, "exclusiveMinimum"); const hi = bound(p, "maximum");
+      if (lo != null && Math.abs(lo) < 1e15) input.min = lo;
+      if (hi != null && Math.abs(hi) < 1e15) input.max = hi;
+      if (p["x-zoo-default"] != null && input.value === "") input.value = p["x-zoo-default"];
+      input.dataset.flag = p["x-zoo-flag"] || "";
+    }
+  }
+  nameRule("import-name", schemas.ImportRequest.properties.name, "import-status");
+  nameRule("train-name", schemas.TrainRequest.properties.name, "train-error");
+}
+// A model name is checked with the server's own rule (the registry's pattern) and refused in its words.
+function nameRule(id, p, say) {
+  const input = $(id); const re = new RegExp(`^(?:${p.pattern})$`);
+  const check = () => {
+    const v = input.value.trim();
+    input.setCustomValidity(!v || re.test(v) ? "" : `${p["x-zoo-flag"]}: ${p["x-zoo-says"]}, not ${JSON.stringify(v)}`);
+  };
+  input.addEventListener("input", check);
+  input.addEventListener("invalid", () => { $(say).className = "error"; $(say).textContent = input.validationMessage; });
+  check();
+}
+
 // --- brains (shared by every page) ------------------------------------------------------------------
 let brains = [];
 async function loadBrains() {
@@ -379,6 +415,7 @@ async function uploadIf(id, kind) {
 $("import-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const status = $("import-status"); status.className = "muted"; status.textContent = "uploading…";
+  delete status.dataset.imported;
   try {
     const spec = { name: $("import-name").value.trim() };
     spec.prototxt = await uploadIf("import-prototxt", "prototxt");
@@ -446,14 +483,29 @@ $("atlas-stop").addEventListener("click", () => atlasJob && api(`/api/jobs/${atl
 let trainJob = null;
 loaders.train = async () => {
   if (!brains.length) await loadBrains();
-  const d = await api("/api/datasets"); const list = $("train-dataset-list"); list.textContent = "";
-  for (const f of d.folders) list.append(el("option", { value: f.path, text: `${f.classes.length} classes` }));
-  for (const b of d.builtin) list.append(el("option", { value: b }));
-  if (!$("train-dataset").value && d.folders.length) $("train-dataset").value = d.folders[0].path;
+  const d = await api("/api/datasets"); const list = $("train-dataset-list"); const box = $("train-datasets");
+  list.textContent = ""; box.textContent = "";
+  const sets = d.folders.flatMap((f) => f.datasets);
+  for (const s of sets) {
+    const text = `${s.classes.length} classes: ${s.classes.slice(0, 6).join(", ")}${s.classes.length > 6 ? ", …" : ""}`;
+    list.append(el("option", { value: s.path, text }));
+    const item = el("li", { class: "dataset", "data-path": s.path, title: s.path },
+      el("code", { text: s.path }), el("span", { class: "muted", text: ` ${text}` }));
+    item.addEventListener("click", () => { $("train-dataset").value = s.path; markDataset(); });
+    box.append(item);
+  }
+  for (const b of d.builtin) list.append(el("option", { value: b, text: "built-in (downloads)" }));
+  if (!$("train-dataset").value && sets.length) $("train-dataset").value = sets[0].path;
+  markDataset();
   const runs = await api("/api/runs");
   const run = runs.find((r) => r.run === $("train-run").value);
   if (run) { drawPlot(run.rows); showPreviews(run.previews); }
 };
+
+function markDataset() {
+  for (const li of document.querySelectorAll("#train-datasets li")) li.classList.toggle("selected", li.dataset.path === $("train-dataset").value);
+}
+$("train-dataset").addEventListener("input", markDataset);
 
 function drawPlot(rows) {
   const c = $("train-plot"); const g = c.getContext("2d");
@@ -522,7 +574,8 @@ function trainSpec(resume) {
   return spec;
 }
 async function startTrain(resume) {
-  $("train-error").textContent = "";
+  $("train-error").className = "error"; $("train-error").textContent = "";
+  if (!$("train-name").reportValidity()) return;
   try { attachTrain(await api("/api/train", { method: "POST", json: trainSpec(resume) })); }
   catch (e) { $("train-error").textContent = e.message; }
 }
@@ -532,6 +585,7 @@ $("train-stop").addEventListener("click", () => trainJob && api(`/api/jobs/${tra
 $("train-export").addEventListener("click", async () => {
   const name = $("train-name").value.trim();
   if (!name) { $("train-error").textContent = "give a name to export the brain as"; return; }
+  if (!$("train-name").reportValidity()) return;
   try {
     const job = await api(`/api/runs/${encodeURIComponent($("train-run").value)}/export`, { method: "POST", json: { name } });
     follow(job, { end: (j) => { $("train-progress-text").textContent = j.state === "done" ? `exported ${name}` : j.error; loadBrains(); } });
@@ -575,7 +629,7 @@ loaders.jobs = async () => {
 // --- start: brains, presets, and any job still running (a reload keeps following it) ------------------
 (async () => {
   try {
-    await Promise.all([loadBrains(), loadPresets()]);
+    await Promise.all([loadBrains(), loadPresets(), loadLimits()]);
     await loadBlobs();
     const jobs = await api("/api/jobs");
     const live = (kind) => jobs.find((j) => j.kind === kind && ["queued", "running"].includes(j.state));

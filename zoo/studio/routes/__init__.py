@@ -1,0 +1,7 @@
+"""The studio's routes, one APIRouter per area; the app factory (zoo.studio.app) includes them all."""
+
+from __future__ import annotations
+
+from zoo.studio.routes import atlas, brains, dream, files, jobs, pages, train
+
+ROUTERS = [pages.router, files.router, brains.router, dream.router, atlas.router, train.router, jobs.router]

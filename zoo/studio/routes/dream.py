@@ -1,0 +1,81 @@
+"""Dreams: presets, queueing a dream (what `zoo dream` runs) and the gallery of what the studio made."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+from fastapi import APIRouter
+
+from zoo.errors import UserError
+from zoo.studio.models import DreamRequest
+from zoo.studio.paths import area, ref_of, safe_name, studio_file
+from zoo.studio.routes.files import ref_or_none
+from zoo.studio.state import StudioDep
+
+router = APIRouter()
+
+
+@router.get("/api/presets", tags=["dream"])
+def presets() -> dict:
+    """The named parameter sets of `zoo dream --preset`, and the kinds of start."""
+    from zoo.dream.presets import PRESETS
+    from zoo.dream.starts import KINDS
+
+    return {"presets": {k: {"params": p.params.to_dict(), "model": p.model, "layer": p.layer,
+                            "description": p.description} for k, p in PRESETS.items()}, "starts": list(KINDS)}
+
+
+@router.post("/api/dream", tags=["dream"])
+def dream(req: DreamRequest, studio: StudioDep) -> dict:
+    """Queue a dream (what `zoo dream` runs); the result PNG in outputs/ carries its recipe."""
+    from zoo.dream import geometry, starts
+    from zoo.dream.presets import get_preset
+    from zoo.registry import get_card
+
+    kind, _ = starts.parse_init(req.init)
+    if req.preset:
+        get_preset(req.preset)
+    if req.model:
+        get_card(req.model)
+    inp = studio.picture(req.input) if req.input else None
+    if kind == "image" and inp is None:
+        raise UserError("no input image given (or use --init noise|gradient|color)")
+    guide = studio.picture(req.guide) if req.guide else None
+    if req.size:
+        try:
+            geometry.scaled_size(100, 100, req.size)
+        except ValueError as e:
+            raise UserError(f"--size: {e}") from None
+    if len(req.weights) > len(req.layers):
+        raise UserError("more weights than layers")
+    out = area("outputs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.png"
+    spec = {**req.model_dump(), "input": str(inp) if inp else None, "guide": str(guide) if guide else None,
+            "output": str(out)}
+    title = f"dream {req.model or 'default'} {' '.join(req.layers)}".strip()
+    return studio.store.submit("dream", spec, title).public()
+
+
+@router.get("/api/gallery", tags=["gallery"])
+def gallery() -> list[dict]:
+    """Every dream the studio made, newest first, with its recipe."""
+    from zoo.dream.recipe import read_recipe
+
+    out = []
+    for p in sorted(area("outputs").glob("*.png"), reverse=True):
+        try:
+            rec = read_recipe(p)
+        except UserError:
+            continue
+        out.append({"ref": ref_of(p), "name": p.name, "recipe": json.loads(rec.to_json()),
+                    "input_ref": ref_or_none(rec.input), "guide_ref": ref_or_none(rec.guide),
+                    "command": rec.command(p.name), "bytes": p.stat().st_size})
+    return out
+
+
+@router.delete("/api/gallery/{name}", tags=["gallery"])
+def delete_output(name: str) -> dict:
+    path = studio_file(f"outputs/{safe_name(name)}", ("outputs",))
+    path.unlink()
+    return {"removed": name}

@@ -24,15 +24,26 @@ def with_ext(base: Path, ext: str) -> Path:
     return base.parent / f"{base.name}{ext}"
 
 
+def _output_folder(folder: Path) -> bool:
+    """Make the folder `-o` names (`-o out/net`: out/) when it is missing; True when it was made here.
+    A path through a file is one line."""
+    if folder.is_dir():
+        return False
+    if folder.exists() or any(p.exists() and not p.is_dir() for p in folder.parents):
+        raise ConvertError(f"{folder}: not a folder (the output path goes through a file)")
+    try:
+        folder.mkdir(parents=True)
+    except OSError as e:
+        raise ConvertError(f"{folder}: cannot make the output folder ({e.strerror or e})") from None
+    return True
+
+
 def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list[str], *,
                 weights: Path | None = None) -> list[Path]:
     if weights is None:
         raise ConvertError(f"{prototxt}: converting needs trained weights; pass --weights FILE.caffemodel")
     base = output_base(prototxt, output)
-    if not base.parent.exists():
-        raise ConvertError(f"{base.parent}: output folder does not exist")
-    if not base.parent.is_dir():
-        raise ConvertError(f"{base.parent}: not a folder (the output path goes through a file)")
+    made = _output_folder(base.parent)
     written: list[Path] = []
     try:
         if "onnx" in formats:
@@ -55,6 +66,8 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
             except RuntimeError as e:  # torch wraps its writer's OSError
                 raise OSError(None, str(e).splitlines()[0][:120]) from None
     except OSError as e:  # read-only or immutable folder, full disk, file size limit: one line, no traceback
+        if made and not any(base.parent.iterdir()):
+            base.parent.rmdir()  # the folder made for -o holds nothing: gone again
         where = e.filename or base.parent
         raise ConvertError(f"{where}: cannot write ({e.strerror or e}); "
                            f"{'wrote ' + ', '.join(map(str, written)) if written else 'nothing written'}") from None

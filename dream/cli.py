@@ -50,7 +50,7 @@ def progress_bar(total: int, label: str, console: Console | None = None) -> Iter
                 where += f" tile {u.tile}/{u.tiles}"
             if u.blobs > 1:  # an atlas: which blob of how many
                 where = f"blob {u.index}/{u.blobs} {where}"
-            bar.update(task, description=where, advance=1 if u.tile == u.tiles else 0)
+            bar.update(task, description=where, advance=1 if u.tile == u.tiles else 0, total=u.total)
 
         yield update
 

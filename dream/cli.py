@@ -138,7 +138,7 @@ def dream_cmd(
                                          "detail carried along the flow")] = 0.8,
     flow: Annotated[str, typer.Option("--flow", help="clips: optical flow, dis or farneback")] = "dis",
     no_flow: Annotated[bool, typer.Option("--no-flow", help="clips: dream frames independently")] = False,
-    frame_iterations: Annotated[int | None, typer.Option("--frame-iterations", min=1,
+    frame_iterations: Annotated[int | None, typer.Option("--frame-iterations", min=1, max=100_000,
                                                          help="clips: steps after frame 1 (default: a third)")] = None,
     start_frame: Annotated[int, typer.Option("--start-frame", min=0, help="clips: first source frame")] = 0,
     end_frame: Annotated[int | None, typer.Option("--end-frame", min=1, help="clips: stop before this frame")] = None,
@@ -175,12 +175,12 @@ def dream_cmd(
         if files:
             rec, where = _input_for(rec, files[0], where)
         elif rec.input:
-            where["input_path"] = locate(rec.input, recipe, "input")
+            where["input_path"] = locate(rec.input, recipe, "input", rec.input_sha256)
         if guide is not None:
             starts.image_size(guide)
             rec = rec.with_(guide=_abs(guide), guide_sha256=_sha(guide))
         elif rec.guide:
-            where["guide_path"] = locate(rec.guide, recipe, "guide")
+            where["guide_path"] = locate(rec.guide, recipe, "guide", rec.guide_sha256)
         if rec.interrupted:
             err.print(f"note: {recipe} was interrupted; reproducing it to the same step"
                       if rec.frames == 1 and rec.steps_done is not None else

@@ -112,7 +112,7 @@ def reproduce_cmd(recipe: Path, given: list[Path], target: Path | None, device: 
             rec = rec.with_(input=str(source.resolve()), input_sha256=file_sha256(source) if source.is_file()
                             else None)  # another clip, dreamt the same way
     else:
-        source = locate(rec.input, recipe, "input")
+        source = locate(rec.input, recipe, "input", rec.input_sha256)
         assert source is not None
         if rec.input_sha256 and file_sha256(source) != rec.input_sha256:
             raise UserError(f"{source}: not the clip this recipe was made from (sha256 differs)")
@@ -137,6 +137,7 @@ def clip_cmd(rec: Recipe, input_: Path, target: Path | None, opts, out: Console,
     if not master:
         out.quiet = err.quiet = True
     state: dict[str, object] = {"frame": ""}
+    video_run.plan_clip(rec, input_, opts)  # a clip that cannot be dreamt is one line, before any bar
     try:
         with make_progress(err) as bar:
             task = bar.add_task("frames", total=None)

@@ -123,7 +123,10 @@ def dream_cmd(
     jitter: Annotated[int | None, typer.Option("--jitter", min=0)] = None,
     tile: Annotated[int | None, typer.Option(
         "--tile", min=16, help="tile side; images up to 8/7 of it run whole; default: from free memory")] = None,
-    size: Annotated[str | None, typer.Option("--size", help="W or WxH: scale the input first")] = None,
+    size: Annotated[str | None, typer.Option("--size", help="W or WxH: scale the input first; or a print size, "
+                                             "W[xH]UNIT@DPI, e.g. 18x18in@300 (UNIT in, cm, mm)")] = None,
+    dpi: Annotated[int | None, typer.Option("--dpi", min=1, max=100000, help="print resolution written into the "
+                                            "file (PNG, TIFF, JPEG), so it opens at its print size")] = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="zoom/rotate feedback frames")] = 1,
     zoom: Annotated[float, typer.Option("--zoom", min=0.1, max=10.0, help="zoom per frame")] = 1.05,
     rotate: Annotated[float, typer.Option("--rotate", min=-360.0, max=360.0, help="degrees per frame")] = 0.0,
@@ -201,7 +204,7 @@ def dream_cmd(
             return run.new_recipe(model=model, layers=layer or (), weights=weight or (), preset=preset.value if preset
                                   else None, params=params, init=init, input_path=path, guide_path=guide, size=size,
                                   seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev,
-                                  compile=compile_)
+                                  compile=compile_, dpi=dpi)
 
         if len(given) == 1 and _is_clip(video, given[0], output_):
             opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,

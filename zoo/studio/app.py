@@ -111,6 +111,9 @@ class ImportRequest(BaseModel):
     mean_pixel: list[float] | None = Field(None, min_length=1, max_length=4)
     channel_order: Literal["BGR", "RGB"] | None = None
     scale: float | None = None
+    input_size: list[int] | None = Field(None, min_length=2, max_length=2, description="H, W pictures are fitted to")
+    resize: int | None = Field(None, ge=0, description="short side before the centre crop; 0: straight to input_size")
+    transpose: bool | None = Field(None, description="trained on x/y-swapped pictures (MTCNN's)")
 
 
 class TrainRequest(BaseModel):
@@ -403,7 +406,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if req.labels:
             labels = _read_labels(studio_file(req.labels, ("uploads",)))
         graph = convert.load_net(proto, weights, mean=mean)
-        preprocess = {"mean": req.mean_pixel, "scale": req.scale, "channel_order": req.channel_order}
+        preprocess = req.model_dump(include={"scale", "channel_order", "input_size", "resize", "transpose"})
+        preprocess["mean"] = req.mean_pixel
         register_converted(req.name, prototxt=proto, weights=weights, mean=mean, graph=graph, preprocess=preprocess,
                            labels=labels)
         from zoo.registry import get_card

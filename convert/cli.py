@@ -116,9 +116,14 @@ def convert_cmd(
     if name:
         from zoo.register import register_converted
 
-        written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph,
-                                          preprocess=preprocess, labels=names,
-                                          say=lambda m: print(f"note: {m}", file=sys.stderr)))
+        try:
+            written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph,
+                                              preprocess=preprocess, labels=names,
+                                              say=lambda m: print(f"note: {m}", file=sys.stderr)))
+        except BaseException:  # a failed --name leaves nothing behind
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
     for path in written:
         print(f"wrote {path}")
     if name:

@@ -15,15 +15,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
-from zoo.dream.presets import DreamParams
+from zoo.dream.presets import DreamParams, Legible
 
 import zoo
 from zoo.errors import UserError
 from zoo.io import file_digest, regular_file
+from zoo.seeds import SEED_MAX, check_seed
 
 KEY = "zoo:recipe"
 FORMAT = 1
-OPTIONAL_KEYS = {"compile": False, "dpi": None, "threads": None}  # left out of the JSON at these values
+OPTIONAL_KEYS = {"compile": False, "dpi": None, "threads": None, "look": "classic", "legible": None, "balance": (),
+                 "guide_mode": "match"}  # left out of the JSON at these values
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,13 @@ class Recipe:
     steps_done: int | None = None  # for an interrupted still: how many steps it got (reproduced exactly)
     dpi: int | None = None  # print resolution written into the file (`--dpi`, `--size 18x18in@300`)
     threads: int | None = None  # torch's CPU threads per process under --nproc: the sums' order follows them
+    look: str = "classic"  # classic | legible | auto (new recipes: legible for a class target)
+    legible: Legible | None = None  # the legible loop (zoo.dream.robust); None: classic DeepDream
+    balance: tuple[float, ...] = ()  # each layer's term divided by this scale (its pull on the start)
+    guide_mode: str = "match"  # match: the notebook's best match; layout: the guide's features in place
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -95,6 +104,9 @@ class Recipe:
             raise UserError(f"{source}: {e}") from None
         data["layers"] = tuple(data["layers"])
         data["weights"] = tuple(float(w) for w in data.get("weights", ()))
+        data["balance"] = tuple(float(w) for w in data.get("balance", ()))
+        if data.get("legible") is not None:
+            data["legible"] = Legible.from_dict(data["legible"], source)
         return cls(**data)
 
     def with_(self, **changes: object) -> Recipe:
@@ -121,16 +133,26 @@ class Recipe:
             args += ["--size", self.size]
         if self.dpi:
             args += ["--dpi", str(self.dpi)]
-        args += ["--octaves", str(p.octaves), "--octave-scale", f"{p.octave_scale:g}"]
-        args += ["--iterations", str(p.iterations), "--step", f"{p.step:g}", "--jitter", str(p.jitter)]
-        if p.tile:
-            args += ["--tile", str(p.tile)]
+        if self.legible is None:
+            args += ["--octaves", str(p.octaves), "--octave-scale", f"{p.octave_scale:g}"]
+            args += ["--iterations", str(p.iterations), "--step", f"{p.step:g}", "--jitter", str(p.jitter)]
+            if p.tile:
+                args += ["--tile", str(p.tile)]
         if self.frames > 1:
             args += ["--frames", str(self.frames), "--zoom", f"{self.zoom:g}", "--rotate", f"{self.rotate:g}"]
-        args += ["--seed", str(self.seed)]
+        args += ["--seed", str(self.seed)] + self._legible_args()
         if self.compile:
             args.append("--compile")
         return shlex.join(args)
+
+
+    def _legible_args(self) -> list[str]:
+        g = self.legible
+        if g is None:
+            return []
+        args = ["--look", "legible", "--iterations", str(g.steps), "--param", g.param, "--transforms", g.transforms]
+        args += [] if g.decorrelate else ["--rgb"]
+        return args + (["--diversity", str(g.diversity)] if g.diversity > 1 else [])
 
 
 # --- field checks: each returns None when the value is fine, else what is wrong with it -------------
@@ -199,11 +221,13 @@ _sha = _optional(_text(limit=64))
 _CHECKS: dict[str, Callable[[object], str | None]] = {
     "model": _text(limit=200), "weights_sha256": _text(limit=64), "layers": _list_of(_text(limit=500)),
     "params": lambda v: None if isinstance(v, dict) else "must be a table of parameters",
-    "seed": _int(-(2**63), 2**63 - 1), "weights": _list_of(_num(-1e6, 1e6)), "init": _text(limit=200),
+    "seed": _int(0, SEED_MAX), "weights": _list_of(_num(-1e6, 1e6)), "init": _text(limit=200),
     "input": _text(optional=True), "input_sha256": _sha, "guide": _text(optional=True), "guide_sha256": _sha,
     "size": _size, "frames": _int(1, 100_000), "zoom": _num(0.1, 10.0), "rotate": _num(-360.0, 360.0),
     "device": _choice("cpu", "cuda"), "preset": _optional(_text(limit=100)), "version": _text(limit=100),
     "interrupted": _choice(False, True), "compile": _choice(False, True), "steps_done": _optional(_int(0, 10**9)),
+    "balance": _list_of(_num(1e-30, 1e30, above=True)), "look": _choice("classic", "legible", "auto"),
+    "guide_mode": _choice("match", "layout"),
     "dpi": _optional(_int(1, 100_000)), "threads": _optional(_int(1, 4096)),
 }
 _PARAM_CHECKS: dict[str, Callable[[object], str | None]] = {

@@ -101,9 +101,22 @@ def resize_rgb(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _number(arg: str, default: float, lo: float, hi: float, what: str) -> float:
+    """A start's numeric argument, finite and in range (nan and inf are refused by name)."""
+    if not arg:
+        return default
+    try:
+        v = float(arg)
+    except ValueError:
+        raise UserError(f"{what} {arg!r} is not a number") from None
+    if not lo <= v <= hi:
+        raise UserError(f"{what} {arg!r}: must be between {lo:g} and {hi:g}")
+    return v
+
+
 def noise(size: tuple[int, int], arg: str, rng: np.random.Generator) -> np.ndarray:
     """Grey noise like the notebook's dream from scratch; ARG is the spread (default 32)."""
-    spread = float(arg) if arg else 32.0
+    spread = _number(arg, 32.0, 0.0, 255.0, "noise spread")
     return (100.0 + rng.uniform(0.0, spread, size=(*size, 3))).astype(np.float32)
 
 
@@ -111,7 +124,7 @@ def gradient(size: tuple[int, int], arg: str, rng: np.random.Generator) -> np.nd
     """Hue sweeps along a direction, saturation fades across it. ARG turns the direction (degrees,
     clockwise on screen): 0 sweeps left to right (the default), 90 top to bottom, 45 along the diagonal."""
     h, w = size
-    theta = np.deg2rad(float(arg) if arg else 0.0)
+    theta = np.deg2rad(_number(arg, 0.0, -360.0, 360.0, "gradient direction (degrees)"))
     c, s = np.cos(theta), np.sin(theta)
     c, s = (0.0 if abs(c) < 1e-12 else c), (0.0 if abs(s) < 1e-12 else s)
     y, x = np.mgrid[0:h, 0:w].astype(np.float64)

@@ -21,8 +21,11 @@ and (issue 14, efficientnet_lite0's real weights):
   4. video frames per second at 512x512 with and without flow, and the flow's share of a frame;
   5. the gradient exchange's share of a tiled step with 2 processes (torchrun, gloo).
 
+and (issue 26, `--channels`): channel pictures per minute for `zoo atlas --channels`, batched (one
+batch row per channel) against one channel at a time, on efficientnet_lite0's block7/output at 128 px.
+
     python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled] [--video | --skip-video]
-                                  [--only-gflops] [--compiled]
+                                  [--only-gflops] [--compiled] [--channels [--channel-steps 8]]
 """
 
 from __future__ import annotations
@@ -451,6 +454,30 @@ def allreduce_child(side: int = 1024, steps: int = 3) -> None:
     distributed.teardown()
 
 
+def channels_section(side: int = 128, steps: int = 8, count: int = 16, blob: str = "block7/output") -> None:
+    """[6] Channels per minute, batched vs one at a time (wall and CPU time, the same steps each)."""
+    from zoo.dream import channels
+    from zoo.dream.brain import load_brain
+
+    brain = load_brain("efficientnet_lite0")
+    settings = channels.SETTINGS.with_(steps=steps)
+    with tempfile.TemporaryDirectory(prefix="bench_channels_") as cache:  # build the net and warm it first
+        channels.render(brain, blob, Path(cache), size=side, settings=settings.with_(steps=1), batch=count,
+                        channels=range(count))
+    rates = {}
+    for label, batch in ((f"batched {channels.BATCH} a pass", channels.BATCH), ("one at a time", 1)):
+        with tempfile.TemporaryDirectory(prefix="bench_channels_") as cache:
+            clock = Clock()
+            channels.render(brain, blob, Path(cache), size=side, settings=settings, batch=batch,
+                            channels=range(count))
+            wall, cpu = clock.read()
+        rates[label] = (count * 60 / wall, count * 60 / cpu)
+        print(f"[6] {blob} at {side} px, {steps} steps, {count} channels {label}: {rates[label][0]:.1f} channels/min "
+              f"wall, {rates[label][1]:.1f} per CPU-minute")
+    batched, single = rates[f"batched {channels.BATCH} a pass"], rates["one at a time"]
+    print(f"[6] batched / one at a time: {batched[0] / single[0]:.2f}x wall, {batched[1] / single[1]:.2f}x CPU")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
@@ -468,7 +495,13 @@ def main() -> None:
     ap.add_argument("--compiled", action="store_true",
                     help="[0]: add the --compile path, its look and its compile costs (minutes on a small CPU)")
     ap.add_argument("--child-compile", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--channels", action="store_true", help="only [6]: channel pictures per minute")
+    ap.add_argument("--channel-steps", type=int, default=8)
     args = ap.parse_args()
+    if args.channels:
+        torch.set_flush_denormal(True)
+        channels_section(steps=args.channel_steps)
+        return
     if args.child_allreduce:
         allreduce_child()
         return

@@ -115,7 +115,7 @@ def events(client, job_id: str) -> tuple[list[dict], list[dict]]:
 def studio_files(home: Path) -> set[str]:
     root = home / "studio"
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "thumbs" not in p.parts
-            and p.name != "jobs.json" and "jobs" not in p.parts}
+            and not p.name.startswith((".jobs.json.", "jobs.json")) and "jobs" not in p.parts}  # the queue's saves
 
 
 # --- the app itself ---------------------------------------------------------------------------------

@@ -123,6 +123,9 @@ def read(track: Track) -> np.ndarray:
         raise UserError(f"{track.path}: cannot decode as sound ({type(e).__name__})") from None
     if not total:
         raise UserError(f"{track.path}: holds no sound")
+    if track.samples and total < track.samples * (2 - SLACK) - 0.1 * track.rate:  # FFmpeg skips bad frames
+        raise UserError(f"{track.path}: decodes to {total / track.rate:.2f} s of the {track.seconds:.2f} s it "
+                        "declares (corrupt frames, or cut short)")
     x = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
     if x.shape[0] != track.channels:
         raise UserError(f"{track.path}: decodes to {x.shape[0]} channels, declares {track.channels}")

@@ -48,6 +48,7 @@ class SoundOptions:
     chunk: float = 10.0  # seconds
     overlap: float = 0.5  # seconds
     loudness: bool = True
+    rounds: int = 1  # dream, resynthesise, dream again at full size: features that survive resynthesis
 
     @property
     def geometry(self) -> spec.Geometry:
@@ -59,7 +60,7 @@ class SoundOptions:
             "--freq-scale": self.freq_scale not in spec.FREQ_SCALES, "--phase": self.phase not in phases.PHASES,
             "--gl-iterations": not (1 <= self.gl_iterations <= 1000), "--mix": not (0.0 <= self.mix <= 1.0),
             "--stereo": self.stereo not in STEREO, "--chunk": not (0.1 <= self.chunk <= 3600),
-            "--overlap": not (0.0 <= self.overlap < self.chunk / 2),
+            "--overlap": not (0.0 <= self.overlap < self.chunk / 2), "--rounds": not (1 <= self.rounds <= 100),
         }
         for flag, bad in problems.items():
             if bad:
@@ -71,7 +72,7 @@ _HELP = {"--n-fft": "between 32 and 16384 samples", "--hop": "between 1 and half
          "--freq-scale": f"one of {', '.join(spec.FREQ_SCALES)}", "--phase": f"one of {', '.join(phases.PHASES)}",
          "--gl-iterations": "between 1 and 1000", "--mix": "between 0 (dry) and 1 (wet)",
          "--stereo": f"one of {', '.join(STEREO)}", "--chunk": "between 0.1 and 3600 seconds",
-         "--overlap": "at least 0 and under half of --chunk"}
+         "--overlap": "at least 0 and under half of --chunk", "--rounds": "between 1 and 100"}
 
 
 @dataclass(frozen=True)
@@ -166,20 +167,35 @@ def join_channels(y: np.ndarray, stereo: str) -> np.ndarray:
     return y
 
 
-def keep_loudness(y: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """`y` at `x`'s RMS, its peaks soft-limited to `x`'s peak (at most full scale): no clipping."""
-    rms_x, rms_y = float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))), \
-        float(np.sqrt(np.mean(np.square(y, dtype=np.float64))))
-    if rms_x == 0.0 or rms_y == 0.0:
-        return y
-    y = y * np.float32(rms_x / rms_y)
-    ceiling = min(float(np.abs(x).max()), 1.0)
-    knee = 0.8 * ceiling
-    over = np.abs(y) > knee
+def limit(y: np.ndarray, ceiling: float, knee: float = 0.7) -> np.ndarray:
+    """Soft-limit peaks above `knee` x `ceiling` smoothly (tanh) to at most `ceiling`."""
+    k = knee * ceiling
+    out = y.copy()
+    over = np.abs(y) > k
     if over.any():
         mag = np.abs(y[over])
-        y[over] = np.sign(y[over]) * (knee + (ceiling - knee) * np.tanh((mag - knee) / (ceiling - knee)))
-    return y
+        out[over] = np.sign(y[over]) * (k + (ceiling - k) * np.tanh((mag - k) / (ceiling - k)))
+    return out
+
+
+def keep_loudness(y: np.ndarray, x: np.ndarray, rounds: int = 8) -> np.ndarray:
+    """`y` at `x`'s RMS with its peaks soft-limited to `x`'s peak (at most full scale): no clipping.
+
+    Limiting takes a little energy, so the gain before the limiter is found by a few fixed-point rounds."""
+    rms = lambda a: float(np.sqrt(np.mean(np.square(a, dtype=np.float64))))  # noqa: E731
+    rms_x, rms_y = rms(x), rms(y)
+    if rms_x == 0.0 or rms_y == 0.0:
+        return y
+    ceiling = min(float(np.abs(x).max()), 1.0)
+    gain = rms_x / rms_y
+    out = limit(y * np.float32(gain), ceiling)
+    for _ in range(rounds):
+        now = rms(out)
+        if abs(now - rms_x) < 1e-4 * rms_x:
+            break
+        gain *= rms_x / now
+        out = limit(y * np.float32(gain), ceiling)
+    return out
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -201,11 +217,20 @@ class _Setup:
     chunk_len: int  # samples every chunk is padded to
     top: float
     channels: int = 1
+    rounds: int = 1
+
+    @property
+    def later(self) -> run.Prepared:
+        """The dream of rounds after the first: the same at full size only."""
+        p = self.prep
+        return replace(p, recipe=p.recipe.with_(params=p.recipe.params.with_(octaves=1)), octaves=1,
+                       sizes=p.sizes[-1:], total=p.recipe.params.iterations)
 
     @property
     def total(self) -> int:
-        """Steps over every chunk and channel (a chunk's picture takes prep.total)."""
-        return self.prep.total * len(self.spans) * self.channels
+        """Steps over every round, chunk and channel."""
+        per_chunk = self.prep.total + (self.rounds - 1) * self.prep.recipe.params.iterations
+        return per_chunk * len(self.spans) * self.channels
 
 
 def plan_sound(rec: Recipe, x: np.ndarray, rate: int, opts: SoundOptions, *, brain: Brain | None = None,
@@ -229,7 +254,7 @@ def plan_sound(rec: Recipe, x: np.ndarray, rate: int, opts: SoundOptions, *, bra
     top = spec.top_db(float(np.abs(x).max()) if x.size else 0.0, g)
     if rec.guide:
         prep = replace(prep, objective=_guided(prep, Path(rec.guide), rec, opts))
-    return _Setup(prep, spans, size, top, x.shape[0])
+    return _Setup(prep, spans, size, top, x.shape[0], opts.rounds)
 
 
 def _guided(prep: run.Prepared, guide: Path, rec: Recipe, opts: SoundOptions):
@@ -251,20 +276,30 @@ def _guided(prep: run.Prepared, guide: Path, rec: Recipe, opts: SoundOptions):
 def dream_chunk(setup: _Setup, seg: np.ndarray, rate: int, opts: SoundOptions, seed: int,
                 on_progress: Callable[[run.Update], None] | None, stop: threading.Event | None
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """One channel of one chunk: (samples, picture before, picture after, interrupted)."""
+    """One channel of one chunk: (samples, first picture, last dreamt picture, interrupted).
+
+    Each round dreams the picture of the sound so far and resynthesises it with that sound's phase;
+    rounds after the first run at full size only (one octave), with their own seed."""
     g = opts.geometry
     n = seg.shape[0]
-    padded = np.pad(seg, (0, setup.chunk_len - n)) if n < setup.chunk_len else seg
-    s = spec.stft(padded, g)
-    db = spec.to_db(s)
-    before = spec.picture(db, g, rate, setup.top)
-    prep = replace(setup.prep, start=spec.to_rgb(before), recipe=setup.prep.recipe.with_(seed=seed))
-    done = run.run(prep, None, on_progress=on_progress, stop=stop)
-    after = spec.from_rgb(done.image)
-    mag = spec.resynth_magnitude(spec.dreamt_db(db, before, after, g, rate, setup.top, opts.mix))
-    y = phases.RESYNTH[opts.phase](mag, s, g, padded.shape[0], opts.gl_iterations)[:n]
+    y = np.pad(seg, (0, setup.chunk_len - n)) if n < setup.chunk_len else seg
+    first = after = None
+    for r in range(opts.rounds):
+        s = spec.stft(y, g)
+        db = spec.to_db(s)
+        before = spec.picture(db, g, rate, setup.top)
+        base = setup.prep if r == 0 else setup.later
+        prep = replace(base, start=spec.to_rgb(before), recipe=base.recipe.with_(seed=seed + 7919 * r))
+        done = run.run(prep, None, on_progress=on_progress, stop=stop)
+        after = spec.from_rgb(done.image)
+        first = before if first is None else first
+        mag = spec.resynth_magnitude(spec.dreamt_db(db, before, after, g, rate, setup.top, opts.mix))
+        y = phases.RESYNTH[opts.phase](mag, s, g, y.shape[0], opts.gl_iterations)
+        if done.interrupted:
+            break
+    assert first is not None and after is not None
     cols = g.frames(n)
-    return y, before[:, :cols], after[:, :cols], done.interrupted
+    return y[:n], first[:, :cols], after[:, :cols], done.interrupted
 
 
 def dream_samples(setup: _Setup, x: np.ndarray, rate: int, opts: SoundOptions, seed: int, *,
@@ -305,11 +340,13 @@ def run_sound(rec: Recipe, source: Path, target: Path | None, opts: SoundOptions
               on_start: Callable[[SoundJob, _Setup], None] | None = None,
               on_chunk: Callable[[int, int], None] | None = None,
               on_progress: Callable[[run.Update], None] | None = None,
-              stop: threading.Event | None = None, reproduce: bool = False) -> SoundRun:
-    """Dream a sound file and write the dreamt sound (or, for a .png target, its dreamt spectrogram)."""
+              stop: threading.Event | None = None, reproduce: bool = False,
+              decoded: tuple[audio_io.Track, np.ndarray] | None = None) -> SoundRun:
+    """Dream a sound file and write the dreamt sound (or, for a .png target, its dreamt spectrogram).
+
+    `decoded` is the source's `load` when the caller decoded it already (to fail before showing progress)."""
     opts.check()
-    track = audio_io.probe(source)
-    x = audio_io.read(track)
+    track, x = decoded or load(source)
     setup = plan_sound(rec, x, track.rate, opts, reproduce=reproduce, say=say)
     for note in setup.prep.notes:
         say(note)
@@ -321,6 +358,12 @@ def run_sound(rec: Recipe, source: Path, target: Path | None, opts: SoundOptions
     if not interrupted and target is not None:
         write_result(target, job, y, pics[1])
     return SoundRun(job, y, pics, interrupted, len(setup.spans))
+
+
+def load(source: Path) -> tuple[audio_io.Track, np.ndarray]:
+    """Probe (memory checked against the declared length) and decode a sound."""
+    track = audio_io.probe(source)
+    return track, audio_io.read(track)
 
 
 def write_result(target: Path, job: SoundJob, y: np.ndarray, picture: np.ndarray) -> None:

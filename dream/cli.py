@@ -167,6 +167,8 @@ def dream_cmd(
     chunk: Annotated[float, typer.Option("--chunk", min=0.1, max=3600.0, help="sound: seconds per chunk")] = 10.0,
     loudness: Annotated[bool, typer.Option("--loudness/--no-loudness",
                                            help="sound: keep the input's RMS and peak")] = True,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=100, help="sound: dream, resynthesise, dream "
+                                        "again (features that survive resynthesis)")] = 1,
     nproc: Annotated[int | None, typer.Option("--nproc", min=1, help="processes through torchrun")] = None,
     compile_: Annotated[bool, typer.Option(
         "--compile", help="run the net through torch.compile (opt-in; the first run per size compiles for a "
@@ -182,7 +184,7 @@ def dream_cmd(
     jobs: list[tuple[Recipe, Path, dict]] = []
     if recipe is not None and video.is_clip_recipe(recipe):  # a clip's record: the whole clip again
         return video_cli.reproduce_cmd(recipe, given, output_, device.value if device else None, out, err)
-    sound = _sound_options(n_fft, hop, freq_scale, phase, gl_iterations, mix, stereo, chunk, loudness)
+    sound = _sound_options(n_fft, hop, freq_scale, phase, gl_iterations, mix, stereo, chunk, loudness, rounds)
     if recipe is not None and sound.is_recipe(recipe):  # a sound's record: the same sound dream again
         return sound.cli.reproduce_cmd(recipe, given, output_, device.value if device else None, out, err)
     if recipe is not None:
@@ -271,12 +273,12 @@ class _Sound:
 
 
 def _sound_options(n_fft: int, hop: int, freq_scale: str, phase: str, gl_iterations: int, mix: float,
-                   stereo: str, chunk: float, loudness: bool) -> _Sound:
+                   stereo: str, chunk: float, loudness: bool, rounds: int) -> _Sound:
     from zoo.dream.audio_run import SoundOptions
 
     return _Sound(SoundOptions(n_fft=n_fft, hop=hop, freq_scale=freq_scale, phase=phase,
                                gl_iterations=gl_iterations, mix=mix, stereo=stereo, chunk=chunk,
-                               overlap=min(0.5, chunk / 4), loudness=loudness))
+                               overlap=min(0.5, chunk / 4), loudness=loudness, rounds=rounds))
 
 
 def _is_clip(video, path: Path, output_: Path | None) -> bool:

@@ -40,6 +40,7 @@ def sound_cmd(rec: Recipe, source: Path, target: Path | None, opts, out: Console
     opts.check()
     target = target or default_output(source)
     check_target(target, source)
+    decoded = audio_run.load(source)  # a bad sound is one line, before any progress is drawn
     state: dict[str, object] = {"chunk": ""}
     with Progress(*progress_columns(), console=err, transient=False, expand=True) as bar:
         task = bar.add_task("starting", total=None)
@@ -62,7 +63,7 @@ def sound_cmd(rec: Recipe, source: Path, target: Path | None, opts, out: Console
 
         result = audio_run.run_sound(rec, source, target, opts, say=lambda s: err.print(s, markup=False),
                                      on_start=on_start, on_chunk=on_chunk, on_progress=on_progress,
-                                     reproduce=reproduce)
+                                     reproduce=reproduce, decoded=decoded)
     if result.interrupted:
         err.print("interrupted: nothing written (a sound is written whole)", markup=False)
         raise typer.Exit(130)

@@ -7,7 +7,9 @@ PCM outputs (.wav, .flac) keep the sample rate, channel count and length exactly
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -95,24 +97,25 @@ def probe(path: Path) -> Track:
     return Track(path, rate, channels, int(round(seconds * rate)))
 
 
-def read(track: Track) -> np.ndarray:
-    """Every sample of the track as float32 (channels x samples), at its own rate.
+def read(track: Track, rate: int | None = None) -> np.ndarray:
+    """Every sample of the track as float32 (channels x samples), at its own rate (or `rate`).
 
     A stream that runs past its declared length (or, with none declared, past what memory holds)
     is refused rather than followed."""
     av = _av()
     from zoo.convert.graph import available_memory
 
-    limit = int(track.samples * SLACK) + track.rate if track.samples else \
-        int(available_memory() // (BYTES_PER_SAMPLE * track.channels))
+    rate = rate or track.rate
+    declared = int(track.samples * rate / track.rate)
+    limit = int(declared * SLACK) + rate if declared else int(available_memory() // (BYTES_PER_SAMPLE * track.channels))
     parts: list[np.ndarray] = []
     total = 0
     try:
         with av.open(str(track.path)) as c:
             s = c.streams.audio[0]
             layout = s.layout.name if s.layout is not None else None
-            resampler = av.AudioResampler(format="fltp", layout=layout, rate=track.rate)
-            for frame in c.decode(s):
+            resampler = av.AudioResampler(format="fltp", layout=layout, rate=rate)
+            for frame in itertools.chain(c.decode(s), [None]):  # None: flush the resampler
                 for out in resampler.resample(frame):
                     a = out.to_ndarray()
                     total += a.shape[1]
@@ -123,8 +126,8 @@ def read(track: Track) -> np.ndarray:
         raise UserError(f"{track.path}: cannot decode as sound ({type(e).__name__})") from None
     if not total:
         raise UserError(f"{track.path}: holds no sound")
-    if track.samples and total < track.samples * (2 - SLACK) - 0.1 * track.rate:  # FFmpeg skips bad frames
-        raise UserError(f"{track.path}: decodes to {total / track.rate:.2f} s of the {track.seconds:.2f} s it "
+    if declared and total < declared * (2 - SLACK) - 0.1 * rate:  # FFmpeg skips frames it cannot decode
+        raise UserError(f"{track.path}: decodes to {total / rate:.2f} s of the {track.seconds:.2f} s it "
                         "declares (corrupt frames, or cut short)")
     x = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
     if x.shape[0] != track.channels:
@@ -166,7 +169,7 @@ def write(path: Path, samples: np.ndarray, rate: int, comment: str = "") -> Path
                                                    layout=layout)
                 frame.sample_rate = rate
                 frame.pts = k
-                frame.time_base = __import__("fractions").Fraction(1, rate)
+                frame.time_base = Fraction(1, rate)
                 for packet in stream.encode(frame):
                     out.mux(packet)
             for packet in stream.encode():

@@ -230,9 +230,11 @@ def dream_cmd(
                                        sound.options, out, err)
         if guide is not None:
             starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
+        if audio not in ("copy", "dream"):
+            raise UserError(f"--audio {audio!r}: choose copy or dream")
         if len(given) == 1 and _is_clip(video, given[0], output_):
             opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
-                                      fps, crf, codec, chunks, warmup)
+                                      fps, crf, codec, chunks, warmup, audio)
             return video_cli.clip_cmd(new_recipe(given[0]), given[0], output_, opts, out, err)
         files = expand_inputs(given)
         for path, target in zip(files or [None], output_paths(files, output_, fmt, frames)):

@@ -198,3 +198,29 @@ def test_bad_sound_is_one_line_and_writes_nothing(home, tmp_path, capsys, case):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "bad.flac" in err and "Traceback" not in err, err
     assert list(out.parent.iterdir()) == [] and [p.name for p in folder.iterdir()] == ["bad.flac"]
+
+
+def test_video_soundtrack_is_dreamt_too(home, tmp_path):  # noqa: F811
+    """`--audio dream`: the clip's tone comes back as long, with the dream's detail in its spectrogram."""
+    from video_helpers import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", n=12, side=64)
+    out = tmp_path / "dreamt.mp4"
+    assert main(["dream", str(clip), "-o", str(out), "--audio", "dream", "--no-flow", "--octaves", "1",
+                 "--iterations", "1", "--layer", "block4/output", "--step", "3"]) == 0
+    x, rx = read(clip)
+    y, ry = read(out)
+    assert ry == rx and abs(y.shape[1] - x.shape[1]) < 0.05 * rx
+    from zoo.dream import audio_io
+
+    again = audio_io.write(tmp_path / "again.m4a", x.astype(np.float32), rx)  # AAC's own change, the baseline
+    z, _ = read(again)
+    n = min(x.shape[1], y.shape[1], z.shape[1])
+    before = picture(x[0, :n], 1024, 512)
+    dreamt = np.abs(picture(y[0, :n], 1024, 512) - before).mean()
+    codec = np.abs(picture(z[0, :n], 1024, 512) - before).mean()
+    assert dreamt > 2 * codec, (dreamt, codec)  # the tone's picture changed by more than the codec changes it
+    from zoo.dream import video
+
+    _, opts, _ = video.job_from_json(video.read_video_recipe(out), str(out))
+    assert opts.audio == "dream"

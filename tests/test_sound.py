@@ -74,6 +74,20 @@ def test_chunk_plan_covers_and_fades_sum_to_one():
         assert all(spans[k][1] - spans[k + 1][0] >= overlap for k in range(len(spans) - 1))
 
 
+def test_mid_side_inverts_and_mix_scales_the_change_in_db():
+    x = np.random.default_rng(3).standard_normal((2, 100)).astype(np.float32)
+    ms = audio_run.split_channels(x, "midside")
+    np.testing.assert_allclose(ms[0], (x[0] + x[1]) / 2, rtol=1e-6)
+    np.testing.assert_allclose(audio_run.join_channels(ms, "midside"), x, rtol=1e-5, atol=1e-6)
+    g = spec.Geometry(64, 16)
+    db = np.full((33, 5), -20.0, np.float32)
+    before = np.full((33, 5), 100.0, np.float32)
+    after = before + 51.0  # 51 pixels = 16 dB at an 80 dB range
+    for mix in (0.0, 0.5, 1.0):
+        np.testing.assert_allclose(spec.dreamt_db(db, before, after, g, 8000, 0.0, mix), -20.0 + 16.0 * mix,
+                                   rtol=1e-5)
+
+
 def test_griffin_lim_rebuilds_a_consistent_magnitude():
     rate = 8000
     t = np.arange(rate) / rate

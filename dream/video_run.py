@@ -103,11 +103,15 @@ def run_clip(
     if not result.interrupted:
         distributed.barrier()
         if ranks.master:
-            with tempfile.TemporaryDirectory(prefix="zoo-soundtrack-") as tmp:
-                sound = dreamt_soundtrack(prep.recipe, clip, job, target, Path(tmp), say, on_progress, stop) \
-                    if opts.audio == "dream" else None
-                video.write_output(target, folder, job, clip, sound)
+            _write(prep.recipe, clip, job, target, folder, (say, on_progress, stop))
     return ClipRun(job, folder, result, prep.octaves)
+
+
+def _write(rec: Recipe, clip: video.Clip, job: video.ClipJob, target: Path, folder: Path, calls: tuple) -> None:
+    """The finished frames into the target, with the soundtrack copied or (--audio dream) dreamt."""
+    with tempfile.TemporaryDirectory(prefix="zoo-soundtrack-") as tmp:
+        sound = dreamt_soundtrack(rec, clip, job, target, Path(tmp), *calls) if job.options.audio == "dream" else None
+        video.write_output(target, folder, job, clip, sound)
 
 
 SOUNDTRACK_SUFFIX = {".webm": ".ogg", ".avi": ".mp3"}  # what the container takes; else AAC in .m4a

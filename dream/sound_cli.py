@@ -9,10 +9,14 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from zoo.dream.recipe import Recipe
 
 from zoo.errors import UserError
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def default_output(source: Path) -> Path:
@@ -35,14 +39,15 @@ def sound_cmd(rec: Recipe, source: Path, target: Path | None, opts, out: Console
               reproduce: bool = False) -> None:
     """Dream a sound under one progress bar over every chunk, channel, octave and step."""
     from zoo.dream import audio_run
-    from zoo.dream.cli import plural, progress_columns
 
     opts.check()
     target = target or default_output(source)
     check_target(target, source)
     decoded = audio_run.load(source)  # a bad sound is one line, before any progress is drawn
     state: dict[str, object] = {"chunk": ""}
-    with Progress(*progress_columns(), console=err, transient=False, expand=True) as bar:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=False) as bar:
         task = bar.add_task("starting", total=None)
 
         def on_start(job, setup) -> None:

@@ -181,14 +181,18 @@ def limit(y: np.ndarray, ceiling: float, knee: float = 0.7) -> np.ndarray:
 def keep_loudness(y: np.ndarray, x: np.ndarray, rounds: int = 8) -> np.ndarray:
     """`y` at `x`'s RMS with its peaks soft-limited to `x`'s peak (at most full scale): no clipping.
 
-    Limiting takes a little energy, so the gain before the limiter is found by a few fixed-point rounds."""
+    The limiter acts only when a peak would pass the input's; it takes a little energy, so the gain
+    before it is found by a few fixed-point rounds."""
     rms = lambda a: float(np.sqrt(np.mean(np.square(a, dtype=np.float64))))  # noqa: E731
     rms_x, rms_y = rms(x), rms(y)
     if rms_x == 0.0 or rms_y == 0.0:
         return y
     ceiling = min(float(np.abs(x).max()), 1.0)
     gain = rms_x / rms_y
-    out = limit(y * np.float32(gain), ceiling)
+    out = y * np.float32(gain)
+    if float(np.abs(out).max()) <= ceiling:  # no peak above the input's: nothing to limit
+        return out
+    out = limit(out, ceiling)
     for _ in range(rounds):
         now = rms(out)
         if abs(now - rms_x) < 1e-4 * rms_x:

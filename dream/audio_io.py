@@ -59,17 +59,15 @@ def is_audio_path(path: Path | None) -> bool:
 
 
 def check_memory(seconds: float, rate: int, channels: int, what: str) -> None:
-    """Refuse, before decoding, a sound whose samples (and the dream's copies of them) do not fit."""
-    from zoo.convert.graph import available_memory
+    """Refuse, before decoding, a sound whose samples (and the dream's copies of them) do not fit
+    (zoo.memory's one rule), or that declares more than MAX_SECONDS."""
+    from zoo import memory
 
     if not np.isfinite(seconds) or seconds > MAX_SECONDS:
         raise UserError(f"{what}: declares {seconds / 3600:.1f} hours of sound; at most "
                         f"{MAX_SECONDS / 3600:g} hours are dreamt")
-    need = seconds * rate * channels * BYTES_PER_SAMPLE
-    avail = available_memory()
-    if need > avail:
-        raise UserError(f"{what}: {seconds:.0f} s of {channels}-channel sound at {rate} Hz needs about "
-                        f"{need / 2**30:.1f} GiB of memory; {avail / 2**30:.1f} GiB is available")
+    memory.check_fits(what, int(seconds * rate * channels * BYTES_PER_SAMPLE),
+                      hint=f"{seconds:.0f} s of {channels}-channel sound at {rate} Hz")
 
 
 def probe(path: Path) -> Track:
@@ -103,11 +101,12 @@ def read(track: Track, rate: int | None = None) -> np.ndarray:
     A stream that runs past its declared length (or, with none declared, past what memory holds)
     is refused rather than followed."""
     av = _av()
-    from zoo.convert.graph import available_memory
+    from zoo import memory
 
     rate = rate or track.rate
     declared = int(track.samples * rate / track.rate)
-    limit = int(declared * SLACK) + rate if declared else int(available_memory() // (BYTES_PER_SAMPLE * track.channels))
+    free = memory.available_bytes() // (BYTES_PER_SAMPLE * track.channels)
+    limit = int(declared * SLACK) + rate if declared else int(free)
     parts: list[np.ndarray] = []
     total = 0
     try:

@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--text", default="a brain that hears dreams of other sounds")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--iterations", type=int, default=10)
+    ap.add_argument("--step", type=float, default=3.0)
     args = ap.parse_args()
     from zoo import api
 
@@ -70,11 +71,11 @@ def main() -> None:
         subprocess.run(["espeak-ng", "-w", str(src), args.text], check=True)
         subprocess.run(["zoo", "dream", str(src), "-o", str(out), "--model", args.model, "--layer",
                         f"prob:{args.cls}", "--n-fft", str(N_FFT), "--hop", str(HOP), "--rounds", str(args.rounds),
-                        "--iterations", str(args.iterations)], check=True)
+                        "--iterations", str(args.iterations), "--step", str(args.step)], check=True)
         before, after = (probabilities(onnx, picture(samples(p))) for p in (src, out))
     print("class        before  after")
     for i, name in enumerate(names[: len(before)]):  # the exported labels, in the net's order
-        print(f"{name:<12} {before[i]:.3f}   {after[i]:.3f}")
+        print(f"{name:<12} {before[i]:.3g}   {after[i]:.3g}")
 
 
 if __name__ == "__main__":

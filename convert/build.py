@@ -242,7 +242,14 @@ def _finish(name, inputs, body, main: list[str], excluded: set[str], source,
                if t not in consumed and t.split("@", 1)[0] not in excluded and t not in main
                and t not in silenced_now]
     outputs += main
+    kept_silenced = []
+    if not outputs:  # colorization's deploy silences class8_ab, the blob its users read: keep what was silenced
+        kept_silenced = [t for layer in layers for t in layer.tops if t in silenced_now]
+        outputs = kept_silenced
     g = Graph(name, renamed_inputs, layers, outputs, source)
+    if kept_silenced:
+        g.notes.append(f"{source}: every output is silenced (Silence); kept {', '.join(kept_silenced)} as "
+                       f"output{'s' if len(kept_silenced) > 1 else ''}")
     renamed = sorted({p.name for p, u in zip(body, unique) if u != p.name})
     if renamed:
         g.notes.append(f"{source}: duplicate layer name{'s' if len(renamed) > 1 else ''} {', '.join(renamed)}: "

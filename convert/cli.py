@@ -87,6 +87,15 @@ def convert_cmd(
     scale: Annotated[float | None, typer.Option("--scale", help="with --name: multiplier after the mean")] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help="with --name: class names, one per line",
                                                 exists=True, dir_okay=False)] = None,
+    input_size: Annotated[str | None, typer.Option("--input-size", help="with --name: HxW pictures are fitted to "
+                                                   "(default: the net's input)")] = None,
+    resize: Annotated[str | None, typer.Option("--resize", help="with --name: short side N then centre crop "
+                                               "(default 256), or 'input': straight to the input size")] = None,
+    transpose: Annotated[bool | None, typer.Option("--transpose/--no-transpose", help="with --name: the net was "
+                                                   "trained on x/y-swapped pictures (MTCNN's)")] = None,
+    test_picture: Annotated[Path | None, typer.Option("--test-picture", help="with --name and --labels: say what "
+                                                      "the brain predicts on this picture", exists=True,
+                                                      dir_okay=False)] = None,
 ) -> None:
     """Convert a Caffe net to ONNX, PyTorch weights (.safetensors, or .pt), or clean Caffe files."""
     from zoo.convert.convert_job import run_convert
@@ -94,8 +103,7 @@ def convert_cmd(
     from zoo import convert
 
     shape = parse_shape(input_shape)
-    preprocess = {"mean": parse_floats(mean_pixel, "--mean-pixel"), "scale": scale,
-                  "channel_order": parse_order(channel_order)}
+    preprocess = card_fields(mean_pixel, scale, channel_order, input_size, resize, transpose)
     names = read_labels(labels) if labels else None
     if name:
         from zoo.register import check_new_name
@@ -108,10 +116,44 @@ def convert_cmd(
     if name:
         from zoo.register import register_converted
 
-        written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph,
-                                          preprocess=preprocess, labels=names))
+        try:
+            written.append(register_converted(name, prototxt=prototxt, weights=weights, mean=mean, graph=graph,
+                                              preprocess=preprocess, labels=names,
+                                              say=lambda m: print(f"note: {m}", file=sys.stderr)))
+        except BaseException:  # a failed --name leaves nothing behind
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
     for path in written:
         print(f"wrote {path}")
+    if name:
+        say_check(name, names, test_picture)
+
+
+def card_fields(mean_pixel, scale, channel_order, input_size, resize, transpose) -> dict:  # noqa: ANN001
+    """The preprocessing fields typed on `zoo convert --name` (None: not given), checked as usage."""
+    from zoo.card_preprocess import parse_input_size, parse_resize
+
+    try:
+        return {"mean": parse_floats(mean_pixel, "--mean-pixel"), "scale": scale,
+                "channel_order": parse_order(channel_order), "transpose": transpose,
+                "input_size": parse_input_size(input_size) if input_size else None,
+                "resize": parse_resize(resize) if resize is not None else None}
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def say_check(name: str, labels: list[str] | None, picture: Path | None) -> None:
+    """One line: what the newly registered brain predicts on a test picture (needs its labels)."""
+    if not labels:
+        return
+    if picture is None:
+        print(f"tip: --test-picture FILE says what {name} predicts on it (a check of its preprocessing)")
+        return
+    from zoo import api
+
+    top = api.predict(name, picture)
+    print(f"{name} on {picture.name}: {top.label} ({top.prob:.4f})")
 
 
 def info_cmd(

@@ -3,6 +3,9 @@ zoo model is the zoo CLI's job: zoo.register)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from zoo.convert.errors import ConvertError
@@ -33,6 +36,19 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
         raise ConvertError(f"{base.parent}: output folder does not exist")
     if not base.parent.is_dir():
         raise ConvertError(f"{base.parent}: not a folder (the output path goes through a file)")
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=f".{base.name[:40]}.", suffix=".convert", dir=base.parent))
+    except OSError as e:
+        raise ConvertError(f"{base.parent}: cannot write ({e.strerror or e}); nothing written") from None
+    try:
+        staged = _write_all(graph, stage / base.name, formats, base)
+        return _publish(staged, base.parent)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _write_all(graph: Graph, base: Path, formats: list[str], shown: Path) -> list[Path]:
+    """Every format into the staging folder; a write that fails is one line and nothing is published."""
     written: list[Path] = []
     try:
         if "onnx" in formats:
@@ -55,7 +71,20 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
             except RuntimeError as e:  # torch wraps its writer's OSError
                 raise OSError(None, str(e).splitlines()[0][:120]) from None
     except OSError as e:  # read-only or immutable folder, full disk, file size limit: one line, no traceback
-        where = e.filename or base.parent
-        raise ConvertError(f"{where}: cannot write ({e.strerror or e}); "
-                           f"{'wrote ' + ', '.join(map(str, written)) if written else 'nothing written'}") from None
+        raise ConvertError(f"{shown.parent}: cannot write ({e.strerror or e}); nothing written") from None
     return written
+
+
+def _publish(staged: list[Path], folder: Path) -> list[Path]:
+    """Move the staged outputs to their names together: each target is checked first, so a convert's
+    outputs appear all or none (never an x.onnx without the x.safetensors that failed)."""
+    targets = [folder / p.name for p in staged]
+    for t in targets:
+        if t.is_dir() and not t.is_symlink():
+            raise ConvertError(f"{t}: a folder is in the way; nothing written")
+    try:
+        for p, t in zip(staged, targets):
+            os.replace(p, t)
+    except OSError as e:
+        raise ConvertError(f"{folder}: cannot write ({e.strerror or e})") from None
+    return targets

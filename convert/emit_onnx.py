@@ -119,7 +119,7 @@ def build_model(graph: Graph, *, dynamic: bool | None = None, metadata: dict[str
         field_str(2, graph.name or "net"),
         *(field_bytes(11, encode_value_info(n, FLOAT, declared_dims(n, s, dynamic, True)))
           for n, s in graph.inputs.items()),
-        *(field_bytes(12, encode_value_info(n, FLOAT, declared_dims(n, shapes[n], dynamic, False)))
+        *(field_bytes(12, encode_value_info(n, FLOAT, output_dims(graph, n, shapes[n], dynamic)))
           for n in graph.outputs),
     )
     first = next(iter(graph.inputs))
@@ -147,6 +147,16 @@ def declared_dims(name: str, shape: tuple[int, ...], dynamic: bool, is_input: bo
     if dynamic and len(dims) == 4:
         dims[2], dims[3] = ("H", "W") if is_input else (f"{name}_H", f"{name}_W")
     return dims
+
+
+def output_dims(graph: Graph, name: str, shape: tuple[int, ...], dynamic: bool) -> list[int | str]:
+    """An output's declared dims. Axes whose size the data decides are symbolic and the others are
+    fixed by the layer (SSD's detections: [1, 1, D, 7] whatever the batch and size)."""
+    producer = graph.producers.get(name)
+    axes = producer.op.data_dependent_axes if producer is not None else ()
+    if not axes:
+        return declared_dims(name, shape, dynamic, False)
+    return [f"{name}_{i}" if i in axes else d for i, d in enumerate(shape)]
 
 
 def preprocessing_metadata(graph: Graph) -> dict[str, str]:

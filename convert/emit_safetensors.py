@@ -53,7 +53,12 @@ def save_safetensors(graph: Graph, path: str | Path) -> Path:
         for name, blob in zip(layer.blob_names, layer.blobs):
             tensors[tensor_key(layer.name, name)] = np.ascontiguousarray(blob, dtype=np.float32)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": FORMAT, "zoo_graph": graph_json(graph)})
+        try:
+            save_file(tensors, str(tmp), metadata={"format": FORMAT, "zoo_graph": graph_json(graph)})
+        except Exception as e:  # safetensors' Rust writer raises its own type for I/O errors
+            if type(e).__name__ != "SafetensorError" or "I/O error" not in str(e):
+                raise
+            raise OSError(None, str(e).rpartition("I/O error: ")[2].split(" (os error")[0]) from None
     return path
 
 

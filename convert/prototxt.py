@@ -7,6 +7,8 @@ its layer's `zoo_unknown`, and parsing goes on; the graph builder then handles o
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import re
 from pathlib import Path
 
@@ -39,8 +41,14 @@ def _error(e: text_format.ParseError, source: str) -> ConvertError:
 
 
 def parse_prototxt(text: str, source: str = "<prototxt>") -> caffe_pb2.NetParameter:
-    cut: list[tuple[int, int, str]] = []  # unknown fields (start, end, message), blanked out of `work`
-    work = text
+    """Parse once: unknown fields are found by one schema-guided pass over the text (_cut_unknown) and
+    blanked out first. The re-parse loop below is only a backstop for what that pass leaves to the
+    parser (a malformed spot, a list of messages), so a file with thousands of unknown fields is still
+    one parse, not one per field."""
+    cut = _cut_unknown(text)  # unknown fields (start, end, message), blanked out of `work`
+    if len(cut) > _MAX_UNKNOWN:
+        raise ConvertError(f"{source}: more than {_MAX_UNKNOWN} fields that Caffe's schema lacks")
+    work = _blank(text, cut)
     starts = _line_starts(text)
     while True:
         net = caffe_pb2.NetParameter()
@@ -70,6 +78,54 @@ def to_text(net: caffe_pb2.NetParameter) -> str:
 
 
 # -- the small scanner behind the tolerant reader -------------------------------------------------
+_WORD = re.compile(r"[A-Za-z_][\w.]*")
+
+
+def _blank(text: str, cut: list[tuple[int, int, str]]) -> str:
+    """The text with each cut span's characters (newlines kept, so lines and columns hold) as spaces."""
+    parts, at = [], 0
+    for start, end, _ in cut:
+        parts += [text[at:start], re.sub(r"[^\n]", " ", text[start:end])]
+        at = end
+    return "".join([*parts, text[at:]])
+
+
+def _cut_unknown(text: str) -> list[tuple[int, int, str]]:
+    """Every field the schema lacks, in one pass: (start, end, message type), in text order. Stops
+    quietly where the text is malformed: the parser then reports that spot with its line and column."""
+    cut: list[tuple[int, int, str]] = []
+    with contextlib.suppress(ValueError, RecursionError):
+        _scan_fields(text, 0, caffe_pb2.NetParameter.DESCRIPTOR, cut, 0)
+    return cut
+
+
+def _scan_fields(t: str, i: int, desc, cut: list, depth: int) -> int:
+    """Walk the fields of one message from i until its closing brace (or the end); returns where it stopped."""
+    if depth > 64:
+        raise ValueError("nested too deeply")
+    while True:
+        i = _skip_space(t, i)
+        m = _WORD.match(t, i)
+        if not m:
+            return i
+        field = desc.fields_by_name.get(m.group())
+        end = _field_end(t, i)
+        if end is None:
+            raise ValueError("malformed field")
+        if field is None:
+            cut.append((i, end, desc.name))
+        elif field.message_type is not None:
+            j = _skip_space(t, m.end())
+            j = _skip_space(t, j + 1) if t[j] == ":" else j
+            if t[j] in "{<":
+                close = _skip_space(t, _scan_fields(t, j + 1, field.message_type, cut, depth + 1))
+                if close != end - 1:
+                    raise ValueError("malformed message")
+        i = _skip_space(t, end)
+        if i < len(t) and t[i] in ";,":
+            i += 1
+
+
 def _line_starts(text: str) -> list[int]:
     out = [0]
     out.extend(m.end() for m in re.finditer("\n", text))
@@ -122,7 +178,7 @@ def _skip_block(t: str, i: int) -> int:
 def _field_end(t: str, i: int) -> int | None:
     """Where the field starting at i (name, optional ':', value or message) ends; None if unsure."""
     try:
-        m = re.compile(r"[A-Za-z_][\w.]*").match(t, i)
+        m = _WORD.match(t, i)
         if not m:
             return None
         j = _skip_space(t, m.end())
@@ -176,11 +232,13 @@ def _attach_unknown(net, text: str, cut: list[tuple[int, int, str]]) -> None:
         idx = counters[field]
         counters[field] += 1
         placed.append((field, idx, s, e))
+    starts = [s for _, _, s, _ in placed]  # layer records do not overlap: the one before `start` holds it
     for start, end, message in cut:
-        for field, idx, s, e in placed:
-            if s <= start < e:
-                records = net.layer if field == "layer" else net.layers
-                where = "" if message in ("LayerParameter", "V1LayerParameter") else f"{message} "
-                if idx < len(records):
-                    records[idx].zoo_unknown.append(where + " ".join(text[start:end].split()))
-                break
+        k = bisect.bisect_right(starts, start) - 1
+        if k < 0 or not placed[k][2] <= start < placed[k][3]:
+            continue
+        field, idx = placed[k][:2]
+        records = net.layer if field == "layer" else net.layers
+        where = "" if message in ("LayerParameter", "V1LayerParameter") else f"{message} "
+        if idx < len(records):
+            records[idx].zoo_unknown.append(where + " ".join(text[start:end].split()))

@@ -20,8 +20,10 @@ from zoo.convert.layers import input_grad
 
 
 def module_key(layer_name: str) -> str:
-    """torch forbids '.' in module names; Caffe allows it."""
-    return layer_name.replace(".", "\u2024")
+    """torch forbids '.' and '' in module names and names a ModuleDict already has (keys, training);
+    Caffe allows them all."""
+    key = layer_name.replace(".", "\u2024")
+    return key if key and not hasattr(nn.ModuleDict, key) and key != "training" else f"{key}\u2024layer"
 
 
 class CaffeLayer(nn.Module):

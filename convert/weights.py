@@ -110,6 +110,13 @@ def _as_blob(arr: np.ndarray, legacy: bool) -> np.ndarray:
     return b
 
 
+def _check_dims(dims: list[int]) -> None:
+    """A shape a file gives: each dim a count (1 .. 2**31), so -1 can never mean "the rest"."""
+    bad = [d for d in dims if not 1 <= d <= 1 << 31]
+    if bad or len(dims) > 8:
+        raise ValueError(f"blob shape {tuple(dims)[:9]} is not a list of sizes (1 .. 2^31, at most 8)")
+
+
 def _blob(buf, start: int, end: int) -> Blob:
     """A BlobProto as a numpy array (float32 view where possible, float64 data cast down)."""
     dims: list[int] = []
@@ -122,6 +129,8 @@ def _blob(buf, start: int, end: int) -> Blob:
         if field == 7 and wt == 2:  # shape: BlobShape { repeated int64 dim = 1 }
             for f2, wt2, v2 in _fields(buf, *val):
                 if f2 == 1:
+                    if wt2 not in (0, 2):
+                        raise ValueError(f"a blob shape dim has wire type {wt2}, not an integer")
                     dims.extend(_packed_ints(buf, v2) if wt2 == 2 else [v2])
         elif field == 5:  # data
             if wt == 2:
@@ -144,6 +153,7 @@ def _blob(buf, start: int, end: int) -> Blob:
         dims = legacy
     if not dims:
         dims = [data.size]
+    _check_dims(dims)
     if int(np.prod(dims)) != data.size:
         raise ValueError(f"blob of shape {tuple(dims)} holds {data.size} values")
     return _as_blob(data.reshape(dims), legacy_only)
@@ -250,6 +260,10 @@ def read_mean(path: str | Path) -> np.ndarray:
         raise ConvertError(f"{path}: not a BlobProto mean file ({type(e).__name__})") from None
     data = np.asarray(blob.data, np.float32) if blob.data else np.asarray(blob.double_data, np.float32)
     dims = list(blob.shape.dim) or [blob.num, blob.channels, blob.height, blob.width]
+    try:
+        _check_dims(dims)
+    except ValueError as e:
+        raise ConvertError(f"{path}: mean {e}") from None
     if data.size == 0 or int(np.prod(dims)) != data.size:
         raise ConvertError(f"{path}: mean blob of shape {tuple(dims)} holds {data.size} values")
     arr = data.reshape(dims)

@@ -15,12 +15,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from zoo.dream.presets import PRESETS, DreamParams, describe
+from zoo.dream.presets import PARAM_KINDS, PRESETS, TRANSFORM_SETS, DreamParams, Legible, describe
 from zoo.dream.recipe import Recipe, file_sha256, locate, read_recipe
 
 from zoo import formats
 from zoo.cli_output import err_console, make_progress, print_json, print_table
 from zoo.errors import UserError
+from zoo.seeds import SEED_MAX
 
 out = Console(highlight=False)
 err = err_console()
@@ -30,6 +31,9 @@ PresetName = enum.Enum("PresetName", {name: name for name in PRESETS}, type=str)
 IMAGE_TYPES = formats.STILL_INPUTS
 OUT_TYPES = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 Format = enum.Enum("Format", {k: k for k in OUT_TYPES}, type=str)
+Look = enum.Enum("Look", {k: k for k in ("auto", "classic", "legible")}, type=str)
+ParamKind = enum.Enum("ParamKind", {k: k for k in PARAM_KINDS}, type=str)
+TransformSet = enum.Enum("TransformSet", {k: k for k in TRANSFORM_SETS}, type=str)
 
 
 def plural(n: int, word: str) -> str:
@@ -123,11 +127,14 @@ def dream_cmd(
     jitter: Annotated[int | None, typer.Option("--jitter", min=0)] = None,
     tile: Annotated[int | None, typer.Option(
         "--tile", min=16, help="tile side; images up to 8/7 of it run whole; default: from free memory")] = None,
-    size: Annotated[str | None, typer.Option("--size", help="W or WxH: scale the input first")] = None,
+    size: Annotated[str | None, typer.Option("--size", help="W or WxH: scale the input first; or a print size, "
+                                             "W[xH]UNIT@DPI, e.g. 18x18in@300 (UNIT in, cm, mm)")] = None,
+    dpi: Annotated[int | None, typer.Option("--dpi", min=1, max=100000, help="print resolution written into the "
+                                            "file (PNG, TIFF, JPEG), so it opens at its print size")] = None,
     frames: Annotated[int, typer.Option("--frames", min=1, help="zoom/rotate feedback frames")] = 1,
     zoom: Annotated[float, typer.Option("--zoom", min=0.1, max=10.0, help="zoom per frame")] = 1.05,
     rotate: Annotated[float, typer.Option("--rotate", min=-360.0, max=360.0, help="degrees per frame")] = 0.0,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX)] = 0,
     preset: Annotated[PresetName | None, typer.Option("--preset", help="named parameter set")] = None,
     device: Annotated[Device | None, typer.Option("--device", help="default: cuda if present")] = None,
     fmt: Annotated[Format | None, typer.Option("--format", help="output type for folders (default png)")] = None,
@@ -165,9 +172,21 @@ def dream_cmd(
     nproc: Annotated[int | None, typer.Option("--nproc", min=1, help="processes through torchrun")] = None,
     compile_: Annotated[bool, typer.Option(
         "--compile", help="run the net through torch.compile (opt-in; the first run per size compiles for a "
-        "minute or more, later runs load it from $ZOO_HOME/cache/compile)")] = False,
+        "minute or more, later runs load it from the cache, compile/ in $ZOO_HOME)")] = False,
+    look: Annotated[Look, typer.Option(
+        "--look", metavar="LOOK", help="auto, classic or legible; auto: class targets (prob:goldfish) legible, "
+        "the rest classic DeepDream (see docs/legible.md)")] = Look.auto,
+    param: Annotated[ParamKind | None, typer.Option("--param", metavar="KIND", help="legible: fft (default), "
+                                                    "laplacian or pixels")] = None,
+    transforms: Annotated[TransformSet | None, typer.Option("--transforms", metavar="SET", help="legible: crops "
+                                                            "(classes), standard, light or none")] = None,
+    rgb: Annotated[bool, typer.Option("--rgb", help="legible: optimise plain RGB, not the training data's "
+                                      "decorrelated colours")] = False,
+    diversity: Annotated[int | None, typer.Option("--diversity", min=1, max=64, help="legible: N different "
+                                                  "pictures side by side")] = None,
 ) -> None:
-    """Dream on images or clips with any brain of the zoo, at any size."""
+    """Dream on images or clips with any brain of the zoo, at any size. With the legible look,
+    --iterations is the total number of steps (default 128)."""
     from zoo.dream import output, pipeline, sequence, starts, video, video_cli
 
     if (nproc or 1) > 1 and not video_cli.distributed.launched():
@@ -212,11 +231,17 @@ def dream_cmd(
                       tile=tile)
         starts.parse_init(init)
 
-        def new_recipe(path: Path | None, params: dict = params) -> Recipe:
+        settings = _legible(iterations, param, transforms, False if rgb else None, diversity)
+        if weight and len(weight) == 1 and layer and len(layer) > 1:
+            raise typer.BadParameter(f"one --weight for {len(layer)} layers: give one per --layer, in order",
+                                     param_hint="--weight")
+
+        def new_recipe(path: Path | None, clip: bool = False, params: dict = params) -> Recipe:
             return run.new_recipe(model=model, layers=layer or (), weights=weight or (), preset=preset.value if preset
                                   else None, params=params, init=init, input_path=path, guide_path=guide, size=size,
                                   seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev,
-                                  compile=compile_)
+                                  compile=compile_, dpi=dpi, look="classic" if clip else look.value,
+                                  legible=settings)
 
         if len(given) == 1 and sound.is_input(given[0]):
             return sound.cli.sound_cmd(sound.recipe(new_recipe, given[0], params, preset), given[0], output_,
@@ -228,7 +253,7 @@ def dream_cmd(
         if len(given) == 1 and _is_clip(video, given[0], output_):
             opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
                                       fps, crf, codec, chunks, warmup, audio)
-            return video_cli.clip_cmd(new_recipe(given[0]), given[0], output_, opts, out, err)
+            return video_cli.clip_cmd(new_recipe(given[0], clip=True), given[0], output_, opts, out, err)
         files = expand_inputs(given)
         for path, target in zip(files or [None], output_paths(files, output_, fmt, frames)):
             jobs.append((new_recipe(path), target, {}))
@@ -264,7 +289,7 @@ class _Sound:
         if preset is None:
             base = self.run.SOUND_PARAMS.to_dict()
             params = {k: (base[k] if v is None and k in base else v) for k, v in params.items()}
-        return new_recipe(path, params)
+        return new_recipe(path, clip=True, params=params)  # the classic loop, as for a clip
 
 
 def _sound_options(n_fft: int, hop: int, freq_scale: str, phase: str, gl_iterations: int, mix: float,
@@ -274,6 +299,13 @@ def _sound_options(n_fft: int, hop: int, freq_scale: str, phase: str, gl_iterati
     return _Sound(SoundOptions(n_fft=n_fft, hop=hop, freq_scale=freq_scale, phase=phase,
                                gl_iterations=gl_iterations, mix=mix, stereo=stereo, chunk=chunk,
                                overlap=min(0.5, chunk / 4), loudness=loudness, rounds=rounds))
+
+
+def _legible(steps: int | None, param, transforms, decorrelate: bool | None, diversity: int | None) -> Legible | None:
+    """The legible loop's settings the options change (None: all defaults)."""
+    given = dict(steps=steps, param=param.value if param else None, transforms=transforms.value if transforms
+                 else None, decorrelate=decorrelate, diversity=diversity)
+    return Legible().with_(**given) if any(v is not None for v in given.values()) else None
 
 
 def _is_clip(video, path: Path, output_: Path | None) -> bool:
@@ -318,8 +350,9 @@ def _run_jobs(jobs: list[tuple[Recipe, Path, dict]], *, reproduce: bool, quality
         tiles = f"tiles of {prep.plan.tiles.tile}" if prep.plan.tiles.splits(h, w) else "untiled"
         which = f"{i + 1}/{len(prepared)} " if len(prepared) > 1 else ""
         frames = f" × {plural(rec.frames, 'frame')}" if rec.frames > 1 else ""
-        err.print(f"dreaming {which}{w}x{h} on {prep.brain.name} {', '.join(rec.layers)}: "
-                  f"{plural(prep.octaves, 'octave')} × {plural(rec.params.iterations, 'step')}{frames}, {tiles}, "
+        how = (f"{plural(prep.octaves, 'octave')} × {plural(rec.params.iterations, 'step')}{frames}, {tiles}"
+               if rec.legible is None else f"legible, {plural(rec.legible.steps, 'step')}")
+        err.print(f"dreaming {which}{w}x{h} on {prep.brain.name} {', '.join(rec.layers)}: {how}, "
                   f"{rec.device}{', compiled' if rec.compile else ''}, seed {rec.seed}", markup=False)
     with progress_bar(total, "starting") as update:
         for i, (prep, target) in enumerate(prepared):
@@ -403,19 +436,30 @@ def atlas_cmd(
     start: Annotated[str, typer.Option("--start", help="noise | gradient | color[:#RRGGBB] | an image file")]
     = "noise",
     output_: Annotated[Path | None, typer.Option("-o", "--output", help="folder (default: atlas-MODEL)")] = None,
-    size: Annotated[int, typer.Option("--size", min=16, max=20000, help="side of each picture")] = 256,
+    size: Annotated[int | None, typer.Option("--size", min=16, max=20000, help="side of each picture "
+                                             "(default 256; with --channels 128)")] = None,
     octaves: Annotated[int, typer.Option("--octaves", min=1, max=32)] = 3,
-    iterations: Annotated[int, typer.Option("--iterations", min=1)] = 10,
+    iterations: Annotated[int | None, typer.Option("--iterations", min=1, help="steps per octave (default 10); "
+                                                   "with --channels, legible steps (default 64)")] = None,
     step: Annotated[float, typer.Option("--step", min=0.0, max=1000.0)] = 1.5,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=SEED_MAX)] = 0,
     columns: Annotated[int | None, typer.Option("--columns", min=1)] = None,
     device: Annotated[Device | None, typer.Option("--device")] = None,
+    channels: Annotated[list[str] | None, typer.Option(
+        "--channels", help="BLOB (repeatable) or all: every channel's picture, grown from noise with the legible "
+        "look, cached in $ZOO_HOME/atlas; a page per blob")] = None,
+    batch: Annotated[int, typer.Option("--batch", min=1, max=512, help="with --channels: channels per forward "
+                                       "pass")] = 16,
 ) -> None:
-    """Render the same start through every dreamable blob: a labelled contact sheet and a web page."""
+    """Render the same start through every dreamable blob: a labelled contact sheet and a web page.
+    With --channels: every channel of a blob, as a browsable page (a local Microscope)."""
     from zoo.dream import pipeline, run
 
     dev = pipeline.check_device(device.value if device else pipeline.default_device())
     folder = output_ or Path(f"atlas-{model}")
+    if channels:
+        return _channel_atlas(model, channels, folder, size or 128, iterations, seed, batch, dev)
+    size, iterations = size or 256, iterations or 10
     params = DreamParams(octaves=octaves, iterations=iterations, step=step)
     total = len(blobs) * octaves * iterations if blobs else None
     with progress_bar(total, f"atlas {model}") as update:  # type: ignore[arg-type]
@@ -425,6 +469,36 @@ def atlas_cmd(
               f"{folder / 'index.html'}", markup=False)
     if not result.complete:
         raise typer.Exit(130)
+
+
+def _channel_atlas(model: str, blobs: list[str], folder: Path, size: int, steps: int | None, seed: int, batch: int,
+                   device: str) -> None:
+    """zoo atlas --channels: one bar over every channel; a kill keeps each finished batch."""
+    from zoo.dream import channels
+    from zoo.dream.brain import load_brain
+
+    from zoo.registry import zoo_home
+
+    brain = load_brain(model)
+    names = channels.blobs_for(brain, blobs)
+    settings = channels.SETTINGS.with_(steps=steps)
+    total = sum(brain.channels[b] for b in names)
+    err.print(f"channel atlas of {brain.name}: {plural(total, 'channel')} in {', '.join(names)}, {size} px, "
+              f"{plural(settings.steps, 'step')}, {batch} a pass (cached in $ZOO_HOME/atlas)", markup=False)
+    with make_progress(err) as bar:
+        task = bar.add_task(names[0], total=total)
+
+        def done(d) -> None:
+            bar.update(task, advance=1, description=f"{d.blob} {d.index}/{d.total}")
+
+        try:
+            pages = channels.write_pages(brain, names, folder, zoo_home() / "atlas", size=size, settings=settings,
+                                         seed=seed, batch=batch, device=device, on_done=done)
+        except KeyboardInterrupt:
+            err.print("interrupted: finished channels are cached; run the same command to go on", markup=False)
+            raise typer.Exit(130) from None
+    for p in pages:
+        out.print(f"wrote {p}", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,8 @@ compiled function runs only the tensor work (CaffeModule.run): one graph, no bre
 static (`dynamic=False`): each octave size compiles once, and inductor's FX-graph cache and
 AOTAutograd cache keep the result on disk under `$ZOO_HOME/cache/compile/<torch version>`, so a
 later run with the same net and sizes loads it in seconds instead of compiling for a minute or more.
-Nothing is written outside `$ZOO_HOME`. The default (eager) path never imports this module.
+Nothing is written outside `$ZOO_HOME`. The cache is trusted only as far as cache_trust checks it
+(owner-only folders, every file signed with the user's key). The default (eager) path never imports this module.
 """
 
 from __future__ import annotations
@@ -48,12 +49,20 @@ def _code_digest() -> str:
 
 def enable_cache() -> Path:
     """Point inductor's on-disk caches (FX graphs, AOTAutograd, C++ builds; Triton's on CUDA) into
-    cache_dir(), switch them on, and return the folder. Said once per process; idempotent."""
+    cache_dir(), switch them on, and return the folder. Said once per process; idempotent.
+
+    Inductor unpickles its cache entries and loads its built libraries: whoever can write the cache
+    runs code as the user. So the folder must be the user's own and writable by nobody else, and every
+    file in it must be listed, with its digest, in a manifest signed with the user's key (cache_trust);
+    anything else is deleted before inductor looks."""
+    from zoo.dream import cache_trust
+
     folder = cache_dir()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
         raise UserError(f"--compile: cannot create the compile cache {folder} ({e.strerror or e})") from None
+    cache_trust.open_trusted(folder)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
     os.environ["TRITON_CACHE_DIR"] = str(folder / "triton")
     import torch._dynamo

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
+MIN_SIDE = 16  # DIS needs frames of at least 12 pixels a side; smaller ones are padded to this
 Flow = np.ndarray  # HxWx2 float32: (dx, dy) from each pixel of one frame to its match in the other
 
 
@@ -42,7 +43,11 @@ def flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> Flow:
         fn = METHODS[method]
     except KeyError:
         raise ValueError(f"unknown flow method {method!r}; choose one of {', '.join(METHODS)}") from None
-    return fn(a, b).astype(np.float32, copy=False)
+    h, w = a.shape[:2]
+    pad = ((0, max(0, MIN_SIDE - h)), (0, max(0, MIN_SIDE - w)), (0, 0))
+    if any(p[1] for p in pad):  # OpenCV's flows refuse tiny frames: edge-pad them, then crop the flow back
+        a, b = np.pad(a, pad, mode="edge"), np.pad(b, pad, mode="edge")
+    return np.ascontiguousarray(fn(a, b)[:h, :w]).astype(np.float32, copy=False)
 
 
 def sample_grid(f: Flow) -> tuple[np.ndarray, np.ndarray]:

@@ -5,6 +5,7 @@ Kept free of torch so each rule can be tested on its own with exact numbers.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,9 +30,34 @@ def octave_sizes(height: int, width: int, octaves: int, scale: float) -> list[tu
     return sizes[::-1]
 
 
-def scaled_size(height: int, width: int, spec: str) -> tuple[int, int]:
-    """Parse `--size` ("W" keeps the aspect ratio, "WxH" sets both) into (height, width)."""
+UNITS_PER_INCH = {"in": 1.0, "cm": 2.54, "mm": 25.4}
+_PRINT = re.compile(r"(?P<w>\d+(\.\d+)?)(x(?P<h>\d+(\.\d+)?))?(?P<unit>in|cm|mm)@(?P<dpi>\d+)")
+
+
+def print_size(spec: str) -> tuple[str, int | None]:
+    """A size spelled as a print, `18x18in@300` (or `30cm@300`, `210x297mm@300`: W[xH]UNIT@DPI), as
+    pixels ("5400x5400", 300); any other spec comes back as it is, with no dpi."""
     text = spec.lower().strip()
+    m = _PRINT.fullmatch(text)
+    if m is None:
+        if re.search(r"(in|cm|mm)", text) or "@" in text:
+            raise ValueError(f"size {spec!r} is not a print size W[xH]UNIT@DPI (UNIT in, cm or mm), "
+                             "e.g. 18x18in@300")
+        return spec, None
+    dpi = int(m["dpi"])
+    if dpi < 1:
+        raise ValueError(f"size {spec!r}: the dpi must be positive")
+    per_inch = UNITS_PER_INCH[m["unit"]]
+    pixels = [round(float(v) / per_inch * dpi) for v in (m["w"], m["h"]) if v is not None]
+    if min(pixels) < 1:
+        raise ValueError(f"size {spec!r} is less than a pixel at {dpi} dpi")
+    return "x".join(map(str, pixels)), dpi
+
+
+def scaled_size(height: int, width: int, spec: str) -> tuple[int, int]:
+    """Parse `--size` ("W" keeps the aspect ratio, "WxH" sets both, in pixels or as a print:
+    `18x18in@300`) into (height, width)."""
+    text = print_size(spec)[0].lower().strip()
     try:
         if "x" in text:
             w_text, h_text = text.split("x", 1)

@@ -58,6 +58,11 @@ class Objective:
     def __repr__(self) -> str:
         return f"Objective({self.name})"
 
+    @staticmethod
+    def sum(terms: Sequence[Objective], weights: Sequence[float] = ()) -> Objective:
+        """Several objectives weighted and added (see `total`)."""
+        return total(terms, weights)
+
 
 def blob_l2(blob: str) -> Objective:
     """The classic DeepDream objective: half the squared activation (its gradient is the blob)."""
@@ -181,6 +186,30 @@ def guide(blob: str, features: Tensor) -> Objective:
     return Objective(fn, [blob], f"guide({blob})")
 
 
+def guide_layout(blob: str, features: Tensor) -> Objective:
+    """Steer each position toward the guide's features at the same place of the picture (the guide's
+    blob stretched over the whole image), so the guide's layout (where its colours and shapes are)
+    shows, not only its vocabulary. Tiles and the jitter roll are placed through REGION."""
+    g = features.reshape(1, *features.shape[-3:])
+
+    def fn(a: Blobs) -> Tensor:
+        x = a[blob]
+        h, w = x.shape[2:]
+        region = REGION.get()
+        fy, fx = (h / region.crop[0], w / region.crop[1]) if region is not None else (1.0, 1.0)
+        full = (round(region.size[0] * fy), round(region.size[1] * fx)) if region is not None else (h, w)
+        start = (round(region.start[0] * fy), round(region.start[1] * fx)) if region is not None else (0, 0)
+        shift = (round(region.shift[0] * fy), round(region.shift[1] * fx)) if region is not None else (0, 0)
+        gg = torch.nn.functional.interpolate(g.to(device=x.device, dtype=x.dtype), size=full, mode="bilinear",
+                                             align_corners=False)
+        gg = torch.roll(gg, shift, dims=(2, 3))[:, :, start[0]:start[0] + h, start[1]:start[1] + w]
+        if tuple(gg.shape[2:]) != (h, w):  # a crop reaching past the stretched map (rounding): pad its edge
+            gg = torch.nn.functional.pad(gg, (0, w - gg.shape[3], 0, h - gg.shape[2]), mode="replicate")
+        return (x * gg).sum() / x.shape[1]
+
+    return Objective(fn, [blob], f"guide_layout({blob})")
+
+
 @dataclass(frozen=True)
 class Target:
     """One `--layer` value: a blob, optionally channels (by index or class label), or one neuron."""
@@ -298,3 +327,32 @@ def combine(targets: Sequence[Target], weights: Sequence[float] = ()) -> Objecti
         total = term if total is None else total + term
     assert total is not None
     return total
+
+
+def channel_per_row(blob: str, chans: Sequence[int]) -> Objective:
+    """Row i of a batch pulls channel chans[i] (mean over positions): one forward pass renders as
+    many channels as the batch has rows, since rows never mix in an eval-mode net."""
+    idx = list(chans)
+
+    def fn(a: Blobs) -> Tensor:
+        t = a[blob]
+        rows = torch.arange(len(idx), device=t.device)
+        picked = t[rows, torch.tensor(idx, device=t.device)]
+        return picked.reshape(len(idx), -1).mean(dim=1).sum()
+
+    return Objective(fn, [blob], f"{blob}:per-row({len(idx)})")
+
+
+def total(terms: Sequence[Objective], weights: Sequence[float] = ()) -> Objective:
+    """Objective.sum: the weighted sum of several objectives (missing weights are 1; negative weights
+    push a term down)."""
+    if not terms:
+        raise ValueError("no objectives to add")
+    ws = list(weights) + [1.0] * (len(terms) - len(weights))
+    out: Objective | None = None
+    for term, w in zip(terms, ws):
+        term = term if w == 1.0 else w * term
+        out = term if out is None else out + term
+    assert out is not None
+    return out
+

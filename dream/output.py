@@ -45,12 +45,15 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     return tmp.astype(np.uint8)
 
 
-def write_image(path: str | Path, rgb: np.ndarray, info: object = None, *, quality: int = 92) -> Path:
+def write_image(path: str | Path, rgb: np.ndarray, info: object = None, *, quality: int = 92,
+                dpi: int | None = None) -> Path:
     """Write an RGB image atomically, carrying its recipe in every format.
 
     `info` is a Recipe (or, from older callers, a PngInfo, PNG only). PNG: text chunks; JPEG and
     WebP: the EXIF ImageDescription (Pillow's own EXIF writer); TIFF: 16 bits a channel, the recipe
     in the ImageDescription tag (written with tifffile, as Pillow has no 16-bit RGB).
+    `dpi` (else the recipe's): the print resolution, so the file opens at its print size: PNG pHYs,
+    TIFF X/YResolution in inches, JPEG JFIF density (WebP has no such field).
     """
     from zoo.dream.recipe import Recipe, png_info
 
@@ -59,13 +62,14 @@ def write_image(path: str | Path, rgb: np.ndarray, info: object = None, *, quali
     if fmt is None:
         raise UserError(f"{path}: unsupported output type; use one of {', '.join(FORMATS)}")
     recipe = info if isinstance(info, Recipe) else None
+    dpi = dpi or (recipe.dpi if recipe is not None else None)
     try:
         with atomic_path(path) as tmp:
             if fmt == "TIFF":
-                _write_tiff16(tmp, rgb, recipe)
+                _write_tiff16(tmp, rgb, recipe, dpi)
                 return path
             im = Image.fromarray(to_uint8(rgb) if rgb.dtype != np.uint8 else rgb, "RGB")
-            kwargs: dict[str, object] = {}
+            kwargs: dict[str, object] = {"dpi": (dpi, dpi)} if dpi and fmt in ("PNG", "JPEG") else {}
             if fmt == "PNG" and info is not None:
                 kwargs["pnginfo"] = png_info(recipe) if recipe is not None else info
             if fmt in ("JPEG", "WEBP"):
@@ -81,7 +85,7 @@ def write_image(path: str | Path, rgb: np.ndarray, info: object = None, *, quali
     return path
 
 
-def _write_tiff16(tmp: Path, rgb: np.ndarray, recipe: object) -> None:
+def _write_tiff16(tmp: Path, rgb: np.ndarray, recipe: object, dpi: int | None = None) -> None:
     try:
         import tifffile
     except ImportError:
@@ -91,4 +95,5 @@ def _write_tiff16(tmp: Path, rgb: np.ndarray, recipe: object) -> None:
     else:
         data = np.clip(np.rint(rgb.astype(np.float64) * 257.0), 0, 65535).astype(np.uint16)
     desc = recipe.to_json() if recipe is not None else None  # type: ignore[attr-defined]
-    tifffile.imwrite(tmp, data, photometric="rgb", description=desc, software="zoo", metadata=None)
+    where = {"resolution": (dpi, dpi), "resolutionunit": "INCH"} if dpi else {}
+    tifffile.imwrite(tmp, data, photometric="rgb", description=desc, software="zoo", metadata=None, **where)

@@ -100,15 +100,16 @@ def guide_features(brain: Brain, rgb: np.ndarray, blob: str, device: str) -> tor
 
 def build_objective(
     brain: Brain, targets: Sequence[Target], weights: Sequence[float] = (), guide: torch.Tensor | None = None,
-    guide_blobs: dict[str, torch.Tensor] | None = None,
+    guide_blobs: dict[str, torch.Tensor] | None = None, layout: bool = False,
 ) -> Objective:
-    """The weighted sum of the targets; with guide features, each target blob is guided instead."""
+    """The weighted sum of the targets; with guide features, each target blob is guided instead
+    (with `layout`, toward the guide's features at the same place: zoo.dream.objectives.guide_layout)."""
     if not guide_blobs:
         return objectives.combine(targets, weights)
     ws = list(weights) + [1.0] * (len(targets) - len(weights))
     total: Objective | None = None
     for t, w in zip(targets, ws):
-        term = w * objectives.guide(t.blob, guide_blobs[t.blob])
+        term = w * (objectives.guide_layout if layout else objectives.guide)(t.blob, guide_blobs[t.blob])
         total = term if total is None else total + term
     assert total is not None
     return total

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 
 from zoo.errors import UserError
@@ -33,6 +34,68 @@ class DreamParams:
         if unknown:
             raise UserError(f"recipe has unknown parameters: {', '.join(sorted(unknown))}")
         return cls(**data)  # type: ignore[arg-type]
+
+
+PARAM_KINDS = ("pixels", "fft", "laplacian")  # zoo.dream.params.PARAMS
+TRANSFORM_SETS = ("standard", "crops", "light", "none")  # zoo.dream.transforms.SETS
+
+
+@dataclass(frozen=True)
+class Legible:
+    """How a legible picture is made; recorded in the recipe as `legible`."""
+
+    steps: int = 128
+    lr: float = 0.05
+    param: str = "fft"  # pixels | fft | laplacian
+    decorrelate: bool = True
+    transforms: str = "auto"  # auto (crops for classes, else standard) | standard | crops | light | none
+    diversity: int = 1  # pictures in the batch; over 1 a diversity term pushes them apart
+    diversity_weight: float = 1.0
+    colour: tuple[tuple[float, ...], ...] | None = None  # the C^1/2 used; filled in by prepare
+
+    def with_(self, **changes: object) -> Legible:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: object, source: str = "recipe") -> Legible:
+        """Checked field by field (a recipe is hostile until checked): one line naming the field."""
+        if not isinstance(data, dict):
+            raise UserError(f"{source}: recipe field 'legible' must be a table")
+        names = {f.name for f in fields(cls)}
+        unknown = ", ".join(sorted(set(data) - names))
+        if unknown:
+            raise UserError(f"{source}: recipe field 'legible' has unknown keys: {unknown}")
+        for key, check in _CHECKS.items():
+            if key in data and not check(data[key]):
+                raise UserError(f"{source}: recipe field 'legible.{key}' is out of range or of the wrong type")
+        data = dict(data)
+        if data.get("colour") is not None:
+            data["colour"] = tuple(tuple(float(v) for v in row) for row in data["colour"])
+        return cls(**data)
+
+
+def _int(lo: int, hi: int) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _num(lo: float, hi: float) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _matrix(v: object) -> bool:
+    return v is None or (isinstance(v, list) and len(v) == 3 and all(
+        isinstance(r, list) and len(r) == 3 and all(_num(-10.0, 10.0)(x) for x in r) for r in v))
+
+
+_CHECKS: dict[str, Callable[[object], bool]] = {
+    "steps": _int(1, 100_000), "lr": _num(1e-6, 10.0), "param": lambda v: v in PARAM_KINDS,
+    "decorrelate": lambda v: isinstance(v, bool), "transforms": lambda v: v in (*TRANSFORM_SETS, "auto"),
+    "diversity": _int(1, 64), "diversity_weight": _num(0.0, 1e6), "colour": _matrix,
+}
+
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,17 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
-from zoo.dream.presets import DreamParams
+from zoo.dream.presets import DreamParams, Legible
 
 import zoo
 from zoo.errors import UserError
 from zoo.io import file_digest, regular_file
+from zoo.seeds import SEED_MAX, check_seed
 
 KEY = "zoo:recipe"
 FORMAT = 1
+OPTIONAL_KEYS = {"compile": False, "dpi": None, "threads": None, "look": "classic", "legible": None, "balance": (),
+                 "guide_mode": "match"}  # left out of the JSON at these values
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,21 @@ class Recipe:
     version: str = field(default=zoo.__version__)
     interrupted: bool = False
     steps_done: int | None = None  # for an interrupted still: how many steps it got (reproduced exactly)
+    dpi: int | None = None  # print resolution written into the file (`--dpi`, `--size 18x18in@300`)
+    threads: int | None = None  # torch's CPU threads per process under --nproc: the sums' order follows them
+    look: str = "classic"  # classic | legible | auto (new recipes: legible for a class target)
+    legible: Legible | None = None  # the legible loop (zoo.dream.robust); None: classic DeepDream
+    balance: tuple[float, ...] = ()  # each layer's term divided by this scale (its pull on the start)
+    guide_mode: str = "match"  # match: the notebook's best match; layout: the guide's features in place
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
     def to_json(self) -> str:
         data = asdict(self)
-        if not data["compile"]:  # recipes of the default path stay byte for byte what they were
-            del data["compile"]
+        for key in OPTIONAL_KEYS:  # recipes of the default path stay byte for byte what they were
+            if data[key] == OPTIONAL_KEYS[key]:
+                del data[key]
         data["format"] = FORMAT
         return json.dumps(data, sort_keys=True)
 
@@ -91,6 +104,9 @@ class Recipe:
             raise UserError(f"{source}: {e}") from None
         data["layers"] = tuple(data["layers"])
         data["weights"] = tuple(float(w) for w in data.get("weights", ()))
+        data["balance"] = tuple(float(w) for w in data.get("balance", ()))
+        if data.get("legible") is not None:
+            data["legible"] = Legible.from_dict(data["legible"], source)
         return cls(**data)
 
     def with_(self, **changes: object) -> Recipe:
@@ -115,16 +131,28 @@ class Recipe:
             args += ["--init", self.init]
         if self.size:
             args += ["--size", self.size]
-        args += ["--octaves", str(p.octaves), "--octave-scale", f"{p.octave_scale:g}"]
-        args += ["--iterations", str(p.iterations), "--step", f"{p.step:g}", "--jitter", str(p.jitter)]
-        if p.tile:
-            args += ["--tile", str(p.tile)]
+        if self.dpi:
+            args += ["--dpi", str(self.dpi)]
+        if self.legible is None:
+            args += ["--octaves", str(p.octaves), "--octave-scale", f"{p.octave_scale:g}"]
+            args += ["--iterations", str(p.iterations), "--step", f"{p.step:g}", "--jitter", str(p.jitter)]
+            if p.tile:
+                args += ["--tile", str(p.tile)]
         if self.frames > 1:
             args += ["--frames", str(self.frames), "--zoom", f"{self.zoom:g}", "--rotate", f"{self.rotate:g}"]
-        args += ["--seed", str(self.seed)]
+        args += ["--seed", str(self.seed)] + self._legible_args()
         if self.compile:
             args.append("--compile")
         return shlex.join(args)
+
+
+    def _legible_args(self) -> list[str]:
+        g = self.legible
+        if g is None:
+            return []
+        args = ["--look", "legible", "--iterations", str(g.steps), "--param", g.param, "--transforms", g.transforms]
+        args += [] if g.decorrelate else ["--rgb"]
+        return args + (["--diversity", str(g.diversity)] if g.diversity > 1 else [])
 
 
 # --- field checks: each returns None when the value is fine, else what is wrong with it -------------
@@ -193,11 +221,14 @@ _sha = _optional(_text(limit=64))
 _CHECKS: dict[str, Callable[[object], str | None]] = {
     "model": _text(limit=200), "weights_sha256": _text(limit=64), "layers": _list_of(_text(limit=500)),
     "params": lambda v: None if isinstance(v, dict) else "must be a table of parameters",
-    "seed": _int(-(2**63), 2**63 - 1), "weights": _list_of(_num(-1e6, 1e6)), "init": _text(limit=200),
+    "seed": _int(0, SEED_MAX), "weights": _list_of(_num(-1e6, 1e6)), "init": _text(limit=200),
     "input": _text(optional=True), "input_sha256": _sha, "guide": _text(optional=True), "guide_sha256": _sha,
     "size": _size, "frames": _int(1, 100_000), "zoom": _num(0.1, 10.0), "rotate": _num(-360.0, 360.0),
     "device": _choice("cpu", "cuda"), "preset": _optional(_text(limit=100)), "version": _text(limit=100),
     "interrupted": _choice(False, True), "compile": _choice(False, True), "steps_done": _optional(_int(0, 10**9)),
+    "balance": _list_of(_num(1e-30, 1e30, above=True)), "look": _choice("classic", "legible", "auto"),
+    "guide_mode": _choice("match", "layout"),
+    "dpi": _optional(_int(1, 100_000)), "threads": _optional(_int(1, 4096)),
 }
 _PARAM_CHECKS: dict[str, Callable[[object], str | None]] = {
     "octaves": _int(1, 32), "octave_scale": _num(1.0, 4.0, above=True), "iterations": _int(1, 100_000),
@@ -244,6 +275,9 @@ def read_recipe(path: str | Path) -> Recipe:
     return Recipe.from_json(text, str(path))
 
 
+LAYOUT_DEPTH = 6  # how many folders up, and how many trailing parts of the stored path, are searched
+
+
 def _is_file(path: Path) -> bool:
     """Path.is_file for names a file wrote: an overlong name or a NUL byte is no file, not a crash."""
     try:
@@ -252,24 +286,43 @@ def _is_file(path: Path) -> bool:
         return False
 
 
+def layout_candidates(stored: str, image: str | Path) -> list[Path]:
+    """Where a recipe's file may be now, nearest first: its stored path; beside the picture; then the
+    layout it had, moved with the picture: the stored path's last parts under each folder above the
+    picture (project/in/photo.jpg and project/out/dream.png moved together as another/...)."""
+    p, folder = Path(stored), Path(image).resolve().parent
+    found = [p if p.is_absolute() else folder / p, folder / p.name]
+    tails = [Path(*p.parts[-k:]) for k in range(2, min(len(p.parts), LAYOUT_DEPTH) + 1) if p.parts[-k] != p.anchor]
+    for above in [folder, *folder.parents][:LAYOUT_DEPTH]:
+        found += [above / tail for tail in tails]
+    return list(dict.fromkeys(found))
+
+
 def locate(stored: str | None, image: str | Path, role: str, sha256: str | None = None) -> Path | None:
-    """Where a recipe's input or guide is now: its stored path, else relative to the image that
-    carries the recipe, else a file of that name beside it (a folder moved as a whole).
+    """Where a recipe's input or guide is now (layout_candidates): with `sha256`, the first candidate
+    with that checksum, so a same-named stranger is passed over; without, the first inside the folder.
 
     A recipe is hostile until checked: a file outside the image's folder (an absolute path, `..`,
-    a symlink out) is taken only when its sha256 is the one the recipe records, so a recipe can
-    make zoo read nothing whose content it does not already know."""
+    a symlink out, a folder above) is taken only when its sha256 is the one the recipe records, so a
+    recipe can make zoo read nothing whose content it does not already know."""
     if stored is None:
         return None
-    p, folder = Path(stored), Path(image).resolve().parent
-    refused = None
-    for candidate in (p if p.is_absolute() else folder / p, folder / p.name):
+    folder = Path(image).resolve().parent
+    differs = refused = None
+    for candidate in layout_candidates(stored, image):
         if not _is_file(candidate):
             continue
-        if folder in candidate.resolve().parents or (sha256 and file_sha256(candidate) == sha256):
+        if sha256 and file_sha256(candidate) == sha256:
             return candidate
-        refused = candidate
+        if folder in candidate.resolve().parents:
+            if not sha256:
+                return candidate
+            differs = differs or candidate
+        else:
+            refused = refused or candidate
     flag = "give it as INPUT" if role == "input" else "give it with --guide"
+    if differs is not None:
+        raise UserError(f"{differs}: not the {role} the recipe of {image} was made from (sha256 differs; {flag})")
     if refused is not None:
         raise UserError(f"{image}: the recipe's {role} {stored} lies outside the picture's folder and does not "
                         f"match the recipe's checksum; refusing to read it ({flag})")

@@ -220,14 +220,14 @@ def dream(
     full-size copy at print sizes). `on_step` is called after each ascent step with the stepped image
     (previews show exactly what a step made).
     """
-    with _flushed_denormals(image.device.type == "cpu"):
+    with flushed_denormals(image.device.type == "cpu"):
         return _dream(net, objective, image, params, bounds=bounds, tiles=tiles, seed=seed, autocast=autocast,
                       min_size=min_size, pixel_scale=pixel_scale, inplace=inplace, on_progress=on_progress,
                       on_step=on_step)
 
 
 @contextlib.contextmanager
-def _flushed_denormals(enabled: bool):
+def flushed_denormals(enabled: bool):
     """Backward passes make denormal floats that slow CPU kernels up to 15x; zero is the same picture.
 
     The flag is process-wide (numpy sees it too), so it is switched back off when the dream ends.

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
-from zoo.dream import atlas, output, pipeline, render, sequence, starts
+from zoo.dream import atlas, geometry, legible, output, pipeline, render, sequence, starts
 from zoo.dream.brain import Brain, load_brain
 from zoo.dream.objectives import Objective, parse_target
-from zoo.dream.presets import PRESETS, DreamParams, get_preset
+from zoo.dream.presets import PRESETS, DreamParams, Legible, get_preset
 from zoo.dream.recipe import Recipe, file_sha256
 
 from zoo.errors import UserError
@@ -121,6 +121,7 @@ def prepare(
     (a clip's frame: video_run prepares once and runs each frame with its own start).
     """
     notes: list[str] = []
+    recipe = _threads(recipe, reproduce, notes)
     start = pipeline.load_start(recipe, input_path) if start is None else start
     brain = brain or load_brain(recipe.model or None)
     if reproduce and recipe.weights_sha256 and brain.weights_sha256 != recipe.weights_sha256:
@@ -136,19 +137,23 @@ def prepare(
     placed = pipeline.objective_targets(brain, targets, start.shape[:2])
     blobs = list(dict.fromkeys(t.blob for t in placed))
     pipeline.check_fits(brain, blobs, start.shape[:2], what)
-    guide_feats = None
+    guide_rgb = None
     guide = guide_path or recipe.guide
     if guide:
         if recipe.guide_sha256 and file_sha256(guide) != recipe.guide_sha256:
             raise UserError(f"{guide}: not the guide this recipe was made from (sha256 differs)")
-        g = starts.load_image(guide)
-        guide_feats = {b: pipeline.guide_features(brain, g, b, recipe.device) for b in blobs}
-    objective = pipeline.build_objective(brain, placed, recipe.weights, guide_blobs=guide_feats)
+        guide_rgb = starts.load_image(guide)
+    recipe, objective, said = legible.objective_for(recipe, brain, placed, start, guide_rgb, layers)
+    notes += [said] if said else []
     plan = pipeline.plan_for(brain, objective.blobs, recipe.params, recipe.device)
     resolved = recipe.with_(model=brain.name, weights_sha256=brain.weights_sha256,
                             layers=tuple(str(t) for t in targets), params=recipe.params.with_(tile=plan.tiles.tile))
     sizes = render.usable_octaves(*start.shape[:2], recipe.params, (plan.min_side, plan.min_side))
+    if len(sizes) < recipe.params.octaves:
+        notes.append(octaves_note(recipe.params.octaves, len(sizes), start.shape[:2], plan.min_side))
     total = recipe.frames * len(sizes) * recipe.params.iterations
+    if recipe.legible is not None:
+        sizes, total = [start.shape[:2]], recipe.legible.steps
     if recipe.compile and (said := _compile_note(brain, objective.blobs, recipe.device, sizes, plan)):
         notes.append(said)
     if reproduce and recipe.interrupted and recipe.steps_done is not None and recipe.frames == 1:
@@ -173,12 +178,20 @@ def new_recipe(
     rotate: float = 0.0,
     device: str = "cpu",
     compile: bool = False,
+    look: str = "classic",
+    legible: Legible | None = None,
+    dpi: int | None = None,
 ) -> Recipe:
     """The Recipe that `zoo dream`'s options (or the studio's Dream form) describe.
 
+    A print size (`18x18in@300`) is stored as its pixels, its dpi as the recipe's (a different
+    `dpi` given as well is an error).
+
     `params` are DreamParams fields over the preset's (None keeps the preset's value); a preset made
     for the default brain leaves the model open, so that it falls back offline like no --model.
-    Input and guide are stored as absolute paths with their checksums.
+    Input and guide are stored as absolute paths with their checksums. `look` "auto" (zoo dream's
+    default) dreams class targets legibly and balances several layers; `legible` overrides the
+    legible loop's settings. One weight for several layers is refused (it would weigh the first only).
     """
     from zoo import api
 
@@ -191,12 +204,52 @@ def new_recipe(
             return None, None
         return str(Path(path).resolve()), file_sha256(path) if Path(path).is_file() else None
 
+    if len(weights) == 1 and len(layers) > 1:
+        raise UserError(f"one --weight for {len(layers)} layers: give one per --layer (in the same order)")
+    if look not in ("classic", "legible", "auto"):
+        raise UserError(f"--look {look!r}: choose classic, legible or auto")
     inp, inp_sha = where(input_path)
     guide, guide_sha = where(guide_path)
+    size, dpi = _print_size(size, dpi)
     return Recipe(model=model or preset_model or "", weights_sha256="", layers=tuple(layers),
                   params=base.with_(**(params or {})), seed=seed, weights=tuple(float(w) for w in weights),
                   init=init, input=inp, input_sha256=inp_sha, guide=guide, guide_sha256=guide_sha, size=size,
-                  frames=frames, zoom=zoom, rotate=rotate, device=device, compile=compile, preset=preset)
+                  frames=frames, zoom=zoom, rotate=rotate, device=device, compile=compile, preset=preset, dpi=dpi,
+                  look=look, legible=legible)
+
+
+def _print_size(size: str | None, dpi: int | None) -> tuple[str | None, int | None]:
+    """--size in pixels and the dpi, from a print size and/or --dpi."""
+    if size is None:
+        return None, dpi
+    try:
+        pixels, stated = geometry.print_size(size)
+    except ValueError as e:
+        raise UserError(f"--size: {e}") from None
+    if stated is not None and dpi is not None and stated != dpi:
+        raise UserError(f"--size {size} says {stated} dpi but --dpi says {dpi}; give one")
+    return pixels, dpi or stated
+
+
+def _threads(recipe: Recipe, reproduce: bool, notes: list[str]) -> Recipe:
+    """Torch's thread count decides the order of a convolution's sums on the CPU, so a picture made by
+    `--nproc N` ranks (cores / N threads each) records it, and a reproduction runs with it again."""
+    import torch
+    from zoo.dream import distributed
+
+    if reproduce and recipe.threads and recipe.device == "cpu" and recipe.threads != torch.get_num_threads():
+        torch.set_num_threads(recipe.threads)
+        notes.append(f"note: reproducing with {recipe.threads} CPU thread{'s' if recipe.threads > 1 else ''} "
+                     "a process, as recorded")
+    if distributed.launched() and recipe.device == "cpu" and not recipe.threads:
+        return recipe.with_(threads=torch.get_num_threads())
+    return recipe
+
+
+def octaves_note(asked: int, usable: int, size: tuple[int, int], min_side: int) -> str:
+    """Said once when the smallest octaves would be smaller than the net can see."""
+    return (f"note: --octaves {asked}: {usable} fit {size[1]}x{size[0]} (the brain needs {min_side} px a side); "
+            f"dreaming {usable}")
 
 
 def _compile_note(brain: Brain, blobs: Sequence[str], device: str, sizes: Sequence[tuple[int, int]],
@@ -248,9 +301,13 @@ def run(
     if rec.frames > 1:
         rgb, interrupted, count = _sequence(prep, path, progress, after_step, state, quality)
         return DreamRun(rgb, path, rec.with_(interrupted=interrupted), interrupted, count)
-    rgb, result = pipeline.dream_rgb(prep.brain, prep.start, prep.objective, rec.params, seed=rec.seed,
-                                     device=rec.device, plan=prep.plan, on_progress=progress, on_step=after_step,
-                                     compile=rec.compile)
+    if rec.legible is not None:
+        rgb, result = legible.dream(prep.brain, prep.start if rec.init == "image" else None, prep.objective, rec,
+                                    size=prep.start.shape[:2], on_progress=progress, on_step=after_step)
+    else:
+        rgb, result = pipeline.dream_rgb(prep.brain, prep.start, prep.objective, rec.params, seed=rec.seed,
+                                         device=rec.device, plan=prep.plan, on_progress=progress,
+                                         on_step=after_step, compile=rec.compile)
     done = rec.with_(interrupted=result.interrupted, steps_done=result.steps_done if result.interrupted else None)
     if limit is not None:  # a reproduced interruption is written as the original was
         done = rec

@@ -101,19 +101,38 @@ def resize_rgb(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
+def _number(arg: str, default: float, lo: float, hi: float, what: str) -> float:
+    """A start's numeric argument, finite and in range (nan and inf are refused by name)."""
+    if not arg:
+        return default
+    try:
+        v = float(arg)
+    except ValueError:
+        raise UserError(f"{what} {arg!r} is not a number") from None
+    if not lo <= v <= hi:
+        raise UserError(f"{what} {arg!r}: must be between {lo:g} and {hi:g}")
+    return v
+
+
 def noise(size: tuple[int, int], arg: str, rng: np.random.Generator) -> np.ndarray:
     """Grey noise like the notebook's dream from scratch; ARG is the spread (default 32)."""
-    spread = float(arg) if arg else 32.0
+    spread = _number(arg, 32.0, 0.0, 255.0, "noise spread")
     return (100.0 + rng.uniform(0.0, spread, size=(*size, 3))).astype(np.float32)
 
 
 def gradient(size: tuple[int, int], arg: str, rng: np.random.Generator) -> np.ndarray:
-    """Hue sweeps left to right, saturation fades top to bottom; ARG turns the hue (degrees)."""
+    """Hue sweeps along a direction, saturation fades across it. ARG turns the direction (degrees,
+    clockwise on screen): 0 sweeps left to right (the default), 90 top to bottom, 45 along the diagonal."""
     h, w = size
-    turn = (float(arg) if arg else 0.0) / 360.0
-    hue = (np.linspace(0.0, 1.0, w, endpoint=False)[None, :] + turn) % 1.0
-    sat = np.linspace(1.0, 0.35, h)[:, None]
-    return hsv_to_rgb(np.broadcast_to(hue, (h, w)), np.broadcast_to(sat, (h, w)), 0.9)
+    theta = np.deg2rad(_number(arg, 0.0, -360.0, 360.0, "gradient direction (degrees)"))
+    c, s = np.cos(theta), np.sin(theta)
+    c, s = (0.0 if abs(c) < 1e-12 else c), (0.0 if abs(s) < 1e-12 else s)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    along, across = x * c + y * s, y * c - x * s
+    hue = (along - along.min()) / (abs(w * c) + abs(h * s))  # 0 up to (not reaching) 1, as at 0 degrees
+    span = abs((h - 1) * c) + abs((w - 1) * s)
+    sat = 1.0 - 0.65 * ((across - across.min()) / span if span else 0.0)
+    return hsv_to_rgb(hue % 1.0, sat, 0.9)
 
 
 def color(size: tuple[int, int], arg: str, rng: np.random.Generator) -> np.ndarray:

@@ -120,8 +120,8 @@ def is_clip_path(path: Path | None) -> bool:
         try:
             with Image.open(path) as im:
                 return getattr(im, "n_frames", 1) > 1
-        except (UnidentifiedImageError, OSError):
-            return False
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+            return False  # not a readable animation: the still reader says why in one line
     return False
 
 

@@ -22,14 +22,18 @@ and (issue 14, efficientnet_lite0's real weights):
   5. the gradient exchange's share of a tiled step with 2 processes (torchrun, gloo).
 
 and with --audio only (issue 23, efficientnet_lite0, `zoo dream`'s sound defaults):
-  6. seconds of sound dreamt per second of compute (goal: above 1, faster than real time), on 20 s of
+  7. seconds of sound dreamt per second of compute (goal: above 1, faster than real time), on 20 s of
      44.1 kHz stereo (freedesktop's theme sounds in a row, or tones where the theme is not installed);
-  7. with --audio-minutes M (default 10) also: peak resident memory of a child dreaming M minutes of
+  8. with --audio-minutes M (default 10) also: peak resident memory of a child dreaming M minutes of
      44.1 kHz stereo in one octave of one step on a shallow blob (target < 2 GB; the chunks bound it,
      not the steps or the blob).
 
+and (issue 26, `--channels`): channel pictures per minute for `zoo atlas --channels`, batched (one
+batch row per channel) against one channel at a time, on efficientnet_lite0's block7/output at 128 px.
+
     python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled] [--video | --skip-video]
-                                  [--only-gflops] [--compiled] [--audio [--audio-minutes M]]
+                                  [--only-gflops] [--compiled] [--channels [--channel-steps 8]]
+                                  [--audio [--audio-minutes M] [--audio-seconds S]]
 """
 
 from __future__ import annotations
@@ -491,7 +495,7 @@ def audio_child(spec: str) -> None:
                       "chunks": result.chunks, "model": result.job.recipe.model}))
 
 
-LIGHT = "block2/output"  # [7]: a shallow blob, so the long run measures the chunks' memory in minutes
+LIGHT = "block2/output"  # [8]: a shallow blob, so the long run measures the chunks' memory in minutes
 
 
 def audio_section(minutes: float, seconds: float) -> None:
@@ -501,7 +505,7 @@ def audio_section(minutes: float, seconds: float) -> None:
                              check=True)
         r = json.loads(res.stdout.strip().splitlines()[-1])
         p = audio_run_defaults()
-        print(f"[6] {r['seconds']:.0f} s of 44.1 kHz stereo on {r['model']} at the sound defaults ({p}): "
+        print(f"[7] {r['seconds']:.0f} s of 44.1 kHz stereo on {r['model']} at the sound defaults ({p}): "
               f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s cpu; {r['seconds'] / r['wall_s']:.3f} s of sound per "
               f"second (goal > 1, faster than real time), peak memory {r['peak_bytes'] / 2**30:.2f} GiB")
         if minutes > 0:
@@ -510,7 +514,7 @@ def audio_section(minutes: float, seconds: float) -> None:
                                   f"{src}|{json.dumps({'octaves': 1, 'iterations': 1, 'layers': [LIGHT]})}"],
                                  capture_output=True, text=True, check=True)
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            print(f"[7] {r['seconds'] / 60:.1f} min of 44.1 kHz stereo, {r['chunks']} chunks, 1 octave x 1 step on "
+            print(f"[8] {r['seconds'] / 60:.1f} min of 44.1 kHz stereo, {r['chunks']} chunks, 1 octave x 1 step on "
                   f"{LIGHT}: "
                   f"{r['wall_s']:.0f} s wall, peak memory {r['peak_bytes'] / 2**30:.2f} GiB (target < 2 GB)")
 
@@ -521,6 +525,30 @@ def audio_run_defaults() -> str:
     p, o = audio_run.SOUND_PARAMS, audio_run.SoundOptions()
     return (f"{p.octaves} octaves x {p.iterations} steps, n_fft {o.n_fft}, hop {o.hop}, {o.chunk:g} s chunks, "
             f"{o.phase} phase")
+
+
+def channels_section(side: int = 128, steps: int = 8, count: int = 16, blob: str = "block7/output") -> None:
+    """[6] Channels per minute, batched vs one at a time (wall and CPU time, the same steps each)."""
+    from zoo.dream import channels
+    from zoo.dream.brain import load_brain
+
+    brain = load_brain("efficientnet_lite0")
+    settings = channels.SETTINGS.with_(steps=steps)
+    with tempfile.TemporaryDirectory(prefix="bench_channels_") as cache:  # build the net and warm it first
+        channels.render(brain, blob, Path(cache), size=side, settings=settings.with_(steps=1), batch=count,
+                        channels=range(count))
+    rates = {}
+    for label, batch in ((f"batched {channels.BATCH} a pass", channels.BATCH), ("one at a time", 1)):
+        with tempfile.TemporaryDirectory(prefix="bench_channels_") as cache:
+            clock = Clock()
+            channels.render(brain, blob, Path(cache), size=side, settings=settings, batch=batch,
+                            channels=range(count))
+            wall, cpu = clock.read()
+        rates[label] = (count * 60 / wall, count * 60 / cpu)
+        print(f"[6] {blob} at {side} px, {steps} steps, {count} channels {label}: {rates[label][0]:.1f} channels/min "
+              f"wall, {rates[label][1]:.1f} per CPU-minute")
+    batched, single = rates[f"batched {channels.BATCH} a pass"], rates["one at a time"]
+    print(f"[6] batched / one at a time: {batched[0] / single[0]:.2f}x wall, {batched[1] / single[1]:.2f}x CPU")
 
 
 def main() -> None:
@@ -540,16 +568,22 @@ def main() -> None:
     ap.add_argument("--compiled", action="store_true",
                     help="[0]: add the --compile path, its look and its compile costs (minutes on a small CPU)")
     ap.add_argument("--child-compile", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--audio", action="store_true", help="only the sound section ([6], [7])")
-    ap.add_argument("--audio-minutes", type=float, default=10.0, help="[7]: the long track (0: skip [7])")
-    ap.add_argument("--audio-seconds", type=float, default=20.0, help="[6]: the track timed at the defaults")
+    ap.add_argument("--audio", action="store_true", help="only the sound section ([7], [8])")
+    ap.add_argument("--audio-minutes", type=float, default=10.0, help="[8]: the long track (0: skip [8])")
+    ap.add_argument("--audio-seconds", type=float, default=20.0, help="[7]: the track timed at the defaults")
     ap.add_argument("--child-audio", type=str, help=argparse.SUPPRESS)
+    ap.add_argument("--channels", action="store_true", help="only [6]: channel pictures per minute")
+    ap.add_argument("--channel-steps", type=int, default=8)
     args = ap.parse_args()
     if args.child_audio:
         audio_child(args.child_audio)
         return
     if args.audio:
         audio_section(args.audio_minutes, args.audio_seconds)
+        return
+    if args.channels:
+        torch.set_flush_denormal(True)
+        channels_section(steps=args.channel_steps)
         return
     if args.child_allreduce:
         allreduce_child()

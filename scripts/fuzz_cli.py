@@ -16,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # tests/cli_fuzz.py imports tests.conftest
 
 import cli_fuzz  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402

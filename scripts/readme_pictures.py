@@ -54,6 +54,10 @@ PICTURES = (
             "atlas-efficientnet_lite0/atlas.png"),
     Picture("zoom-coffee.webp", "zoo dream coffee.png --size 200 ", "zoom-coffee.webp"),
     Picture("dream-pan.webp", "zoo dream pan.mp4 ", "docs/img/dream-pan.webp", setup=(CLIP,)),
+    Picture("legible-goldfish-photo.jpg", "zoo dream coffee.png --size 300x300 ", "goldfish-photo.png"),
+    Picture("legible-goldfish-noise.jpg", "zoo dream --init noise --size 300x300 ", "goldfish-noise.png", setup=()),
+    Picture("channels-block7.jpg", "zoo atlas --model efficientnet_lite0 --channels block7/output ",
+            "atlas-efficientnet_lite0/channels-block7-output.png", setup=()),
 )
 
 

@@ -180,3 +180,47 @@ def test_cache_lives_under_zoo_home(tmp_path, monkeypatch):
     monkeypatch.setenv("ZOO_HOME", str(tmp_path))
     assert compiled.cache_dir().is_relative_to(tmp_path / "cache" / "compile")
     assert Path(compiled.cache_dir()).name.startswith("torch-")
+
+
+class _Plant:
+    """A pickle that, when loaded, creates the marker file (what a planted cache entry would do)."""
+
+    def __init__(self, marker: Path):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').close()",))
+
+
+def test_a_planted_pickle_in_the_compile_cache_never_runs(runs, tmp_path):
+    """Every entry inductor unpickles (FX graphs, AOTAutograd) replaced by a pickle that would create a
+    marker file: a fresh process compiling the same net at the same size must not run any of them
+    (the files are not what the user's key signed, so they are deleted before inductor looks)."""
+    import pickle
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(runs[0], home, symlinks=True)
+    marker = tmp_path / "PLANTED_CODE_RAN"
+    planted = 0
+    for p in (home / "cache" / "compile").rglob("*"):
+        if p.is_file() and {"fxgraph", "aotautograd"} & set(p.parts):
+            p.write_bytes(pickle.dumps(_Plant(marker)))
+            planted += 1
+    assert planted >= 2
+    env = {**os.environ, "ZOO_HOME": str(home)}
+    env.pop("TORCHINDUCTOR_CACHE_DIR", None)
+    child = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, env=env, timeout=300)
+    assert not marker.exists(), "a planted pickle in the compile cache ran"
+    assert child.returncode == 0, child.stderr[-3000:]
+    assert json.loads(child.stdout.strip().splitlines()[-1])["inductor"].get("fxgraph_cache_hit", 0) == 0
+
+
+def test_a_cache_others_can_write_is_refused(tmp_path, monkeypatch):
+    from zoo.dream import compiled
+
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache").chmod(0o777)
+    with pytest.raises(UserError, match=r"--compile: .*cache is writable by others \(mode 777\)"):
+        compiled.enable_cache()

@@ -145,11 +145,11 @@ def test_python_layer_is_reported_by_name(tmp_path):
 
 
 
-def test_detection_output_is_refused_with_what_to_do(tmp_path):
+def test_detection_output_whose_bottoms_do_not_match_names_the_layer(tmp_path):
     p = tmp_path / "ssd.prototxt"
     p.write_text(HEAD + 'layer { name: "detection_out" type: "DetectionOutput" bottom: "data" bottom: "data" '
                  'bottom: "data" top: "det" detection_output_param { num_classes: 21 share_location: true '
                  'background_label_id: 0 nms_param { nms_threshold: 0.45 top_k: 400 } code_type: CENTER_SIZE '
                  'keep_top_k: 200 confidence_threshold: 0.01 } }\n')
-    with pytest.raises(ConvertError, match="detection_out .DetectionOutput: SSD's box decoding"):
+    with pytest.raises(ConvertError, match="'detection_out': its third bottom must be PriorBox's"):
         convert.load_net(p)

@@ -58,7 +58,7 @@ def test_goldfish_is_dreamt_into_the_coffee_photo(home, coffee, tmp_path):
     for seed in (0, 1, 2):
         out = tmp_path / f"gold{seed}.png"
         assert main(["dream", str(coffee), "-o", str(out), "-m", MODEL, "-l", "prob:goldfish", "--size", "224",
-                     "--seed", str(seed)]) == 0
+                     "--seed", str(seed), "--look", "classic"]) == 0  # the legible look: tests/test_dream_legible
         after.append(_opencv_eff_prob(out, 1))
         assert read_recipe(out).layers == ("prob:1",)
     assert sorted(after)[1] >= 0.2 and sorted(after)[1] >= 20 * before, (before, after)
@@ -90,7 +90,7 @@ def test_mtcnn_det3_face_score_rises_on_a_non_face_crop(tmp_path, monkeypatch):
 
     out = tmp_path / "face.png"
     assert main(["dream", str(crop), "-o", str(out), "-m", "mtcnn_det3", "-l", "prob1:face", "--octaves", "5",
-                 "--iterations", "8"]) == 0
+                 "--iterations", "8", "--look", "classic"]) == 0
     assert face(crop) < 0.1 and face(out) > 0.5, (face(crop), face(out))
 
 

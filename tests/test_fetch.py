@@ -62,11 +62,11 @@ def test_server_ignoring_range_restarts_cleanly(tmp_path: Path) -> None:
     assert (tmp_path / "a.bin").read_bytes() == PAYLOAD
 
 
-def test_connection_that_keeps_dropping_fails_and_leaves_nothing(tmp_path: Path) -> None:
+def test_connection_that_keeps_dropping_fails_and_keeps_the_part_to_resume(tmp_path: Path) -> None:
     with FileServer({"a.bin": PAYLOAD}, {"a.bin": "drop:1000"}) as srv, pytest.raises(FetchError) as e:
         fetch_file([srv.url("a.bin")], tmp_path / "a.bin", SHA, options=FAST)
     assert "dropped" in str(e.value) and "\n" not in str(e.value)
-    assert leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == ["a.bin.part"]  # never at its final name; the next run resumes it
     assert len(srv.log) == FAST.retries + 1
 
 

@@ -115,7 +115,7 @@ def events(client, job_id: str) -> tuple[list[dict], list[dict]]:
 def studio_files(home: Path) -> set[str]:
     root = home / "studio"
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "thumbs" not in p.parts
-            and p.name != "jobs.json" and "jobs" not in p.parts}
+            and not p.name.startswith((".jobs.json.", "jobs.json")) and "jobs" not in p.parts}  # the queue's saves
 
 
 # --- the app itself ---------------------------------------------------------------------------------
@@ -281,10 +281,13 @@ def test_import_det3_dream_with_it_and_train_it(client, home):
     weights = upload_file(client, "weights", MTCNN / "det3.caffemodel")
     r = client.post("/api/brains/import", json={"name": "my_det3", "prototxt": proto, "weights": weights,
                                                 "mean_pixel": [127.5, 127.5, 127.5], "scale": 0.0078125,
-                                                "channel_order": "RGB"})
+                                                "channel_order": "RGB", "resize": 0, "transpose": True})
     assert r.status_code == 200, r.text
     card = r.json()
     assert card["name"] == "my_det3" and card["input"] == [48, 48] and card["user"]
+    from zoo.registry import get_card
+
+    assert (get_card("my_det3").resize, get_card("my_det3").transpose) == (0, True)
     job = client.post("/api/dream", json={"init": "noise", "size": "64", "model": "my_det3", "octaves": 1,
                                           "iterations": 2, "seed": 3}).json()
     j = wait(client, job["id"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,10 +77,66 @@ def load(run_dir: Path) -> dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure to read is the user's file problem
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a zoo training checkpoint (not a table)")
     for key in ("model", "optimizer", "iter", "config", "classes"):
         if key not in state:
             raise CheckpointError(f"{path}: not a zoo training checkpoint (no {key!r})")
+    for key, ok in _FIELDS.items():
+        if key in state and not ok(state[key]):
+            raise CheckpointError(f"{path}: not a zoo training checkpoint ({key!r} has the wrong type, "
+                                  f"{type(state[key]).__name__})")
+    _check_config(state["config"], path)
     return state
+
+
+def _dict_of(keys: type, values: type | tuple[type, ...]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, dict) and all(isinstance(k, keys) and isinstance(x, values) for k, x in v.items())
+
+
+def _rng(v: Any) -> bool:
+    try:
+        n, p = v["numpy"], v["python"]
+        return (isinstance(v["torch"], torch.Tensor) and isinstance(n["keys"], torch.Tensor)
+                and all(isinstance(n[k], (int, float)) for k in ("pos", "has_gauss", "gauss"))
+                and isinstance(p["version"], int) and isinstance(p["state"], list)
+                and all(isinstance(x, int) for x in p["state"]))
+    except (KeyError, TypeError, IndexError):
+        return False
+
+
+_FIELDS: dict[str, Callable[[Any], bool]] = {
+    "model": _dict_of(str, torch.Tensor),
+    "optimizer": lambda v: isinstance(v, dict) and isinstance(v.get("state"), dict)
+    and isinstance(v.get("param_groups"), list) and all(isinstance(g, dict) for g in v["param_groups"]),
+    "iter": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+    "config": lambda v: isinstance(v, dict),
+    "classes": lambda v: isinstance(v, list) and bool(v) and all(isinstance(c, str) for c in v),
+    "best_top1": lambda v: isinstance(v, (int, float)),
+    "metrics": _dict_of(str, (int, float)),
+    "rng": _rng,
+    "logits": lambda v: v is None or isinstance(v, str),
+    "classifier": lambda v: v is None or isinstance(v, str),
+    "output": lambda v: v is None or isinstance(v, str),
+}
+
+
+def _check_config(config: dict, path: Path) -> None:
+    """Each config value of the type its TrainConfig field has (a number where a number belongs)."""
+    from dataclasses import MISSING, fields
+
+    from .config import TrainConfig
+
+    for f in fields(TrainConfig):
+        if f.name not in config or f.default is MISSING or f.default is None:
+            continue
+        v, want = config[f.name], type(f.default)
+        ok = isinstance(v, want) and (want is bool or not isinstance(v, bool))
+        if want is float:
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if not ok:
+            raise CheckpointError(f"{path}: not a zoo training checkpoint (config {f.name!r} should be "
+                                  f"{want.__name__}, not {type(v).__name__})")
 
 
 def clean_partials(run_dir: Path) -> None:

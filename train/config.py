@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from zoo.errors import UserError
+from zoo.seeds import check_seed
 
 DEFAULT_SPEC = "crop,mirror,brightness,contrast,saturation,hue,lighting"  # see augment.build
 
@@ -143,6 +144,7 @@ def validate(cfg: TrainConfig) -> None:
         if kind is not None and value not in {c.value for c in kind}:
             flag = "--" + f.name.replace("_", "-")
             raise UserError(f"{flag} {value!r}: choose {', '.join(c.value for c in kind)}")
+    check_seed(cfg.seed)
     if not 0.0 < cfg.val_fraction < 1.0:
         raise UserError(f"--val-fraction {cfg.val_fraction}: must be between 0 and 1")
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from zoo import events
 from zoo.events import Event, OnEvent
+from zoo.io import make_dirs
 
 from . import checkpoint, preview, sound
 from .config import TrainConfig, accumulation, dataset_key, merge_resume, validate
@@ -178,6 +179,13 @@ def start_config(cfg: TrainConfig, given: dict, resume: bool) -> tuple[TrainConf
         raise checkpoint.CheckpointError(
             f"{run_dir}: already has a checkpoint; add --resume to continue it or choose another --out"
         )
+    if cfg.name:  # refused now, not after the whole run has trained
+        from zoo.register import check_new_name
+
+        check_new_name(cfg.name)
+    validate(cfg)
+    if int(os.environ.get("RANK", "0")) == 0:
+        make_dirs(run_dir)  # an --out that cannot be written is one line before any data is read
     cfg.out = str(run_dir)
     cfg.dataset = dataset_key(cfg.dataset)  # absolute: the run resumes from any folder
     return cfg, None
@@ -270,7 +278,7 @@ def _open(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool) -> R
     run_dir = Path(cfg.out)
     say = show and d.master
     if d.master:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        make_dirs(run_dir)
         checkpoint.clean_partials(run_dir)
     source = load_source(cfg.model, init=cfg.init, seed=cfg.seed, weights=cfg.weights, like=cfg.like)
     size = tuple(source.preprocess.input_size)

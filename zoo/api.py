@@ -86,3 +86,12 @@ def classifier(name: str | None = None, *, offline: bool = False):
 
     card, paths, path = onnx_file(name, offline=offline)
     return Classifier(path, preprocess_for(card, paths), labels_for(card, paths), output=card.output)
+
+
+def predict(name: str, picture: str | Path):
+    """A registered brain's top class on one picture (the check `zoo convert --name` prints, so a
+    wrong preprocessing shows at once); a picture that cannot be decoded is a one-line error."""
+    result = classifier(name, offline=True).classify([picture], k=1)[0]
+    if result.error:
+        raise UserError(f"{picture}: {result.error}")
+    return result.top[0]

@@ -120,8 +120,10 @@ def cached_size(card: ModelCard) -> int:
 # --- getting files -------------------------------------------------------------------------------
 
 
-def _sources(card: ModelCard, spec: FileSpec) -> list[str]:
-    return mirror_sources(card.name, spec.filename) + ([spec.url] if spec.url else [])
+def sources(card: ModelCard, spec: FileSpec) -> list[str]:
+    """Where a file is tried, in order: $ZOO_MIRROR, the card's url (upstream), then the card's mirrors;
+    every one is held to the same checksum."""
+    return mirror_sources(card.name, spec.filename) + ([spec.url] if spec.url else []) + list(spec.mirrors)
 
 
 def _extract_member(archive: Path, member: str, dest: Path) -> None:
@@ -146,7 +148,7 @@ def _fetch_role(card: ModelCard, role: str, options: FetchOptions | None) -> Non
     if spec.archive:
         archive_spec = card.files[spec.archive]
         archive = file_path(card, spec.archive)
-        fetch_file(_sources(card, archive_spec), archive, archive_spec.checksum,
+        fetch_file(sources(card, archive_spec), archive, archive_spec.checksum,
                    label=f"{card.name}/{archive_spec.filename}", options=options, size=archive_spec.size)
         with file_lock(dest):
             expected = expected_checksum(card, role)
@@ -154,7 +156,7 @@ def _fetch_role(card: ModelCard, role: str, options: FetchOptions | None) -> Non
                 _extract_member(archive, spec.member or "", dest)
         _pin(card, role)
         return
-    fetch_file(_sources(card, spec), dest, expected_checksum(card, role),
+    fetch_file(sources(card, spec), dest, expected_checksum(card, role),
                label=f"{card.name}/{spec.filename}", options=options, size=spec.size)
     _pin(card, role)
 
@@ -190,6 +192,8 @@ def _ensure_builtin(card: ModelCard, say: Callable[[str], None]) -> None:
     if build is None:
         raise UserError(f"model {card.name}: unknown built-in {card.builtin!r}")
     d = model_dir(card.name)
+    if is_cached(card) and not corrupt_roles(card):
+        return  # built: nothing to write, so a read-only $ZOO_HOME dreams with it all the same
     with file_lock(d / "build"):
         if is_cached(card) and not corrupt_roles(card):
             return

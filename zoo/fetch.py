@@ -24,6 +24,7 @@ import os
 import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -115,6 +116,13 @@ def mirror_sources(model: str, filename: str, mirror: str | None = None) -> list
     validate_name(model)
     validate_filename(filename)
     if "://" in mirror:
+        try:
+            parts = urllib.parse.urlsplit(mirror)
+            parts.port  # noqa: B018 - a bad port raises here
+        except ValueError as e:
+            raise UserError(f"ZOO_MIRROR={mirror!r}: not a valid URL ({e})") from None
+        if parts.scheme not in ("http", "https", "file") or not (parts.netloc or parts.scheme == "file"):
+            raise UserError(f"ZOO_MIRROR={mirror!r}: give an http(s):// URL or a folder")
         return [f"{mirror.rstrip('/')}/{model}/{filename}"]
     return [str(Path(mirror).expanduser() / model / filename)]
 
@@ -178,6 +186,10 @@ class _Deadline(FetchError):
     """The overall deadline passed; the part file is kept so the next run resumes it."""
 
 
+class _GaveUp(FetchError):
+    """The tries ran out on a dropping or unreachable source; the part file is kept to resume."""
+
+
 def _disk_error(e: OSError, part: Path) -> DiskError:
     what = "disk full" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else (e.strerror or str(e))
     return DiskError(f"{part.parent}: cannot write the download ({what})")
@@ -194,6 +206,21 @@ def _too_big(limit: int) -> _Oversize:
     return _Oversize(f"sent more than the {limit} bytes the model card declares (cut off)")
 
 
+def _write_all(out: BinaryIO, chunk: bytes, part: Path) -> None:
+    """Write every byte of `chunk`: an unbuffered write may take only part of it (a disk filling up),
+    and the rest is retried until the disk says why it cannot (never a silent gap, read later as a
+    checksum mismatch)."""
+    view = memoryview(chunk)
+    try:
+        while view:
+            n = out.write(view)
+            if not n:
+                raise OSError(errno.ENOSPC, "no space left on device")
+            view = view[n:]
+    except OSError as e:
+        raise _disk_error(e, part) from None
+
+
 def _pump(read: Callable[[int], bytes], out: BinaryIO, part: Path, received: int, limit: int | None,
           done: Callable[[int], None]) -> int:
     """Copy blocks from `read(bytes so far)` (b"" at the end) into `out`, for HTTP and folder mirrors alike.
@@ -207,10 +234,7 @@ def _pump(read: Callable[[int], bytes], out: BinaryIO, part: Path, received: int
             return received
         if limit is not None and received + len(chunk) > limit:
             raise _too_big(limit)
-        try:
-            out.write(chunk)
-        except OSError as e:
-            raise _disk_error(e, part) from None
+        _write_all(out, chunk, part)
         received += len(chunk)
         done(received)
 
@@ -221,8 +245,11 @@ def _http_once(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: f
     headers = {"User-Agent": USER_AGENT}
     if start:
         headers["Range"] = f"bytes={start}-"
-    request = urllib.request.Request(url, headers=headers)
     timeout = max(0.001, min(opts.timeout, deadline - time.monotonic()))
+    try:
+        request = urllib.request.Request(url, headers=headers)
+    except ValueError as e:
+        raise FetchError(f"not a valid URL ({e})") from None
     try:
         resp = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as e:
@@ -281,7 +308,7 @@ def _download(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: fl
                 if time.monotonic() + pause > deadline:
                     break
                 time.sleep(pause)
-    raise FetchError(f"{last}; gave up after {attempt + 1} tries", offline=unreached)
+    raise _GaveUp(f"{last}; gave up after {attempt + 1} tries", offline=unreached)
 
 
 def _copy_local(source: str, part: Path, limit: int | None, tick: Tick) -> None:
@@ -399,7 +426,7 @@ class _Ticker:
 def _fetch_from(source: str, dest: Path, checksum: Checksum | None, label: str, opts: FetchOptions,
                 tick: _Ticker, deadline: float, size: int | None) -> None:
     """One source into `dest`, verified; a corrupt `.part` left by an earlier run is fetched again once
-    before the source is blamed. A failed part is deleted (kept past the deadline, to resume)."""
+    before the source is blamed. A failed part is deleted (kept past the deadline or the last retry, to resume)."""
     part = dest.with_name(dest.name + ".part")
     stale = part.exists() and part.stat().st_size > 0
     try:
@@ -415,7 +442,7 @@ def _fetch_from(source: str, dest: Path, checksum: Checksum | None, label: str, 
             _verify(part, checksum, label, source)
         os.replace(part, dest)
     except FetchError as e:
-        if not isinstance(e, _Deadline):
+        if not isinstance(e, (_Deadline, _GaveUp)):  # kept past the deadline or the last retry, to resume
             _remove(part)
         raise
     except DiskError:

@@ -78,6 +78,13 @@ def names_of(label: str) -> list[str]:
     return [n.strip() for n in label.split(",") if n.strip()]
 
 
+def _neighbours(names: list[str], index: int) -> str:
+    """The classes on either side of one: what tells ImageNet's crane the bird (between bittern and
+    limpkin) from crane the machine (between cradle and crash helmet), whose labels are the same."""
+    near = [label_for(names, j) for j in (index - 1, index + 1) if 0 <= j < len(names)]
+    return f"  (next to {' and '.join(near)})" if near else ""
+
+
 def match_label(names: list[str], text: str, what: str = "model") -> int:
     """The index of the class `text` names: its full label, any of its comma-separated names
     (case-insensitive), or its index. Ambiguous names list the candidates; unknown ones the closest."""
@@ -97,7 +104,7 @@ def match_label(names: list[str], text: str, what: str = "model") -> int:
     if len(hits) == 1:
         return hits[0]
     if hits:
-        listed = "\n".join(f"  {i}: {names[i]}" for i in hits)
+        listed = "\n".join(f"  {i}: {names[i]}{_neighbours(names, i)}" for i in hits)
         raise UserError(f"{what}: class {text!r} is ambiguous; use the index of one of:\n{listed}")
     every = {n.casefold(): i for i, label in enumerate(names) for n in [label, *names_of(label)]}
     close = difflib.get_close_matches(folded, list(every), n=8, cutoff=0.5) or [k for k in every if folded in k]

@@ -140,12 +140,16 @@ def _graph_fields(graph: Any) -> dict[str, object]:
 
 
 def register_converted(name: str, *, prototxt: Path, weights: Path | None, mean: Path | None = None,
-                       graph: Any = None, preprocess: dict | None = None, labels: list[str] | None = None) -> Path:
+                       graph: Any = None, preprocess: dict | None = None, labels: list[str] | None = None,
+                       say: Any = None) -> Path:
     """`zoo convert --name NAME`: register the Caffe files as a user model; returns the user models.toml.
 
-    `preprocess` overrides Caffe's ImageNet convention (channel_order, mean, scale, resize) with
-    what the net was trained on; `labels` names the classes.
+    Preprocessing (zoo.card_preprocess.FIELDS): Caffe's ImageNet convention, overridden by what the
+    prototxt says (its input size, a train_val's transform_param), overridden by `preprocess` (what
+    the user says the net was trained on). `labels` names the classes; `say` hears the prototxt's notes.
     """
+    from zoo.card_preprocess import describe, prototxt_defaults
+
     check_new_name(name)
     if weights is None:
         raise UserError(f"--name {name}: registering a model needs its weights (--weights FILE.caffemodel)")
@@ -159,6 +163,10 @@ def register_converted(name: str, *, prototxt: Path, weights: Path | None, mean:
                  "(BGR, mean pixel 104/117/123) or the mean file.",
         "labels": {"names": list(labels or [])}, **CAFFE_IMAGENET, **_graph_fields(graph),
     }
+    stated, notes = prototxt_defaults(Path(prototxt))
+    fields.update(stated)
+    for note in notes + ([f"from the prototxt: {describe(stated)}"] if stated else []):
+        (say or (lambda m: None))(note)
     fields.update({k: v for k, v in (preprocess or {}).items() if v is not None})
     register_local_model(name, Path(prototxt), Path(weights), mean_file=mean, **fields)
     return user_toml()

@@ -62,6 +62,7 @@ class FileSpec:
     unverified: str | None = None  # why no checksum is known (pinned on first download)
     source: str | None = None
     size: int | None = None  # bytes, where upstream states it (summed by `zoo list`)
+    mirrors: tuple[str, ...] = ()  # further URLs of the same bytes, tried in order after `url`
 
 
 @dataclass(frozen=True)
@@ -169,8 +170,11 @@ def _take(table: Any, allowed: dict[str, type | tuple[type, ...]], where: str) -
 
 def _file_spec(role: str, table: Mapping[str, Any], where: str) -> FileSpec:
     allowed: dict[str, Any] = {k: str for k in ("url", "filename", "archive", "member", "unverified", "source")}
-    allowed.update({k: str for k in CHECKSUM_KINDS}, size=int)
+    allowed.update({k: str for k in CHECKSUM_KINDS}, size=int, mirrors=list)
     t = _take(table, allowed, where)
+    for m in t.get("mirrors", []):
+        if not isinstance(m, str) or not m.startswith(("https://", "http://")) or any(c.isspace() for c in m):
+            raise RegistryError(f"{where}: mirrors must be http(s) URLs, not {str(m)[:80]!r}")
     if t.get("size", 0) < 0:
         raise RegistryError(f"{where}: size must be a number of bytes (0 or more)")
     if role not in FILE_ROLES:
@@ -185,6 +189,8 @@ def _file_spec(role: str, table: Mapping[str, Any], where: str) -> FileSpec:
         raise RegistryError(f"{where}: 'archive' and 'member' go together")
     if "archive" not in t and not sums and "unverified" not in t:
         raise RegistryError(f"{where}: no checksum (sha256, sha1, md5 or git_blob; or unverified = \"why\")")
+    if t.get("mirrors") and not sums:
+        raise RegistryError(f"{where}: mirrors need a checksum (every source is held to the same one)")
     name = t.get("filename") or Path(t.get("member") or t.get("url") or "").name
     if not name:
         raise RegistryError(f"{where}: no file name (give url, member or filename)")
@@ -202,6 +208,7 @@ def _file_spec(role: str, table: Mapping[str, Any], where: str) -> FileSpec:
         unverified=t.get("unverified"),
         source=t.get("source"),
         size=t.get("size"),
+        mirrors=tuple(t.get("mirrors", ())),
     )
 
 

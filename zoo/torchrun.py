@@ -89,6 +89,20 @@ def command(nproc: int, argv: list[str]) -> list[str]:
 
 def launch(nproc: int, argv: list[str]) -> int:
     """Run `zoo ARGV` in N processes on this machine (the cores shared out) and return torchrun's code."""
+    import sys
+
+    from zoo.rank_output import RankOutput
+
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    return subprocess.call(command(nproc, argv), env=env)
+    if sys.stderr.isatty():
+        env.setdefault("FORCE_COLOR", "1")  # the ranks' stderr is a pipe now: keep rich's bars and colours
+    proc = subprocess.Popen(command(nproc, argv), env=env, stderr=subprocess.PIPE)
+    shown = RankOutput(sys.stderr.buffer)
+    for chunk in iter(lambda: os.read(proc.stderr.fileno(), 1 << 16), b""):
+        shown.feed(chunk)
+    code = proc.wait()
+    line = shown.summary(code, nproc)
+    if line:
+        print(line, file=sys.stderr)
+    return code

@@ -1,6 +1,6 @@
 """All layer handlers; importing this package fills the registry."""
 
-from zoo.convert.layers import activation, conv, dense, fork, lrn, norm, pool, structure  # noqa: F401
+from zoo.convert.layers import activation, conv, dense, detection, fork, lrn, norm, pool, structure  # noqa: F401
 from zoo.convert.layers.base import REGISTRY, Op, handler
 
 # Layer types that declare the net's inputs; the graph turns them into inputs, not layers.
@@ -13,8 +13,6 @@ LOSS_TYPES = {"SoftmaxWithLoss", "EuclideanLoss", "HingeLoss", "SigmoidCrossEntr
               "MultinomialLogisticLoss", "ContrastiveLoss", "Accuracy", "HDF5Output"}
 # Types zoo knows and deliberately does not convert, with what to do instead.
 NOT_CONVERTED = {
-    "DetectionOutput": "SSD's box decoding and NMS, not converted: delete this layer and decode the "
-                       "mbox_loc, mbox_conf and mbox_priorbox outputs yourself",
     "Proposal": "Faster R-CNN's proposal layer, not converted: feed rois as a second input instead",
 }
 # Layers that consume blobs and produce nothing: their bottoms are not outputs, their branch stays.

@@ -49,6 +49,8 @@ class Op:
     probabilities: ClassVar[bool] = False  # its top is class probabilities (a net's main output)
     block_end: ClassVar[bool] = False  # closes a block (inception Concat, residual sum): a dream blob
     activation: ClassVar[bool] = False  # a finished feature map (nonlinearity, pooling, LRN): a dream blob
+    data_dependent_axes: ClassVar[tuple[int, ...]] = ()  # output axes whose size the values decide (SSD's
+    # detections): the shape rule gives an upper bound, ONNX declares them symbolic
     # Caffe's fillers (scratch training): blob name -> (parameter message, filler field); where the
     # prototxt names none, default_fillers (else constant 0; Caffe's own constant-0 weights cannot train).
     filler_fields: ClassVar[dict[str, tuple[str, str]]] = {}

@@ -439,10 +439,33 @@ class ArgMaxAttrs:
     axis: int | None
 
 
+def _torch_caffe_topk(x, k: int, dim: int):
+    """The k largest along `dim` in Caffe's order: (value, index) pairs sorted descending, so among
+    equal values the LAST index comes first. A stable descending sort of the flipped axis gives it."""
+    import torch
+
+    vals, idx = torch.sort(x.flip(dim), dim=dim, descending=True, stable=True)
+    return vals.narrow(dim, 0, k), x.shape[dim] - 1 - idx.narrow(dim, 0, k)
+
+
+def _onnx_caffe_topk(ctx, x: str, k: str, axis: int, y: str) -> tuple[str, str]:
+    """TopK (which puts the lower index first among ties) on the flipped axis, indices mapped back;
+    the axis length is read at run time, so any input size gets Caffe's last-index-first order."""
+    flip = ctx.node("Slice", [x, ctx.const_i64([-1], y + "/fs"), ctx.const_i64([-(2 ** 63)], y + "/fe"),
+                              ctx.const_i64([axis], y + "/fa"), ctx.const_i64([-1], y + "/fst")],
+                    [ctx.tmp(y, "flip")])[0]
+    vals, idx = ctx.node("TopK", [flip, k], [ctx.tmp(y, "vals"), ctx.tmp(y, "idx")], axis=axis)
+    size = ctx.node("Gather", [ctx.node("Shape", [x], [ctx.tmp(y, "shape")])[0], ctx.const_i64([axis], y + "/ax")],
+                    [ctx.tmp(y, "n")], axis=0)[0]
+    last = ctx.node("Sub", [size, ctx.const_i64([1], y + "/one")], [ctx.tmp(y, "last")])[0]
+    return vals, ctx.node("Sub", [last, idx], [ctx.tmp(y, "orig")])[0]
+
+
 @register("ArgMax")
 class ArgMax(Op):
     """argmax_layer.cpp: the top_k indices (as floats) or, with out_max_val, values along `axis`;
-    without an axis, over each sample flattened: (N, 1 or 2, top_k) with indices then values."""
+    without an axis, over each sample flattened: (N, 1 or 2, top_k) with indices then values.
+    Ties go to the last index (Caffe's partial sort over (value, index) pairs, descending)."""
 
     def attrs(self, p):
         q = p.argmax_param
@@ -467,14 +490,14 @@ class ArgMax(Op):
         k = ctx.const_i64([a.top_k], y + "/k")
         if a.axis is not None:
             ax = axis_index(a.axis, len(shape), layer.name)
-            vals, idx = ctx.node("TopK", [x, k], [ctx.tmp(y, "vals"), ctx.tmp(y, "idx")], axis=ax)
+            vals, idx = _onnx_caffe_topk(ctx, x, k, ax, y)
             if a.out_max_val:
                 ctx.node("Identity", [vals], [y])
             else:
                 ctx.node("Cast", [idx], [y], to=1)
             return
         flat = ctx.node("Flatten", [x], [ctx.tmp(y, "flat")], axis=1)[0]
-        vals, idx = ctx.node("TopK", [flat, k], [ctx.tmp(y, "vals"), ctx.tmp(y, "idx")], axis=1)
+        vals, idx = _onnx_caffe_topk(ctx, flat, k, 1, y)
         idx = ctx.node("Cast", [idx], [ctx.tmp(y, "fidx")], to=1)[0]
         parts = [idx, vals] if a.out_max_val else [idx]
         both = ctx.node("Concat", [ctx.node("Unsqueeze", [p, ctx.const_i64([1], y + f"/u{i}")],
@@ -490,9 +513,9 @@ class ArgMax(Op):
         x = xs[0]
         if a.axis is not None:
             ax = axis_index(a.axis, x.dim(), "")
-            vals, idx = x.topk(a.top_k, dim=ax)
+            vals, idx = _torch_caffe_topk(x, a.top_k, ax)
             return [vals if a.out_max_val else idx.to(x.dtype)]
-        vals, idx = x.flatten(1).topk(a.top_k, dim=1)
+        vals, idx = _torch_caffe_topk(x.flatten(1), a.top_k, 1)
         parts = [idx.to(x.dtype), vals] if a.out_max_val else [idx.to(x.dtype)]
         out = torch.stack(parts, 1)
         return [out.reshape(*out.shape, *([1] * max(x.dim() - 3, 0)))]

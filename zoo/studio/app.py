@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import zoo
 from zoo.errors import UserError
 from zoo.studio import paths
+from zoo.studio.guard import host_allowed, internal_error
 from zoo.studio.paths import Folders, area, ref_of, safe_name, studio_dir, studio_file
 from zoo.studio.worker import FINISHED, JobStore
 
@@ -83,7 +84,7 @@ class DreamRequest(BaseModel):
     jitter: int | None = Field(None, ge=0)
     tile: int | None = Field(None, ge=16)
     size: str | None = Field(None, description="W or WxH: scale the input first")
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     preset: str | None = None
     device: Literal["cpu", "cuda"] = "cpu"
 
@@ -95,7 +96,7 @@ class AtlasRequest(BaseModel):
     octaves: int = Field(2, ge=1, le=32)
     iterations: int = Field(5, ge=1, le=10000)
     step: float = Field(1.5, ge=0.0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)
     blobs: list[str] = Field(default_factory=list, description="default: every dreamable blob")
     device: Literal["cpu", "cuda"] = "cpu"
 
@@ -111,6 +112,9 @@ class ImportRequest(BaseModel):
     mean_pixel: list[float] | None = Field(None, min_length=1, max_length=4)
     channel_order: Literal["BGR", "RGB"] | None = None
     scale: float | None = None
+    input_size: list[int] | None = Field(None, min_length=2, max_length=2, description="H, W pictures are fitted to")
+    resize: int | None = Field(None, ge=0, description="short side before the centre crop; 0: straight to input_size")
+    transpose: bool | None = Field(None, description="trained on x/y-swapped pictures (MTCNN's)")
 
 
 class TrainRequest(BaseModel):
@@ -132,7 +136,7 @@ class TrainRequest(BaseModel):
     ckpt_every: int | None = Field(None, ge=1)
     log_every: int | None = Field(None, ge=1)
     workers: int | None = Field(None, ge=0, le=16)
-    seed: int | None = None
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
     preview: bool | None = None
     name: str | None = Field(None, description="export as this zoo model when done")
     resume: bool = False
@@ -176,7 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def guard(request: Request, call_next):
         host = request.headers.get("host", "")
         origin = request.headers.get("origin")
-        if s.token is None and host not in s.allowed_hosts():
+        if not host_allowed(host, s.port, s.host, s.token is not None):
             return error(403, f"host {host!r} is not this studio (open http://127.0.0.1:{s.port}/)")
         if origin is not None and origin != f"http://{host}":
             return error(403, f"cross-origin request refused (origin {origin})")
@@ -193,7 +197,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 resp = RedirectResponse("/", status_code=303)
                 resp.set_cookie(COOKIE, s.token, httponly=True, samesite="strict")
                 return resp
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception:  # noqa: BLE001 - one line to the client; the connection stays usable
+            return error(500, internal_error(request.method, request.url.path))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         if request.url.path == "/" or request.url.path.endswith(".html"):
@@ -235,9 +242,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def health() -> dict:
         """The studio is up; its version, $ZOO_HOME, the folders it may read, and whether the worker has
         warmed up (torch imported and the last brain loaded: a dream then starts at once)."""
-        return {"ok": True, "version": zoo.__version__, "home": str(paths.zoo_home()),
-                "folders": [str(f) for f in folders.roots], "worker": store().process is not None,
-                "warm": store().ready}
+        return {"ok": not s.start_worker or store().health()["worker"], "version": zoo.__version__,
+                "home": str(paths.zoo_home()), "folders": [str(f) for f in folders.roots], **store().health()}
 
     # --- uploads -------------------------------------------------------------------------------
 
@@ -403,7 +409,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if req.labels:
             labels = _read_labels(studio_file(req.labels, ("uploads",)))
         graph = convert.load_net(proto, weights, mean=mean)
-        preprocess = {"mean": req.mean_pixel, "scale": req.scale, "channel_order": req.channel_order}
+        preprocess = req.model_dump(include={"scale", "channel_order", "input_size", "resize", "transpose"})
+        preprocess["mean"] = req.mean_pixel
         register_converted(req.name, prototxt=proto, weights=weights, mean=mean, graph=graph, preprocess=preprocess,
                            labels=labels)
         from zoo.registry import get_card

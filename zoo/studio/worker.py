@@ -12,6 +12,7 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
+import queue
 import signal
 import threading
 import time
@@ -73,9 +74,19 @@ def _worker_main(home: str, jobs_q, events_q, stop_id, warm_model: str | None = 
                 emit({"type": "state", "state": "stopped", "result": {}})
             except Exception as e:  # noqa: BLE001 - a bug in one job must not end the worker
                 traceback.print_exc(file=log)
-                emit({"type": "state", "state": "failed", "error": f"{type(e).__name__}: {e}"})
+                emit({"type": "state", "state": "failed", "error": _one_line(e, kind, job_dir / "log.txt")})
             finally:
                 current["id"] = None
+
+
+def _one_line(e: BaseException, kind: str, log: Path) -> str:
+    """What a job's unexpected failure says to people: the disk or memory problem in words, else that it
+    is a bug and where its traceback is (never a bare exception name)."""
+    if isinstance(e, MemoryError):
+        return f"not enough memory for this {kind} job"
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.filename or kind}: {e.strerror}" if e.filename else f"the {kind} job: {e.strerror}"
+    return f"the {kind} job failed on an internal error (a bug in zoo); its traceback is in {log}"
 
 
 # --- the server side ------------------------------------------------------------------------------
@@ -108,7 +119,15 @@ class Job:
 
 
 class JobStore:
-    """Jobs by id, fed by the worker's events; one worker, one job at a time, in submission order."""
+    """Jobs by id, fed by the worker's events; one worker, one job at a time, in submission order.
+
+    The queue lives here, not in the worker: a job is handed to the worker only when it is idle, so a
+    worker that dies (killed, out of memory, a crash in a decoder) loses at most the job it ran. A
+    supervisor thread per worker reads its events and notices its death within a fraction of a second:
+    that job fails with one line, a new worker starts and takes the rest of the queue. The queue is saved
+    atomically to $ZOO_HOME/studio/jobs.json at every change, so queued jobs survive a restart."""
+
+    restart_limit = 20  # workers started in a row without finishing a job, before the studio gives up
 
     def __init__(self, start_worker: bool = True, warm: bool = True):
         self.lock = threading.Lock()
@@ -116,10 +135,11 @@ class JobStore:
         self.changed = threading.Condition(self.lock)
         self._ctx = mp.get_context("spawn")
         self._stop_id = self._ctx.Array("c", 1024)  # ids of the jobs the user stopped, space-separated
-        self._jobs_q = self._ctx.Queue()
-        self._events_q = self._ctx.Queue()
+        self._jobs_q = self._events_q = None
         self.process = None
         self.ready = False  # the worker has warmed up (torch imported, the last brain loaded)
+        self.running: str | None = None  # the job the worker holds
+        self.restarts, self._failures, self._closing = 0, 0, False
         self._load()
         self.warm_model = self._last_brain() if warm else None
         if start_worker:
@@ -133,8 +153,9 @@ class JobStore:
         with contextlib.suppress(OSError, ValueError, TypeError):
             for d in json.loads(self._path().read_text(encoding="utf-8")):
                 job = Job(**d)
-                if job.state not in FINISHED:  # the worker that ran it is gone
+                if job.state not in (*FINISHED, "queued"):  # the worker that ran it is gone; queued ones wait
                     job.state, job.error = "failed", "the studio was restarted while this job ran"
+                    job.finished = job.finished or time.time()
                 self.jobs[job.id] = job
 
     def _last_brain(self) -> str:
@@ -145,47 +166,106 @@ class JobStore:
         return "efficientnet_lite0"
 
     def _save(self) -> None:
-        keep = sorted(self.jobs.values(), key=lambda j: j.created)[-200:]
+        keep = sorted(self.jobs.values(), key=lambda j: j.created)
+        keep = [j for j in keep[:-200] if j.state == "queued"] + keep[-200:]  # never drop a queued job
         fields = ("id", "kind", "spec", "title", "state", "created", "finished", "progress", "result", "error",
                   "previews", "seq")
         data = [{**{k: getattr(j, k) for k in fields}, "events": j.events[-50:]} for j in keep]
-        studio_dir().mkdir(parents=True, exist_ok=True)
-        write_text_atomic(self._path(), json.dumps(data))
+        with contextlib.suppress(OSError):  # a full or read-only disk must not stop the studio
+            studio_dir().mkdir(parents=True, exist_ok=True)
+            write_text_atomic(self._path(), json.dumps(data))
 
     # worker
     def start(self) -> None:
+        """Start a worker with its own queues (a killed one may leave its queues half-written) and the
+        thread that supervises it."""
         from zoo.registry import zoo_home
 
+        self._jobs_q, self._events_q = self._ctx.Queue(), self._ctx.Queue()
+        self.ready, self.running = False, None
         self.process = self._ctx.Process(target=_worker_main, name="zoo-studio-worker", daemon=True,
                                          args=(str(zoo_home()), self._jobs_q, self._events_q, self._stop_id,
                                                self.warm_model))
         with _quiet_sigint():
             self.process.start()
-        threading.Thread(target=self._pump, name="zoo-studio-events", daemon=True).start()
+        threading.Thread(target=self._supervise, args=(self.process, self._events_q), name="zoo-studio-events",
+                         daemon=True).start()
 
     def close(self) -> None:
+        self._closing = True
         if self.process is not None and self.process.is_alive():
             self._jobs_q.put(None)
             self.process.join(timeout=2)
             if self.process.is_alive():
                 self.process.terminate()
                 self.process.join(timeout=5)
-        self._events_q.put(None)
+        if self._events_q is not None:
+            self._events_q.put(None)
 
-    def _pump(self) -> None:
+    def health(self) -> dict:
+        """What /api/health says about the worker: alive or not, warmed up, its pid, the job it runs."""
+        alive = self.process is not None and self.process.is_alive()
+        return {"worker": alive, "warm": alive and self.ready, "pid": self.process.pid if alive else None,
+                "running": self.running, "queued": len(self.queued()), "restarts": self.restarts}
+
+    def queued(self) -> list[Job]:
+        return sorted((j for j in self.jobs.values() if j.state == "queued"), key=lambda j: j.created)
+
+    def _supervise(self, process, events_q) -> None:
+        """Read one worker's events until it exits; if it died, fail its job and start another."""
         while True:
-            item = self._events_q.get()
+            try:
+                item = events_q.get(timeout=0.2)
+            except queue.Empty:
+                if process.is_alive():
+                    continue
+                break
             if item is None:
                 return
-            job_id, event = item
+            self._on_event(*item)
+        if self._closing or process is not self.process:
+            return
+        self._worker_died(process)
+
+    def _on_event(self, job_id: str | None, event: dict) -> None:
+        with self.changed:
             if job_id is None:  # the worker's own news: warmed up
                 self.ready = True
-                continue
-            with self.changed:
+            else:
                 job = self.jobs.get(job_id)
                 if job is not None:
                     self._apply(job, event)
-                self.changed.notify_all()
+                if event.get("type") == "state" and event.get("state") in FINISHED and job_id == self.running:
+                    self.running, self._failures = None, 0
+            self._dispatch()
+            self.changed.notify_all()
+
+    def _worker_died(self, process) -> None:
+        code = process.exitcode
+        how = f"was killed by signal {-code} ({_signal_name(-code)})" if code and code < 0 else f"exited ({code})"
+        with self.changed:
+            job = self.jobs.get(self.running) if self.running else None
+            if job is not None and job.state not in FINISHED:
+                self._apply(job, {"type": "state", "state": "failed",
+                                  "error": f"the studio's worker process {how} during this job; a new worker "
+                                           "takes the next job"})
+            self.running, self.ready = None, False
+            self._failures += 1
+            again = self._failures <= self.restart_limit
+            if again:
+                self.restarts += 1
+            self.changed.notify_all()
+        if again:
+            self.start()
+
+    def _dispatch(self) -> None:
+        """Hand the next queued job to the worker when it is idle (called with the lock held)."""
+        if self.running is not None or not self.ready or self.process is None or not self.process.is_alive():
+            return
+        for job in self.queued():
+            self.running = job.id
+            self._jobs_q.put((job.id, job.kind, job.spec))
+            return
 
     def _apply(self, job: Job, event: dict) -> None:
         event = dict(event)
@@ -202,7 +282,7 @@ class JobStore:
             job.error = event.get("error")
             if job.state in FINISHED:
                 job.finished = time.time()
-                self._save()
+            self._save()
         elif kind in ("progress", "start"):
             job.progress = {k: v for k, v in event.items() if k != "type"}
         elif kind == "metrics":  # training: iterations done of the total
@@ -222,7 +302,7 @@ class JobStore:
         with self.changed:
             self.jobs[job.id] = job
             self._save()
-        self._jobs_q.put((job.id, kind, spec))
+            self._dispatch()
         return job
 
     def get(self, job_id: str) -> Job | None:
@@ -243,6 +323,12 @@ class JobStore:
             ids = [i for i in self._stop_id.value.decode().split() if i != job_id][-60:]
             self._stop_id.value = " ".join([*ids, job_id]).encode()
         return job
+
+
+def _signal_name(num: int) -> str:
+    with contextlib.suppress(ValueError):
+        return {signal.SIGKILL: "killed, perhaps out of memory"}.get(num, signal.Signals(num).name)
+    return "unknown"
 
 
 @contextlib.contextmanager

@@ -151,7 +151,6 @@ def write(path: Path, samples: np.ndarray, rate: int, comment: str = "") -> Path
     fmt, codec, codec_rate, options = AUDIO_FORMATS[path.suffix.lower()]
     channels = samples.shape[0]
     layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
-    pcm = np.clip(samples, -1.0, 1.0).astype(np.float32)
     try:
         with atomic_path(path) as tmp, av.open(str(tmp), "w", format=fmt) as out:
             if comment:
@@ -163,9 +162,9 @@ def write(path: Path, samples: np.ndarray, rate: int, comment: str = "") -> Path
             if options:
                 stream.options = options
             block = 4096
-            for k in range(0, pcm.shape[1], block):
-                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm[:, k:k + block]), format="fltp",
-                                                   layout=layout)
+            for k in range(0, samples.shape[1], block):
+                pcm = np.clip(samples[:, k:k + block], -1.0, 1.0).astype(np.float32)  # a block at a time: no copy
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm), format="fltp", layout=layout)
                 frame.sample_rate = rate
                 frame.pts = k
                 frame.time_base = Fraction(1, rate)

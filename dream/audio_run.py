@@ -189,10 +189,10 @@ def keep_loudness(y: np.ndarray, x: np.ndarray, rounds: int = 8) -> np.ndarray:
         return y
     ceiling = min(float(np.abs(x).max()), 1.0)
     gain = rms_x / rms_y
-    out = y * np.float32(gain)
-    if float(np.abs(out).max()) <= ceiling:  # no peak above the input's: nothing to limit
-        return out
-    out = limit(out, ceiling)
+    if float(np.abs(y).max()) * gain <= ceiling:  # no peak above the input's: scaled in place, no copy
+        y *= np.float32(gain)
+        return y
+    out = limit(y * np.float32(gain), ceiling)
     for _ in range(rounds):
         now = rms(out)
         if abs(now - rms_x) < 1e-4 * rms_x:

@@ -498,16 +498,21 @@ def audio_child(spec: str) -> None:
 LIGHT = "block2/output"  # [8]: a shallow blob, so the long run measures the chunks' memory in minutes
 
 
+def _timed_section(tmp: Path, seconds: float) -> None:
+    src = sound_track(tmp / "track.wav", seconds)
+    res = subprocess.run([sys.executable, __file__, "--child-audio", f"{src}|{{}}"], capture_output=True, text=True,
+                         check=True)
+    r = json.loads(res.stdout.strip().splitlines()[-1])
+    p = audio_run_defaults()
+    print(f"[7] {r['seconds']:.0f} s of 44.1 kHz stereo on {r['model']} at the sound defaults ({p}): "
+          f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s cpu; {r['seconds'] / r['wall_s']:.3f} s of sound per "
+          f"second (goal > 1, faster than real time), peak memory {r['peak_bytes'] / 2**30:.2f} GiB")
+
+
 def audio_section(minutes: float, seconds: float) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_audio_") as tmp:
-        src = sound_track(Path(tmp) / "track.wav", seconds)
-        res = subprocess.run([sys.executable, __file__, "--child-audio", f"{src}|{{}}"], capture_output=True, text=True,
-                             check=True)
-        r = json.loads(res.stdout.strip().splitlines()[-1])
-        p = audio_run_defaults()
-        print(f"[7] {r['seconds']:.0f} s of 44.1 kHz stereo on {r['model']} at the sound defaults ({p}): "
-              f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s cpu; {r['seconds'] / r['wall_s']:.3f} s of sound per "
-              f"second (goal > 1, faster than real time), peak memory {r['peak_bytes'] / 2**30:.2f} GiB")
+        if seconds > 0:
+            _timed_section(Path(tmp), seconds)
         if minutes > 0:
             src = sound_track(Path(tmp) / "long.wav", minutes * 60)
             res = subprocess.run([sys.executable, __file__, "--child-audio",
@@ -570,7 +575,7 @@ def main() -> None:
     ap.add_argument("--child-compile", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--audio", action="store_true", help="only the sound section ([7], [8])")
     ap.add_argument("--audio-minutes", type=float, default=10.0, help="[8]: the long track (0: skip [8])")
-    ap.add_argument("--audio-seconds", type=float, default=20.0, help="[7]: the track timed at the defaults")
+    ap.add_argument("--audio-seconds", type=float, default=20.0, help="[7]: seconds timed (0: skip)")
     ap.add_argument("--child-audio", type=str, help=argparse.SUPPRESS)
     ap.add_argument("--channels", action="store_true", help="only [6]: channel pictures per minute")
     ap.add_argument("--channel-steps", type=int, default=8)

@@ -155,6 +155,20 @@ def dream_cmd(
     chunks: Annotated[bool, typer.Option("--chunks", help="clips under torchrun: one part per rank")] = False,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="clips with --chunks: frames dreamt before a part")]
     = 4,
+    audio: Annotated[str, typer.Option("--audio", help="clips: the soundtrack, copy or dream")] = "copy",
+    n_fft: Annotated[int, typer.Option("--n-fft", min=32, max=16384, help="sound: STFT window in samples")] = 1024,
+    hop: Annotated[int, typer.Option("--hop", min=1, max=8192, help="sound: STFT hop in samples")] = 512,
+    freq_scale: Annotated[str, typer.Option("--freq-scale", help="sound: picture rows, linear or mel")] = "linear",
+    phase: Annotated[str, typer.Option("--phase", help="sound: original or griffinlim (rebuilt)")] = "original",
+    gl_iterations: Annotated[int, typer.Option("--gl-iterations", min=1, max=1000,
+                                               help="sound: fast Griffin-Lim iterations")] = 32,
+    mix: Annotated[float, typer.Option("--mix", min=0.0, max=1.0, help="sound: dry 0 .. wet 1")] = 1.0,
+    stereo: Annotated[str, typer.Option("--stereo", help="sound: channels or midside")] = "channels",
+    chunk: Annotated[float, typer.Option("--chunk", min=0.1, max=3600.0, help="sound: seconds per chunk")] = 10.0,
+    loudness: Annotated[bool, typer.Option("--loudness/--no-loudness",
+                                           help="sound: keep the input's RMS and peak")] = True,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=100, help="sound: dream, resynthesise, dream "
+                                        "again (features that survive resynthesis)")] = 1,
     nproc: Annotated[int | None, typer.Option("--nproc", min=1, help="processes through torchrun")] = None,
     compile_: Annotated[bool, typer.Option(
         "--compile", help="run the net through torch.compile (opt-in; the first run per size compiles for a "
@@ -182,6 +196,9 @@ def dream_cmd(
     jobs: list[tuple[Recipe, Path, dict]] = []
     if recipe is not None and video.is_clip_recipe(recipe):  # a clip's record: the whole clip again
         return video_cli.reproduce_cmd(recipe, given, output_, device.value if device else None, out, err)
+    sound = _sound_options(n_fft, hop, freq_scale, phase, gl_iterations, mix, stereo, chunk, loudness, rounds)
+    if recipe is not None and sound.is_recipe(recipe):  # a sound's record: the same sound dream again
+        return sound.cli.reproduce_cmd(recipe, given, output_, device.value if device else None, out, err)
     if recipe is not None:
         files = expand_inputs(given)
         if len(files) > 1:
@@ -213,24 +230,29 @@ def dream_cmd(
         params = dict(octaves=octaves, octave_scale=octave_scale, iterations=iterations, step=step, jitter=jitter,
                       tile=tile)
         starts.parse_init(init)
-        if guide is not None:
-            starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
 
         settings = _legible(iterations, param, transforms, False if rgb else None, diversity)
         if weight and len(weight) == 1 and layer and len(layer) > 1:
             raise typer.BadParameter(f"one --weight for {len(layer)} layers: give one per --layer, in order",
                                      param_hint="--weight")
 
-        def new_recipe(path: Path | None, clip: bool = False) -> Recipe:
+        def new_recipe(path: Path | None, clip: bool = False, params: dict = params) -> Recipe:
             return run.new_recipe(model=model, layers=layer or (), weights=weight or (), preset=preset.value if preset
                                   else None, params=params, init=init, input_path=path, guide_path=guide, size=size,
                                   seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev,
                                   compile=compile_, dpi=dpi, look="classic" if clip else look.value,
                                   legible=settings)
 
+        if len(given) == 1 and sound.is_input(given[0]):
+            return sound.cli.sound_cmd(sound.recipe(new_recipe, given[0], params, preset), given[0], output_,
+                                       sound.options, out, err)
+        if guide is not None:
+            starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
+        if audio not in ("copy", "dream"):
+            raise UserError(f"--audio {audio!r}: choose copy or dream")
         if len(given) == 1 and _is_clip(video, given[0], output_):
             opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
-                                      fps, crf, codec, chunks, warmup)
+                                      fps, crf, codec, chunks, warmup, audio)
             return video_cli.clip_cmd(new_recipe(given[0], clip=True), given[0], output_, opts, out, err)
         files = expand_inputs(given)
         for path, target in zip(files or [None], output_paths(files, output_, fmt, frames)):
@@ -246,6 +268,37 @@ def dream_cmd(
             _run_jobs([(rec, ranked, where)], reproduce=recipe is not None, quality=quality)
         return
     _run_jobs(jobs, reproduce=recipe is not None, quality=quality)
+
+
+class _Sound:
+    """What `zoo dream` needs of sound, imported only when a sound is given."""
+
+    def __init__(self, options):
+        from zoo.dream import audio_io, audio_run, sound_cli
+
+        self.options, self.io, self.run, self.cli = options, audio_io, audio_run, sound_cli
+
+    def is_recipe(self, path: Path) -> bool:
+        return self.run.is_sound_recipe(path)
+
+    def is_input(self, path: Path) -> bool:
+        return self.io.is_audio_path(path)
+
+    def recipe(self, new_recipe, path: Path, params: dict, preset) -> Recipe:
+        """The options' recipe; parameters not given take the sound defaults (unless a preset gives them)."""
+        if preset is None:
+            base = self.run.SOUND_PARAMS.to_dict()
+            params = {k: (base[k] if v is None and k in base else v) for k, v in params.items()}
+        return new_recipe(path, clip=True, params=params)  # the classic loop, as for a clip
+
+
+def _sound_options(n_fft: int, hop: int, freq_scale: str, phase: str, gl_iterations: int, mix: float,
+                   stereo: str, chunk: float, loudness: bool, rounds: int) -> _Sound:
+    from zoo.dream.audio_run import SoundOptions
+
+    return _Sound(SoundOptions(n_fft=n_fft, hop=hop, freq_scale=freq_scale, phase=phase,
+                               gl_iterations=gl_iterations, mix=mix, stereo=stereo, chunk=chunk,
+                               overlap=min(0.5, chunk / 4), loudness=loudness, rounds=rounds))
 
 
 def _legible(steps: int | None, param, transforms, decorrelate: bool | None, diversity: int | None) -> Legible | None:

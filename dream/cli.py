@@ -27,7 +27,7 @@ err = Console(stderr=True, highlight=False)
 
 Device = enum.Enum("Device", {"cpu": "cpu", "cuda": "cuda"}, type=str)
 PresetName = enum.Enum("PresetName", {name: name for name in PRESETS}, type=str)
-IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".svg", ".svgz")
 OUT_TYPES = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 Format = enum.Enum("Format", {k: k for k in OUT_TYPES}, type=str)
 

@@ -159,15 +159,25 @@ def dream_cmd(
     compile_: Annotated[bool, typer.Option(
         "--compile", help="run the net through torch.compile (opt-in; the first run per size compiles for a "
         "minute or more, later runs load it from $ZOO_HOME/cache/compile)")] = False,
+    strokes: Annotated[int | None, typer.Option(
+        "--strokes", min=1, max=20000, help="paint the dream in N Bézier strokes and write an SVG (-o X.svg; "
+        "default 400 for an .svg output; --iterations steps, default 200)")] = None,
+    underlay: Annotated[bool, typer.Option("--underlay", help="strokes: paint over the photo, not its mean colour")]
+    = False,
+    layer_path: Annotated[str | None, typer.Option(
+        "--layer-path", help="a journey: cross-fade the objective along BLOB,BLOB,... (or all: shallow to deep) "
+        "over --frames of zoom; -o a video, .gif/.webp or folder; --fps its rate (default 24)")] = None,
 ) -> None:
     """Dream on images or clips with any brain of the zoo, at any size."""
-    from zoo.dream import output, pipeline, sequence, starts, video, video_cli
+    from zoo.dream import output, pipeline, sequence, starts, vector_cli, video, video_cli
 
     if (nproc or 1) > 1 and not video_cli.distributed.launched():
         video_cli.relaunch(ctx, nproc)
     given = list(inputs or [])
     dev = pipeline.check_device(device.value if device else pipeline.default_device())
     jobs: list[tuple[Recipe, Path, dict]] = []
+    if recipe is not None and recipe.suffix.lower() == ".svg":  # a stroke dream: painted again
+        return vector_cli.reproduce_strokes(recipe, output_, device.value if device else None, out, err)
     if recipe is not None and video.is_clip_recipe(recipe):  # a clip's record: the whole clip again
         return video_cli.reproduce_cmd(recipe, given, output_, device.value if device else None, out, err)
     if recipe is not None:
@@ -210,6 +220,9 @@ def dream_cmd(
                                   seed=seed, frames=frames, zoom=zoom, rotate=rotate, device=dev,
                                   compile=compile_)
 
+        if layer_path is not None or strokes is not None or underlay or (output_ and output_.suffix.lower() == ".svg"):
+            return _vector(new_recipe(given[0] if len(given) == 1 else None), given, output_, strokes, underlay,
+                           layer_path, (fps, codec, crf), iterations)
         if len(given) == 1 and _is_clip(video, given[0], output_):
             opts = video.VideoOptions(blend, "none" if no_flow else flow, frame_iterations, start_frame, end_frame,
                                       fps, crf, codec, chunks, warmup)
@@ -228,6 +241,27 @@ def dream_cmd(
             _run_jobs([(rec, ranked, where)], reproduce=recipe is not None, quality=quality)
         return
     _run_jobs(jobs, reproduce=recipe is not None, quality=quality)
+
+
+def _vector(rec: Recipe, given: list[Path], output_: Path | None, strokes: int | None, underlay: bool,
+            layer_path: str | None, encoding: tuple, iterations: int | None) -> None:
+    """Stroke dreams and journeys: one start each (an image, or --init), handed to dream/vector_cli.py."""
+    from zoo.dream import paint, vector_cli
+
+    if len(given) > 1:
+        raise UserError("strokes and journeys dream one start at a time; give at most one INPUT")
+    if layer_path is not None:
+        if strokes is not None or underlay:
+            raise UserError("--layer-path makes a zoom film; --strokes and --underlay make an SVG: choose one")
+        return vector_cli.journey_cmd(rec, layer_path, output_, *encoding, out, err)
+    if output_ is not None and output_.suffix.lower() != ".svg":
+        raise UserError(f"{output_}: strokes are written as SVG; use -o NAME.svg")
+    if rec.frames > 1:
+        raise UserError("--strokes paints one picture; drop --frames")
+    if iterations is None:
+        rec = rec.with_(params=rec.params.with_(iterations=paint.STEPS))
+    return vector_cli.strokes_cmd(rec, paint.StrokeOptions(count=strokes or 400, underlay=underlay), output_,
+                                  out, err)
 
 
 def _is_clip(video, path: Path, output_: Path | None) -> bool:

@@ -94,20 +94,25 @@ def check_target(target: Path) -> None:
         raise UserError(f"{folder}: exists and is not a folder")
 
 
+def check(rec: Recipe, path_text: str, target: Path, brain: Brain | None = None) -> tuple[Brain, list[str]]:
+    """Everything about a journey that can be wrong, checked before any long work: the brain and its path."""
+    check_target(target)
+    if rec.frames < 2:
+        raise UserError("--layer-path needs --frames 2 or more (it moves from blob to blob over the frames)")
+    brain = brain or load_brain(rec.model or None)
+    return brain, layer_path(brain, path_text)
+
+
 def run_journey(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, codec: str | None = None,
                 crf: int = 18, say: Callable[[str], None] = lambda s: None,
                 on_frame: Callable[[int, int, Sequence[str]], None] | None = None,
                 on_progress: Callable[[run.Update], None] | None = None,
-                stop: threading.Event | None = None) -> JourneyRun:
+                stop: threading.Event | None = None, brain: Brain | None = None) -> JourneyRun:
     """Dream the journey frame by frame into the frames folder, then encode `target` from it.
 
     `on_frame(k, n, blobs)` is called before frame k (from 0) is dreamt; `stop` ends the run after
     the current step, keeping the finished frames (a rerun resumes)."""
-    check_target(target)
-    if rec.frames < 2:
-        raise UserError("--layer-path needs --frames 2 or more (it moves from blob to blob over the frames)")
-    brain = load_brain(rec.model or None)
-    blobs = layer_path(brain, path_text)
+    brain, blobs = check(rec, path_text, target, brain)
     prep = run.prepare(rec.with_(layers=tuple(blobs), weights=()), brain=brain)
     job = JourneyJob(prep.recipe.with_(weights=()), tuple(blobs), float(fps))
     folder = video.frames_folder(target)

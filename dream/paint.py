@@ -175,12 +175,18 @@ class StrokeRun:
     text: str
 
 
+def prepare(rec: Recipe, *, reproduce: bool = False, input_path: str | Path | None = None) -> run.Prepared:
+    """What `zoo dream` prepares (brain, start, objective, every check), for a stroke dream."""
+    return run.prepare(rec, reproduce=reproduce, input_path=input_path)
+
+
 def run_strokes(rec: Recipe, opts: StrokeOptions, target: str | Path | None, *,
                 on_progress: Callable[[run.Update], None] | None = None, stop: threading.Event | None = None,
-                reproduce: bool = False, input_path: str | Path | None = None) -> StrokeRun:
+                reproduce: bool = False, input_path: str | Path | None = None,
+                prep: run.Prepared | None = None) -> StrokeRun:
     """Paint a recipe in strokes and write the SVG atomically (`target` None writes nothing)."""
     opts.check()
-    prep = run.prepare(rec, reproduce=reproduce, input_path=input_path)
+    prep = prep or prepare(rec, reproduce=reproduce, input_path=input_path)
     done_rec = prep.recipe
     steps = done_rec.params.iterations
     clock = run._Clock(float(prep.start.shape[0] * prep.start.shape[1] * steps))

@@ -110,6 +110,20 @@ def rasterise(path: str | Path, size: tuple[int, int]) -> np.ndarray:
     return render_text(text, size, str(path))
 
 
+def _sized(text: str) -> str:
+    """The document with its declared size in plain pixels on the root when it lacks one (a width
+    alone, a percentage, no size at all): resvg wants both; other renderers guess as declared_size does."""
+    root = ET.fromstring(text)
+    if _length(root.get("width")) is not None and _length(root.get("height")) is not None:
+        return text
+    h, w = declared_size(text)
+    ET.register_namespace("", NS)
+    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
+    root.set("width", f"{w:g}")
+    root.set("height", f"{h:g}")
+    return ET.tostring(root, encoding="unicode")
+
+
 def render_text(text: str, size: tuple[int, int], source: str = "SVG") -> np.ndarray:
     """SVG text rendered at `size` (H, W) over white by resvg (the `svg` extra)."""
     from PIL import Image
@@ -120,7 +134,7 @@ def render_text(text: str, size: tuple[int, int], source: str = "SVG") -> np.nda
         raise UserError(f"{source}: reading SVG needs resvg: pip install 'zoo[svg]'") from None
     h, w = size
     try:
-        png = resvg_py.svg_to_bytes(svg_string=text, width=w, height=h, background="#ffffff")
+        png = resvg_py.svg_to_bytes(svg_string=_sized(text), width=w, height=h, background="#ffffff")
     except ValueError as e:
         raise UserError(f"{source}: resvg cannot render it ({str(e)[:80]})") from None
     with Image.open(io.BytesIO(bytes(png))) as im:

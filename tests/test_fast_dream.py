@@ -14,6 +14,7 @@ from zoo.dream.brain import ChannelsLast, freeze, from_graph
 from zoo.dream.presets import DreamParams
 
 from tests.conftest import MODELS, shared_or_skip
+from tests.dream_helpers import assert_tiling_is_exact
 from zoo import convert
 from zoo.preprocess import Preprocess
 
@@ -43,21 +44,38 @@ def _gradient(net, blob: str, x: torch.Tensor) -> torch.Tensor:
 
 @pytest.mark.parametrize("blob", ["conv2/norm2", "inception_3b/output"])
 def test_channels_last_gradient_equals_plain_fp32(brain, blob):
-    """The default net (channels_last) against the plain NCHW CaffeModule, through LRN, pools, concat."""
-    x = _photo(brain, 160, 200)
+    """The default net (channels_last) against the plain NCHW CaffeModule, through LRN, pools, concat.
+
+    Tolerances come from references measured here, never from one CPU's numbers: which kernels oneDNN
+    picks varies by CPU model (an Intel Xeon, or this machine under ONEDNN_MAX_CPU_ISA=AVX2, rounds
+    max-pool near-ties other ways than the AMD machine a fixed 1e-3 was measured on)."""
+    import copy
+
     plain = freeze(CaffeModule(brain.graph.truncated([blob])))
     fast = brain.net_for([blob])
     assert isinstance(fast, ChannelsLast)
-    g0, g1 = _gradient(plain, blob, x), _gradient(fast, blob, x)
-    # float tolerance, measured: the plain fp32 gradient's own error against float64 (through random
-    # weights and max-pool near-ties it is ~1 % at inception_3b); the fast path may not be worse
-    ref = _gradient(freeze(CaffeModule(brain.graph.truncated([blob]))).double(), blob, x.double())
-    err = lambda g: float((g.double() - ref).norm() / ref.norm())  # noqa: E731
-    assert err(g1) <= 1.5 * err(g0) + 1e-6
-    assert float((g1 - g0).norm() / g0.norm()) <= 1e-3
+    reference = freeze(CaffeModule(brain.graph.truncated([blob]))).double()
+    x = _photo(brain, 160, 200)
+    # the same function: in float64 (no near-tie rounds two ways) the fast path's masks, indices,
+    # banded LRN and polyphase conv1 give the plain autograd gradient to float64 rounding
+    g64, ref = _gradient(copy.deepcopy(fast).double(), blob, x.double()), _gradient(reference, blob, x.double())
+    assert float((g64 - ref).norm() / ref.norm()) <= 1e3 * torch.finfo(torch.float64).eps
+    # and no precision lost in fp32: its error against float64 is within the plain fp32 path's own,
+    # taken as the worst of three draws (each near-tie flip moves it, 0.46-0.74 % at inception_3b)
+    errs = {"plain": [], "fast": []}
+    for k in range(3):
+        xk = x + 1e-4 * torch.randn(x.shape, generator=torch.Generator().manual_seed(k))
+        want = _gradient(reference, blob, xk.double())
+        for name, net in (("plain", plain), ("fast", fast)):
+            errs[name].append(float((_gradient(net, blob, xk).double() - want).norm() / want.norm()))
+    assert max(errs["fast"]) <= 2 * max(errs["plain"]) + 1e-6, errs
     with torch.no_grad():
         a, b = plain(x, outputs=[blob])[blob], fast(x, outputs=[blob])[blob]
-    assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(a.abs().max()))
+        want = reference(x.double(), outputs=[blob])[blob]
+    # forward: channels_last and the banded LRN sum in other orders; against float64 they round within
+    # a few times the plain path's own rounding (a wrong layer is off by orders more)
+    off = lambda t: float((t.double() - want).abs().max() / want.abs().max())  # noqa: E731
+    assert off(b) <= 8 * off(a) + 1e-7, (off(b), off(a))
 
 
 def test_tiled_gradient_equals_untiled_where_tiles_overlap_fully(brain):
@@ -69,16 +87,10 @@ def test_tiled_gradient_equals_untiled_where_tiles_overlap_fully(brain):
     x = _photo(brain, 288, 360)
     whole = render.TilePlan(512, 0, 4).tiles(288, 360)
     assert len(whole) == 1
-    _, g_full = render.tiled_gradient(net, objective, x, whole, shift=(7, -12))
     plan = render.TilePlan(tile=256, margin=80, align=4)
-    for offset in [(0, 0), (8, 20)]:
-        tiles = plan.tiles(288, 360, offset)
-        assert len(tiles) >= 4
-        _, g_tiled = render.tiled_gradient(net, objective, x, tiles, shift=(7, -12))
-        assert (g_tiled - g_full).abs().max() <= 1e-4 * g_full.abs().max()
     thin = render.TilePlan(tile=64, margin=8, align=4)  # too little overlap: the seams show
-    _, g_thin = render.tiled_gradient(net, objective, x, thin.tiles(288, 360), shift=(7, -12))
-    assert (g_thin - g_full).abs().max() > 1e-2 * g_full.abs().max()
+    assert_tiling_is_exact(brain, net, objective, x, whole, [plan.tiles(288, 360, o) for o in [(0, 0), (8, 20)]],
+                           thin.tiles(288, 360), shift=(7, -12))
 
 
 def test_tiles_only_when_the_area_exceeds_one_tile():

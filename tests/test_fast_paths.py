@@ -98,7 +98,12 @@ def test_frozen_weights_backward_is_bit_identical_and_keeps_less(channels_last, 
     monkeypatch.setattr(input_grad, "POLYPHASE", polyphase)
     g_frozen, kept_frozen = _input_gradient(module, x0, "inception_3b/output", plain=False)
     if polyphase:
-        torch.testing.assert_close(g_frozen, g_plain, rtol=0, atol=1e-5 * g_plain.abs().max().item())
+        # other order of the same sums: held to the plain fp32 gradient's own error against float64,
+        # measured here (a fixed bound holds only where oneDNN picks the kernels it was measured with)
+        ref, _ = _input_gradient(freeze(CaffeModule(graph.truncated(["inception_3b/output"]))).double(),
+                                 x0.double(), "inception_3b/output", plain=True)
+        err = lambda g: float((g.double() - ref).norm() / ref.norm())  # noqa: E731
+        assert err(g_frozen) <= 1.5 * err(g_plain) + 1e-7, (err(g_frozen), err(g_plain))
         assert not torch.equal(g_frozen, g_plain)  # the polyphase path did run
     else:
         assert torch.equal(g_frozen, g_plain)

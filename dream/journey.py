@@ -81,22 +81,9 @@ class JourneyRun:
     interrupted: bool
 
 
-def check_target(target: Path) -> None:
-    suffix = target.suffix.lower()
-    if suffix and suffix not in video.VIDEO_SUFFIXES and suffix not in video.ANIMATION_SUFFIXES:
-        kinds = ", ".join([*video.VIDEO_SUFFIXES, *video.ANIMATION_SUFFIXES, "a folder"])
-        raise UserError(f"{target}: unsupported journey output; use one of {kinds}")
-    folder = video.frames_folder(target)
-    parent = folder.parent if str(folder.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"{target}: cannot write, folder {parent} does not exist")
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"{folder}: exists and is not a folder")
-
-
 def check(rec: Recipe, path_text: str, target: Path, brain: Brain | None = None) -> tuple[Brain, list[str]]:
     """Everything about a journey that can be wrong, checked before any long work: the brain and its path."""
-    check_target(target)
+    video.check_output(target, "journey")
     if rec.frames < 2:
         raise UserError("--layer-path needs --frames 2 or more (it moves from blob to blob over the frames)")
     brain = brain or load_brain(rec.model or None)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.checkpoint import checkpoint
 
 SEGMENTS = 8  # straight pieces per curve: ~0.2 px off for a 30-pixel stroke bent round a 10-pixel radius
 TILE = 16  # pixels a side of the compositing tiles
@@ -115,9 +116,13 @@ def rasterise(strokes: Strokes, size: tuple[int, int], background: Tensor, scale
     per_tile = max(1, index.shape[1] * SEGMENTS * tile * tile)
     batch = max(1, BATCH_ELEMENTS // per_tile)
     out = []
+    # several batches: each one's intermediates are recomputed in the backward pass instead of kept
+    # (the memory of one batch, not of the whole canvas, for a second forward pass)
+    keep = rows * cols <= batch or not torch.is_grad_enabled()
     for t0 in range(0, rows * cols, batch):
         sl = slice(t0, t0 + batch)
-        out.append(_tiles(curves, half, strokes.rgba, index[sl], valid[sl], origin[sl, None] + local, bg[sl], soft))
+        args = (curves, half, strokes.rgba, index[sl], valid[sl], origin[sl, None] + local, bg[sl], soft)
+        out.append(_tiles(*args) if keep else checkpoint(_tiles, *args, use_reentrant=False))
     img = torch.cat(out).reshape(rows, cols, 3, tile, tile).permute(2, 0, 3, 1, 4)
     return img.reshape(3, rows * tile, cols * tile)[:, :h, :w]
 
@@ -131,7 +136,7 @@ def tile_lists(box: Tensor, h: int, w: int, tile: int) -> tuple[Tensor, Tensor]:
     y0 = (box[:, 1] / tile).floor().clamp(0, rows - 1).long()
     y1 = (box[:, 3] / tile).floor().clamp(0, rows - 1).long()
     inside = (box[:, 2] > 0) & (box[:, 0] < w) & (box[:, 3] > 0) & (box[:, 1] < h)
-    ty, tx = torch.arange(rows)[:, None, None], torch.arange(cols)[None, :, None]
+    ty, tx = torch.arange(rows, device=box.device)[:, None, None], torch.arange(cols, device=box.device)[None, :, None]
     hit = (ty >= y0) & (ty <= y1) & (tx >= x0) & (tx <= x1) & inside  # (rows, cols, N)
     hit = hit.reshape(rows * cols, -1)
     count = int(hit.sum(1).max()) if hit.numel() else 0

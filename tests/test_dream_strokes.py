@@ -85,6 +85,24 @@ def test_gradients_reach_every_parameter():
         assert p.grad.abs().sum() > 0, name
 
 
+def test_batches_recomputed_in_the_backward_give_the_same_gradients(monkeypatch):
+    """A canvas cut into several batches (checkpointed) has the gradients of one batch kept whole."""
+    rng = np.random.default_rng(6)
+    s = strokes.random_strokes(20, (40, 56), rng, width=(1.0, 3.0))
+    bg = torch.full((3, 40, 56), 0.3)
+
+    def grads() -> list[torch.Tensor]:
+        param = strokes.StrokeParam(s, 0.5, 6.0)
+        img = strokes.rasterise(param(), (40, 56), bg, tile=8)
+        (img * torch.linspace(0, 1, 56)).sum().backward()
+        return [img.detach()] + [p.grad.clone() for p in param.parameters()]
+
+    whole = grads()
+    monkeypatch.setattr(strokes, "BATCH_ELEMENTS", 8 * 8 * strokes.SEGMENTS * 4)  # a few tiles a batch
+    for a, b in zip(whole, grads()):
+        torch.testing.assert_close(a, b)
+
+
 def _svg_of(s: strokes.Strokes, size: tuple[int, int], background: str = "#808080") -> str:
     paths = svg.stroke_paths(s.points.numpy(), s.width.numpy(), s.rgba.numpy())
     return svg.strokes_svg(size, paths, background, '{"a": "<b> & c"}')

@@ -110,7 +110,7 @@ def part_strokes(work: Path, docs: bool) -> None:
 
     start = photo(work / "chelsea.png", 256)
     zoo("dream", str(start), "-o", "strokes.svg", "--strokes", "400", "-m", MODEL, "-l", MIDDLE, "--size", "256",
-        "--iterations", "150", cwd=work)
+        "--iterations", "250", cwd=work)
     text = (work / "strokes.svg").read_text()
     root = ET.fromstring(text)
     n = len(root.findall(f".//{{{svg.NS}}}path"))

@@ -177,7 +177,8 @@ def dream_cmd(
     dev = pipeline.check_device(device.value if device else pipeline.default_device())
     jobs: list[tuple[Recipe, Path, dict]] = []
     if recipe is not None and recipe.suffix.lower() == ".svg":  # a stroke dream: painted again
-        return vector_cli.reproduce_strokes(recipe, output_, device.value if device else None, out, err)
+        return vector_cli.reproduce_strokes(recipe, output_, device.value if device else None, out, err,
+                                            progress_bar)
     if recipe is not None and video.is_clip_recipe(recipe):  # a clip's record: the whole clip again
         return video_cli.reproduce_cmd(recipe, given, output_, device.value if device else None, out, err)
     if recipe is not None:
@@ -253,7 +254,7 @@ def _vector(rec: Recipe, given: list[Path], output_: Path | None, strokes: int |
     if layer_path is not None:
         if strokes is not None or underlay:
             raise UserError("--layer-path makes a zoom film; --strokes and --underlay make an SVG: choose one")
-        return vector_cli.journey_cmd(rec, layer_path, output_, *encoding, out, err)
+        return vector_cli.journey_cmd(rec, layer_path, output_, *encoding, out, err, progress_columns())
     if output_ is not None and output_.suffix.lower() != ".svg":
         raise UserError(f"{output_}: strokes are written as SVG; use -o NAME.svg")
     if rec.frames > 1:
@@ -261,7 +262,7 @@ def _vector(rec: Recipe, given: list[Path], output_: Path | None, strokes: int |
     if iterations is None:
         rec = rec.with_(params=rec.params.with_(iterations=paint.STEPS))
     return vector_cli.strokes_cmd(rec, paint.StrokeOptions(count=strokes or 400, underlay=underlay), output_,
-                                  out, err)
+                                  out, err, progress_bar)
 
 
 def _is_clip(video, path: Path, output_: Path | None) -> bool:

@@ -14,10 +14,10 @@ from zoo.dream.recipe import Recipe
 from zoo.errors import UserError
 
 
-def strokes_cmd(rec: Recipe, opts, target: Path | None, out, err, reproduce: bool = False) -> None:
-    """`zoo dream IN -o dream.svg --strokes N [--underlay]`: paint the dream in strokes, write the SVG."""
+def strokes_cmd(rec: Recipe, opts, target: Path | None, out, err, progress_bar, reproduce: bool = False) -> None:
+    """`zoo dream IN -o dream.svg --strokes N [--underlay]`: paint the dream in strokes, write the SVG.
+    `progress_bar(total, label)` is dream/cli.py's bar (handed down: this module is below the CLI)."""
     from zoo.dream import output, paint
-    from zoo.dream.cli import progress_bar
 
     target = target or Path(f"{Path(rec.input).stem if rec.input else 'dream'}-strokes.svg")
     output.check_writable(target, {".svg": "SVG"})
@@ -35,16 +35,16 @@ def strokes_cmd(rec: Recipe, opts, target: Path | None, out, err, reproduce: boo
 
 
 def journey_cmd(rec: Recipe, path_text: str, target: Path | None, fps: float | None, codec: str | None, crf: int,
-                out, err) -> None:
-    """`zoo dream IN -o journey.mp4 --frames N --zoom Z --layer-path A,B,C|all`: the journey, resumable."""
+                out, err, columns: tuple) -> None:
+    """`zoo dream IN -o journey.mp4 --frames N --zoom Z --layer-path A,B,C|all`: the journey, resumable;
+    `columns` are dream/cli.py's progress columns (handed down: this module is below the CLI)."""
     from rich.progress import Progress
     from zoo.dream import journey
-    from zoo.dream.cli import progress_columns
 
     if target is None:
         raise UserError("--layer-path: give the journey's output with -o (.mp4, .webm, .gif, .webp or a folder)")
     brain, _ = journey.check(rec, path_text, target)
-    with Progress(*progress_columns(), console=err, transient=False, expand=True) as bar:
+    with Progress(*columns, console=err, transient=False, expand=True) as bar:
         task = bar.add_task("journey", total=rec.frames)
         state = {"where": ""}
 
@@ -68,7 +68,7 @@ def journey_cmd(rec: Recipe, path_text: str, target: Path | None, fps: float | N
     out.print(f"wrote {target} ({rec.frames} frames through {', '.join(done.job.path)}{again})", markup=False)
 
 
-def reproduce_strokes(recipe: Path, target: Path | None, device: str | None, out, err) -> None:
+def reproduce_strokes(recipe: Path, target: Path | None, device: str | None, out, err, progress_bar) -> None:
     """`zoo dream --recipe dream.svg [-o again.svg]`: paint the stroke dream again from its metadata."""
     from zoo.dream import paint, pipeline
     from zoo.dream.recipe import locate
@@ -78,4 +78,5 @@ def reproduce_strokes(recipe: Path, target: Path | None, device: str | None, out
     where = locate(rec.input, recipe, "input") if rec.input else None
     if where is not None:
         rec = rec.with_(input=str(Path(where).resolve()))
-    strokes_cmd(rec, opts, target or recipe.with_name(f"{recipe.stem}-again.svg"), out, err, reproduce=True)
+    strokes_cmd(rec, opts, target or recipe.with_name(f"{recipe.stem}-again.svg"), out, err, progress_bar,
+                reproduce=True)

@@ -118,37 +118,38 @@ def info_cmd(
     target: Annotated[str, typer.Argument(help="a prototxt, or the name of a zoo model")],
     weights: Annotated[Path | None, typer.Option("--weights", "-w", exists=True, dir_okay=False)] = None,
     input_shape: Annotated[str | None, typer.Option("--input-shape", help="N,C,H,W")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
 ) -> None:
     """Per-blob table (type, shape at the deploy size, parameters, multiply-adds), or a model card."""
-    from rich.console import Console
-    from rich.table import Table
     from zoo.convert.report import human, summary
 
     from zoo import convert
+    from zoo.cli_output import print_json, print_table
 
     path = Path(target)
     if not path.is_file():
         from zoo.cli_zoo import print_model_card
 
-        print_model_card(target)  # a model name, or a one-line error for a folder or missing file
+        print_model_card(target, as_json)  # a model name, or a one-line error for a folder or missing file
         return
     graph = convert.load_net(path, weights, input_shape=parse_shape(input_shape))
     say_notes(graph)
     rows = summary(graph)
-    table = Table(title=f"{graph.name}  ({path})", show_lines=False)
-    for col, just in (("blob", "left"), ("layer type", "left"), ("shape", "right"),
-                      ("params", "right"), ("mult-adds", "right")):
-        table.add_column(col, justify=just)
-    for r in rows:
-        table.add_row(r.blob, r.type, "×".join(map(str, r.shape)), human(r.params) if r.params else "",
-                      human(r.macs) if r.macs else "")
     total_p, total_m = sum(r.params for r in rows), sum(r.macs for r in rows)
-    table.add_section()
-    table.add_row("total", f"{len(graph.layers)} layers", "", human(total_p), human(total_m))
-    out = Console(highlight=False)
-    out.print(table)
-    out.print(f"inputs: {', '.join(f'{k} {chr(215).join(map(str, v))}' for k, v in graph.inputs.items())}   "
-              f"outputs: {', '.join(graph.outputs)}   any input size: {'yes' if graph.spatially_dynamic() else 'no'}")
+    if as_json:
+        print_json({"name": graph.name, "path": str(path), "inputs": {k: list(v) for k, v in graph.inputs.items()},
+                    "outputs": list(graph.outputs), "any_input_size": graph.spatially_dynamic(),
+                    "layers": len(graph.layers), "params": total_p, "mult_adds": total_m,
+                    "blobs": [{"blob": r.blob, "type": r.type, "shape": list(r.shape), "params": r.params,
+                               "mult_adds": r.macs} for r in rows]})
+        return
+    print_table(("blob", "layer type", "shape", "params", "mult-adds"),
+                [(r.blob, r.type, "×".join(map(str, r.shape)), human(r.params) if r.params else "",
+                  human(r.macs) if r.macs else "") for r in rows],
+                title=f"{graph.name}  ({path})", right=("shape", "params", "mult-adds"),
+                footer=("total", f"{len(graph.layers)} layers", "", human(total_p), human(total_m)))
+    print(f"inputs: {', '.join(f'{k} {chr(215).join(map(str, v))}' for k, v in graph.inputs.items())}   "
+          f"outputs: {', '.join(graph.outputs)}   any input size: {'yes' if graph.spatially_dynamic() else 'no'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 from zoo.errors import UserError
+from zoo.io import regular_file
 
 
 class ConvertError(UserError):
     """The converter's own error type: malformed, truncated or unsupported Caffe input."""
 
 
+MAX_READ = 2 << 30  # no prototxt, mean or labels file comes near; weights are memory-mapped instead
+
+
 def read_bytes(path, limit: int | None = None) -> bytes:
-    """A file's bytes (or its first `limit` bytes), or a ConvertError naming it and why not."""
+    """A file's bytes (or its first `limit` bytes), or a ConvertError naming it and why not: never
+    a FIFO or a device, and never more than MAX_READ bytes."""
+    try:
+        regular_file(path)
+    except UserError as e:
+        raise ConvertError(str(e)) from None
+    cap = MAX_READ if limit is None else min(limit, MAX_READ)
     try:
         with open(path, "rb") as f:
-            return f.read() if limit is None else f.read(limit)
+            data = f.read(cap + (limit is None))
     except OSError as e:
         raise ConvertError(f"{path}: cannot read ({e.strerror or e})") from None
+    if limit is None and len(data) > cap:
+        raise ConvertError(f"{path}: larger than {MAX_READ >> 30} GiB; refusing to read it")
+    return data
 
 
 def map_bytes(path):
@@ -27,6 +40,10 @@ def map_bytes(path):
     """
     import mmap
 
+    try:
+        regular_file(path)
+    except UserError as e:
+        raise ConvertError(str(e)) from None
     try:
         with open(path, "rb") as f:
             if not f.seek(0, 2):

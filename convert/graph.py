@@ -198,19 +198,10 @@ def needed_layers(g: Graph, outputs: list[str]) -> set[int]:
 
 
 def available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    import os
+    """zoo.memory's one reading of free memory (kept under this name for its callers)."""
+    from zoo.memory import available_bytes
 
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 40
+    return available_bytes()
 
 
 def _edge(fits, inside: int, limit: int) -> int:

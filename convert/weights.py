@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from zoo.convert.errors import ConvertError, map_bytes, read_bytes
+from zoo.convert.hdf5 import UnsafeHDF5, open_checked
 from zoo.convert.proto import caffe_pb2
 
 Weights = dict[str, list[np.ndarray]]
@@ -196,7 +197,7 @@ def read_caffemodel_h5(path: str | Path) -> Weights:
     path = Path(path)
     try:
         size = path.stat().st_size
-        with h5py.File(path, "r") as f:
+        with open_checked(path) as f:
             data = f.get("data")
             if not isinstance(data, h5py.Group):
                 raise ConvertError(f"{path}: no /data group; not a Caffe HDF5 snapshot")
@@ -223,6 +224,8 @@ def read_caffemodel_h5(path: str | Path) -> Weights:
             return out
     except ConvertError:
         raise
+    except UnsafeHDF5 as e:
+        raise ConvertError(str(e)) from None
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ConvertError(f"{path}: cannot read as HDF5 caffemodel ({e})") from None
 

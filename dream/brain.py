@@ -62,7 +62,7 @@ class Brain:
         if self.graph is None:
             return blob
         layer = self.graph.producers.get(blob)
-        if layer is not None and layer.type == "Softmax" and len(layer.bottoms) == 1:
+        if layer is not None and layer.op.probabilities and len(layer.bottoms) == 1:  # a Softmax: its handler says
             under = layer.bottoms[0]
             return under.split("@")[0] if under.split("@")[0] in self.channels else blob
         return blob
@@ -281,10 +281,8 @@ def load_brain(name: str | None) -> Brain:
 
 
 def _say(message: str) -> None:
-    """Messages of model resolution on stderr; the fallback note is said once per cache, short."""
-    import sys
-
-    from zoo import api, cache
+    """Messages of model resolution as zoo.events notes; the fallback note is said once per cache, short."""
+    from zoo import api, cache, events
     from zoo.io import write_text_atomic
 
     if message.startswith(f"note: {api.DEFAULT_MODEL} is not available"):
@@ -298,7 +296,7 @@ def _say(message: str) -> None:
             write_text_atomic(marker, "1\n")
         except OSError:
             pass
-    print(message, file=sys.stderr)
+    events.note(message)
 
 
 def _trained(card: Any) -> tuple[str, ...] | None:

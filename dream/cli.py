@@ -15,19 +15,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Column, Table
 from zoo.dream.presets import PRESETS, DreamParams, describe
 from zoo.dream.recipe import Recipe, file_sha256, locate, read_recipe
 
+from zoo import formats
+from zoo.cli_output import err_console, make_progress, print_json, print_table
 from zoo.errors import UserError
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = err_console()
 
 Device = enum.Enum("Device", {"cpu": "cpu", "cuda": "cuda"}, type=str)
 PresetName = enum.Enum("PresetName", {name: name for name in PRESETS}, type=str)
-IMAGE_TYPES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".svg", ".svgz")
+IMAGE_TYPES = (*formats.STILL_INPUTS, ".svg", ".svgz")  # and SVG drawings (dream/svg.py renders them)
 OUT_TYPES = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 Format = enum.Enum("Format", {k: k for k in OUT_TYPES}, type=str)
 
@@ -36,19 +36,10 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('s') else 's'}"
 
 
-def progress_columns() -> tuple:
-    """Short description, the bar (it shrinks first), counts, elapsed and ETA: readable at 80 columns."""
-    return (TextColumn("{task.description}", table_column=Column(no_wrap=True)),
-            BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=4)),
-            MofNCompleteColumn(table_column=Column(no_wrap=True)),
-            TimeElapsedColumn(table_column=Column(no_wrap=True)),
-            TimeRemainingColumn(table_column=Column(no_wrap=True)))
-
-
 @contextlib.contextmanager
 def progress_bar(total: int, label: str, console: Console | None = None) -> Iterator[Callable]:
     """One bar over every step of every image, octave and frame; where it is shows in a short text."""
-    with Progress(*progress_columns(), console=console or err, transient=False, expand=True) as bar:
+    with make_progress(console or err) as bar:
         task = bar.add_task(label, total=total)
 
         def update(u, prefix: str = "") -> None:  # a zoo.dream.run.Update
@@ -57,6 +48,8 @@ def progress_bar(total: int, label: str, console: Console | None = None) -> Iter
                 where = f"{prefix}frame {u.frame}/{u.frames} {where[len(prefix):]}"
             if u.tiles > 1:
                 where += f" tile {u.tile}/{u.tiles}"
+            if u.blobs > 1:  # an atlas: which blob of how many
+                where = f"blob {u.index}/{u.blobs} {where}"
             bar.update(task, description=where, advance=1 if u.tile == u.tiles else 0)
 
         yield update
@@ -145,7 +138,7 @@ def dream_cmd(
                                          "detail carried along the flow")] = 0.8,
     flow: Annotated[str, typer.Option("--flow", help="clips: optical flow, dis or farneback")] = "dis",
     no_flow: Annotated[bool, typer.Option("--no-flow", help="clips: dream frames independently")] = False,
-    frame_iterations: Annotated[int | None, typer.Option("--frame-iterations", min=1,
+    frame_iterations: Annotated[int | None, typer.Option("--frame-iterations", min=1, max=100_000,
                                                          help="clips: steps after frame 1 (default: a third)")] = None,
     start_frame: Annotated[int, typer.Option("--start-frame", min=0, help="clips: first source frame")] = 0,
     end_frame: Annotated[int | None, typer.Option("--end-frame", min=1, help="clips: stop before this frame")] = None,
@@ -193,12 +186,12 @@ def dream_cmd(
         if files:
             rec, where = _input_for(rec, files[0], where)
         elif rec.input:
-            where["input_path"] = locate(rec.input, recipe, "input")
+            where["input_path"] = locate(rec.input, recipe, "input", rec.input_sha256)
         if guide is not None:
             starts.image_size(guide)
             rec = rec.with_(guide=_abs(guide), guide_sha256=_sha(guide))
         elif rec.guide:
-            where["guide_path"] = locate(rec.guide, recipe, "guide")
+            where["guide_path"] = locate(rec.guide, recipe, "guide", rec.guide_sha256)
         if rec.interrupted:
             err.print(f"note: {recipe} was interrupted; reproducing it to the same step"
                       if rec.frames == 1 and rec.steps_done is not None else
@@ -254,7 +247,7 @@ def _vector(rec: Recipe, given: list[Path], output_: Path | None, strokes: int |
     if layer_path is not None:
         if strokes is not None or underlay:
             raise UserError("--layer-path makes a zoom film; --strokes and --underlay make an SVG: choose one")
-        return vector_cli.journey_cmd(rec, layer_path, output_, *encoding, out, err, progress_columns())
+        return vector_cli.journey_cmd(rec, layer_path, output_, *encoding, out, err)
     if output_ is not None and output_.suffix.lower() != ".svg":
         raise UserError(f"{output_}: strokes are written as SVG; use -o NAME.svg")
     if rec.frames > 1:
@@ -327,30 +320,28 @@ def layers_cmd(
     model: Annotated[str, typer.Argument(help="a zoo model name")],
     size: Annotated[str | None, typer.Option(
         "--size", help="W or WxH: shapes for an image of this size (the coordinates of BLOB:CH@Y,X)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
 ) -> None:
     """List a model's dreamable blobs with their shapes and channel counts."""
     from zoo.dream import geometry
     from zoo.dream.brain import load_brain
 
     brain = load_brain(model)
-    shapes = brain.dreamable
-    at = "the deploy size"
+    shapes, at = brain.dreamable, "the deploy size"
     if size:
-        try:
-            h, w = geometry.scaled_size(*(brain.input_size or (224, 224)), size)
-        except ValueError as e:
-            raise UserError(f"--size: {e}") from None
-        shapes = brain.shapes_at(h, w)
-        at = f"a {w}x{h} image"
-    table = Table(title=f"dreamable blobs of {brain.name} (shape at {at})")
-    for col, just in (("blob", "left"), ("channels", "right"), ("shape", "right"), ("tends to paint", "left")):
-        table.add_column(col, justify=just)
-    for blob, shape in shapes.items():
-        name = f"{blob} (default)" if blob == brain.default_blob else blob
-        table.add_row(name, str(brain.channels.get(blob, shape[0])), "×".join(map(str, shape)),
-                      brain.descriptions.get(blob, ""))
-    out.print(table)
+        h, w = geometry.size_option(*(brain.input_size or (224, 224)), size)
+        shapes, at = brain.shapes_at(h, w), f"a {w}x{h} image"
+    rows = [{"blob": blob, "default": blob == brain.default_blob, "channels": brain.channels.get(blob, shape[0]),
+             "shape": list(shape), "paints": brain.descriptions.get(blob, "")} for blob, shape in shapes.items()]
     classes = [b for b in brain.labels if b not in brain.dreamable]
+    if as_json:
+        print_json({"model": brain.name, "at": at, "blobs": rows,
+                    "classes": {c: len(brain.labels[c]) for c in classes}})
+        return
+    print_table(("blob", "channels", "shape", "tends to paint"),
+                [(f"{r['blob']} (default)" if r["default"] else r["blob"], r["channels"],
+                  "×".join(map(str, r["shape"])), r["paints"]) for r in rows],
+                title=f"dreamable blobs of {brain.name} (shape at {at})", right=("channels", "shape"))
     if classes:
         names = brain.labels[classes[0]]
         example = names[1].split(",")[0].strip() if len(names) > 1 else "LABEL"
@@ -363,6 +354,7 @@ def labels_cmd(
     model: Annotated[str, typer.Argument(help="a zoo model name")],
     grep: Annotated[str | None, typer.Option("--grep", help="only labels containing this word (any case)")]
     = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
 ) -> None:
     """List a model's class labels: index and names (what --layer BLOB:LABEL accepts)."""
     from zoo.labels import grep_labels, load_labels
@@ -379,6 +371,9 @@ def labels_cmd(
     rows = grep_labels(names, grep)
     if not rows:
         raise UserError(f"{model}: no label contains {grep!r}")
+    if as_json:
+        print_json([{"index": i, "label": label} for i, label in rows])
+        return
     for i, label in rows:
         out.print(f"{i:>5}  {label}", markup=False)
 

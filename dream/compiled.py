@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -175,4 +174,6 @@ def _remember(line: str) -> None:
     try:
         write_text_atomic(cache_dir() / SEEN, "".join(f"{x}\n" for x in sorted(seen | {line})))
     except OSError:
-        print(f"note: cannot record the compile cache index in {cache_dir()}", file=sys.stderr)
+        from zoo.events import note
+
+        note(f"note: cannot record the compile cache index in {cache_dir()}")

@@ -6,72 +6,40 @@ step's tiles go round by round, one per rank; an all-gather hands every rank the
 tile gradients, which each adds in tile order as one process does, so every rank applies the same
 step and the image is the one-process image bit for bit (an all-reduce of partial sums would add
 overlaps in another order, and those last-bit differences grow over the steps); rank 0 writes. In
-chunk mode each rank dreams one contiguous part of a clip on its own. gloo on CPU, NCCL on GPU.
-This module keeps its own small setup (train/dist.py is a layer above dream and cannot be
-imported from here).
+chunk mode each rank dreams one contiguous part of a clip on its own. The plumbing (ranks, the
+process group, the re-launch) is zoo/torchrun.py's, shared with training.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import TypeVar
 
 import torch
 import torch.distributed as tdist
 
+from zoo import torchrun
+
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Ranks:
-    """This process's place: rank, world size, and whether tiles are shared over the world."""
+class Ranks(torchrun.Ranks):
+    """This process's ranks, and whether each step's tiles are shared over them."""
 
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
     share_tiles: bool = False
-    device: str = "cpu"  # where collectives' tensors live (NCCL needs them on the GPU)
-
-    @property
-    def master(self) -> bool:
-        return self.rank == 0
 
 
 _STATE = Ranks()
 _EXCHANGE_SECONDS = [0.0]  # time spent in the gradient exchange (for scripts/bench_dream.py)
+launched, init_group = torchrun.launched, torchrun.init_group
 
 
 def current() -> Ranks:
     return _STATE
-
-
-def launched() -> bool:
-    """Whether this process was started by torchrun with more than one rank."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
-
-
-def init_group(device: str, timeout: timedelta | None = None) -> None:
-    """Join torchrun's process group (gloo on CPU, NCCL on CUDA), once.
-
-    `torch.distributed.nn.functional` binds `group.WORLD` into its functions' defaults when it is
-    first imported, and torch imports it lazily (torch.optim's first param group loads dynamo, which
-    loads it). Imported after the group exists, it keeps the group alive past
-    `destroy_process_group`, so gloo's threads are still running at interpreter exit and a rank can
-    die with "terminate called without an active exception" (SIGABRT) after its work is done.
-    Importing it first binds None instead.
-    """
-    if tdist.is_initialized():
-        return
-    import torch.distributed.nn.functional  # noqa: F401  (see above: before the group exists)
-
-    kw = {"timeout": timeout} if timeout is not None else {}
-    tdist.init_process_group(backend="nccl" if device == "cuda" else "gloo", **kw)
 
 
 def setup(device: str, share_tiles: bool = True) -> Ranks:
@@ -80,19 +48,14 @@ def setup(device: str, share_tiles: bool = True) -> Ranks:
     if not launched():
         _STATE = Ranks()
         return _STATE
-    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "cuda":
-        torch.cuda.set_device(local)
-    init_group(device, timedelta(hours=6))
-    _STATE = Ranks(rank, world, local, share_tiles, f"cuda:{local}" if device == "cuda" else "cpu")
+    ranks = torchrun.join(device, timedelta(hours=6))
+    _STATE = Ranks(**asdict(ranks), share_tiles=share_tiles)
     return _STATE
 
 
 def teardown() -> None:
     global _STATE
-    if tdist.is_initialized():
-        tdist.destroy_process_group()
+    torchrun.leave()
     _STATE = Ranks()
 
 
@@ -199,14 +162,6 @@ def chunk_bounds(n: int, parts: int) -> list[tuple[int, int]]:
     return out
 
 
-def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
-    """`python -m torch.distributed.run --standalone --nproc-per-node N -m zoo.cli dream ARGS`."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-            "-m", "zoo.cli", "dream", *argv]
-
-
 def launch(nproc: int, argv: list[str]) -> int:
     """Run `zoo dream ARGS` in N processes on this machine and return torchrun's exit code."""
-    env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    return subprocess.call(torchrun_command(nproc, argv), env=env)
+    return torchrun.launch(nproc, ["dream", *argv])

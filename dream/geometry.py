@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from zoo.errors import UserError
+
 
 def octave_sizes(height: int, width: int, octaves: int, scale: float) -> list[tuple[int, int]]:
     """Sizes from the smallest octave to the full image, as the DeepDream notebook builds them.
@@ -42,6 +44,14 @@ def scaled_size(height: int, width: int, spec: str) -> tuple[int, int]:
     if new_w < 1 or new_h < 1:
         raise ValueError(f"size {spec!r} must be positive")
     return new_h, new_w
+
+
+def size_option(height: int, width: int, spec: str) -> tuple[int, int]:
+    """`scaled_size` for the `--size` option (and a recipe's size): a bad spec is one line naming it."""
+    try:
+        return scaled_size(height, width, spec)
+    except ValueError as e:
+        raise UserError(f"--size: {e}") from None
 
 
 @dataclass(frozen=True)

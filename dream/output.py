@@ -12,14 +12,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from zoo import formats
 from zoo.errors import UserError
 from zoo.io import atomic_path
 
 __all__ = ["FORMATS", "STILLS", "atomic_path", "check_writable", "to_uint8", "write_image"]
 
-FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
-           ".gif": "GIF"}
-STILLS = {k: v for k, v in FORMATS.items() if v != "GIF"}
+FORMATS, STILLS = formats.WRITERS, formats.STILLS
 DESCRIPTION = 0x010E  # EXIF/TIFF ImageDescription: where JPEG, WebP and TIFF carry the recipe JSON
 SOFTWARE = 0x0131
 

@@ -329,10 +329,7 @@ def start_size(recipe: Recipe, path: str | Path | None) -> tuple[int, int]:
     if kind == "image" and path is None:
         raise UserError("no input image given (or use --init noise|gradient|color)")
     if recipe.size:
-        try:
-            size = geometry.scaled_size(size[0], size[1], recipe.size)
-        except ValueError as e:
-            raise UserError(f"--size: {e}") from None
+        size = geometry.size_option(size[0], size[1], recipe.size)
     return size
 
 

@@ -19,7 +19,7 @@ from zoo.dream.presets import DreamParams
 
 import zoo
 from zoo.errors import UserError
-from zoo.io import file_digest
+from zoo.io import file_digest, regular_file
 
 KEY = "zoo:recipe"
 FORMAT = 1
@@ -221,7 +221,7 @@ def png_info(recipe: Recipe) -> PngImagePlugin.PngInfo:
 def read_recipe(path: str | Path) -> Recipe:
     """The recipe stored in an image written by `zoo dream`: a PNG text chunk, or the EXIF/TIFF
     ImageDescription of a JPEG, WebP or TIFF."""
-    path = Path(path)
+    path = regular_file(path)
     try:
         with Image.open(path) as im:
             text = getattr(im, "text", {}).get(KEY) if im.format == "PNG" else None
@@ -244,16 +244,35 @@ def read_recipe(path: str | Path) -> Recipe:
     return Recipe.from_json(text, str(path))
 
 
-def locate(stored: str | None, image: str | Path, role: str) -> Path | None:
+def _is_file(path: Path) -> bool:
+    """Path.is_file for names a file wrote: an overlong name or a NUL byte is no file, not a crash."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def locate(stored: str | None, image: str | Path, role: str, sha256: str | None = None) -> Path | None:
     """Where a recipe's input or guide is now: its stored path, else relative to the image that
-    carries the recipe, else a file of that name beside it (a folder moved as a whole)."""
+    carries the recipe, else a file of that name beside it (a folder moved as a whole).
+
+    A recipe is hostile until checked: a file outside the image's folder (an absolute path, `..`,
+    a symlink out) is taken only when its sha256 is the one the recipe records, so a recipe can
+    make zoo read nothing whose content it does not already know."""
     if stored is None:
         return None
     p, folder = Path(stored), Path(image).resolve().parent
+    refused = None
     for candidate in (p if p.is_absolute() else folder / p, folder / p.name):
-        if candidate.is_file():
+        if not _is_file(candidate):
+            continue
+        if folder in candidate.resolve().parents or (sha256 and file_sha256(candidate) == sha256):
             return candidate
+        refused = candidate
     flag = "give it as INPUT" if role == "input" else "give it with --guide"
+    if refused is not None:
+        raise UserError(f"{image}: the recipe's {role} {stored} lies outside the picture's folder and does not "
+                        f"match the recipe's checksum; refusing to read it ({flag})")
     raise UserError(f"{image}: the recipe's {role} {stored} is not found ({flag})")
 
 

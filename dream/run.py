@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +29,12 @@ from zoo.errors import UserError
 Say = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class Update:
-    """Where a run is (all counts from 1; `done` of `total` counts steps over every frame, or over
-    every blob of an atlas, where `blob` is the one being dreamt, `index` of `blobs`).
+@dataclass(frozen=True, kw_only=True)
+class Update(render.Progress):
+    """Where a run is: the render loop's Progress (octave, step, tile) plus the run's counts (all
+    from 1; `done` of `total` counts steps over every frame, or over every blob of an atlas, where
+    `blob` is the one being dreamt, `index` of `blobs`). This is the event a dream reports; the
+    CLI draws it as a bar, the studio sends it to the page.
 
     `preview()` returns the current octave's image as RGB float 0..255 (it converts on each call,
     so call it only when a preview is shown). `eta_s` weighs the steps left by their pixels (a step
@@ -41,12 +43,6 @@ class Update:
 
     frame: int
     frames: int
-    octave: int
-    octaves: int
-    step: int
-    steps: int
-    tile: int
-    tiles: int
     done: int
     total: int
     preview: Callable[[], np.ndarray] = field(repr=False, compare=False)
@@ -277,8 +273,9 @@ def _reporters(pre, counts: Callable[[render.Progress], tuple[int, int, int, int
 
         frame, frames, done, total = counts(p)
         elapsed, eta = clock.times()
-        return Update(frame, frames, p.octave, p.octaves, p.step, p.steps, p.tile, p.tiles, done, total, preview,
-                      round(elapsed, 2), None if eta is None else round(eta, 1), **extra)
+        where = {f.name: getattr(p, f.name) for f in fields(render.Progress)}
+        return Update(**where, frame=frame, frames=frames, done=done, total=total, preview=preview,
+                      elapsed_s=round(elapsed, 2), eta_s=None if eta is None else round(eta, 1), **extra)
 
     def update(p: render.Progress) -> None:
         if on_progress is not None:
@@ -389,18 +386,7 @@ def dream_atlas(
     Updates count steps over every blob and name the blob being dreamt; `on_blob(entry, i, n)` is
     called when blob i of n is written. `stop` ends it after the current step, keeping what was made."""
     params = params or DreamParams(octaves=3, iterations=10, step=1.5)
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"{folder}: exists and is not a folder")
-    if not folder.parent.is_dir():
-        raise UserError(f"{folder}: cannot write, folder {folder.parent} does not exist")
-    kind = start.partition(":")[0]
-    image = None if kind in starts.KINDS else Path(start)
-    if image is not None:
-        starts.image_size(image)
-    rec = Recipe(model=model, weights_sha256="", layers=(), params=params, seed=seed,
-                 init="image" if image else start, input=str(image.resolve()) if image else None,
-                 input_sha256=file_sha256(image) if image else None,
-                 size=f"{size}" if image else f"{size}x{size}", device=device)
+    rec = _atlas_recipe(model, folder, start, size, params, seed, device)
     first = pipeline.load_start(rec)
     brain = brain or load_brain(model)
     names = list(blobs or brain.dreamable)
@@ -422,15 +408,11 @@ def dream_atlas(
     items, entries = [], []
     for i, (blob, rgb, result) in enumerate(atlas.render_blobs(
             brain, first, names, params, seed=seed, device=device, on_progress=update, on_step=after_step)):
-        name = atlas.file_name(i + 1, blob)
         tile = plans[i].tiles.tile  # recorded, as zoo dream does
-        output.write_image(folder / name, rgb, rec.with_(layers=(blob,), params=params.with_(tile=tile),
-                                                         interrupted=result.interrupted,
-                                                         steps_done=result.steps_done if result.interrupted else None))
+        entries.append(_atlas_picture(folder, i + 1, brain, rgb, rec.with_(
+            layers=(blob,), params=params.with_(tile=tile), interrupted=result.interrupted,
+            steps_done=result.steps_done if result.interrupted else None)))
         items.append((blob, rgb))
-        at_size = brain.shapes_at(*rgb.shape[:2], [blob])  # its shape in this picture, not at the deploy size
-        shape = at_size.get(blob, (brain.channels.get(blob, 0),))
-        entries.append(atlas.Entry(blob, name, shape, brain.descriptions.get(blob, "")))
         if on_blob is not None:
             on_blob(entries[-1], i + 1, len(names))
         if result.interrupted:
@@ -439,8 +421,40 @@ def dream_atlas(
             where.update(blob=names[i + 1], index=i + 2)
     output.write_image(folder / "atlas.png", atlas.contact_sheet(items, columns))
     command = f"zoo atlas --model {brain.name} --start {start} --size {size} --seed {seed}"
+    _atlas_page(folder, brain, entries, command, params)
+    return AtlasRun(folder, entries, len(entries) == len(names))
+
+
+def _atlas_recipe(model: str, folder: Path, start: str, size: int, params: DreamParams, seed: int,
+                  device: str) -> Recipe:
+    """The recipe every picture of an atlas shares (its layer set per picture), after checking the
+    folder can be written and an image start is a readable picture."""
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder}: exists and is not a folder")
+    if not folder.parent.is_dir():
+        raise UserError(f"{folder}: cannot write, folder {folder.parent} does not exist")
+    image = None if start.partition(":")[0] in starts.KINDS else Path(start)
+    if image is not None:
+        starts.image_size(image)
+    return Recipe(model=model, weights_sha256="", layers=(), params=params, seed=seed,
+                  init="image" if image else start, input=str(image.resolve()) if image else None,
+                  input_sha256=file_sha256(image) if image else None,
+                  size=f"{size}" if image else f"{size}x{size}", device=device)
+
+
+def _atlas_picture(folder: Path, number: int, brain: Brain, rgb: np.ndarray, rec: Recipe) -> atlas.Entry:
+    """Write one blob's picture with its recipe; its entry gives the blob's shape in this picture."""
+    (blob,) = rec.layers
+    name = atlas.file_name(number, blob)
+    output.write_image(folder / name, rgb, rec)
+    at_size = brain.shapes_at(*rgb.shape[:2], [blob])  # its shape in this picture, not at the deploy size
+    shape = at_size.get(blob, (brain.channels.get(blob, 0),))
+    return atlas.Entry(blob, name, shape, brain.descriptions.get(blob, ""))
+
+
+def _atlas_page(folder: Path, brain: Brain, entries: list, command: str, params: DreamParams) -> None:
+    """index.html: the contact sheet with each blob's caption and the command that made it."""
     note = (f"Weights sha256 {brain.weights_sha256[:16]}…; {params.octaves} octave{'s' * (params.octaves != 1)} × "
             f"{params.iterations} step{'s' * (params.iterations != 1)}.")
     with output.atomic_path(folder / "index.html") as tmp:
         tmp.write_text(atlas.html_page(brain.name, entries, "atlas.png", command, note), encoding="utf-8")
-    return AtlasRun(folder, entries, len(entries) == len(names))

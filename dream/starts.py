@@ -14,6 +14,7 @@ from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
 from zoo.dream import svg
 
 from zoo.errors import UserError
+from zoo.io import regular_file
 
 MAX_PIXELS = 20000 * 20000  # print sizes are the point; PIL's bomb check sits just above them
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -24,7 +25,7 @@ BYTES_PER_PIXEL = 64  # what a dream holds per pixel: float start, net-space ima
 def image_size(path: str | Path) -> tuple[int, int]:
     """(height, width) an image file declares, read from its header without decoding it (an SVG:
     from its width/height/viewBox, see dream/svg.py)."""
-    path = Path(path)
+    path = regular_file(path)
     if svg.is_svg(path):
         return svg.svg_size(path)
     try:
@@ -53,14 +54,30 @@ def _refuse(path: Path, e: BaseException) -> None:
 
 def check_memory(size: tuple[int, int], what: str, per_pixel: int = BYTES_PER_PIXEL) -> None:
     """Refuse, before anything is allocated, a dream (or a decode) whose full-size buffers do not fit."""
-    from zoo.convert.graph import available_memory
+    from zoo.memory import NotEnoughMemory, available_bytes, fits
 
     h, w = size
     need = h * w * per_pixel
-    avail = available_memory()
-    if h * w > MAX_PIXELS or need > avail:
-        raise UserError(f"{what}: {w}x{h} needs about {need / 2**30:.1f} GiB of memory to dream; "
-                        f"{avail / 2**30:.1f} GiB is available (at most 20000x20000; use a smaller --size)")
+    avail = available_bytes()
+    if h * w > MAX_PIXELS or not fits(need, avail):
+        raise NotEnoughMemory(f"{what}: {w}x{h} needs about {need / 2**30:.1f} GiB of memory to dream; "
+                              f"{avail / 2**30:.1f} GiB is available (at most 20000x20000; use a smaller --size)")
+
+
+def check_image_file(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image, from its header alone, after proving load_image's decode fits
+    in free memory and the file's structure reads (PIL's verify: chunk checksums, no pixels). What
+    the studio's web server does with an upload: the decode itself happens in the worker."""
+    from zoo.memory import check_image
+
+    size = image_size(path)
+    check_image(path, DECODE_BYTES_PER_PIXEL)
+    try:
+        with Image.open(path) as im:
+            im.verify()
+    except Exception as e:  # noqa: BLE001 - every decoder failure is one line
+        _refuse(Path(path), e)
+    return size
 
 
 def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:

@@ -35,16 +35,16 @@ def strokes_cmd(rec: Recipe, opts, target: Path | None, out, err, progress_bar, 
 
 
 def journey_cmd(rec: Recipe, path_text: str, target: Path | None, fps: float | None, codec: str | None, crf: int,
-                out, err, columns: tuple) -> None:
-    """`zoo dream IN -o journey.mp4 --frames N --zoom Z --layer-path A,B,C|all`: the journey, resumable;
-    `columns` are dream/cli.py's progress columns (handed down: this module is below the CLI)."""
-    from rich.progress import Progress
+                out, err) -> None:
+    """`zoo dream IN -o journey.mp4 --frames N --zoom Z --layer-path A,B,C|all`: the journey, resumable."""
     from zoo.dream import journey
+
+    from zoo.cli_output import make_progress
 
     if target is None:
         raise UserError("--layer-path: give the journey's output with -o (.mp4, .webm, .gif, .webp or a folder)")
     brain, _ = journey.check(rec, path_text, target)
-    with Progress(*columns, console=err, transient=False, expand=True) as bar:
+    with make_progress(err) as bar:
         task = bar.add_task("journey", total=rec.frames)
         state = {"where": ""}
 

@@ -25,12 +25,14 @@ from zoo.dream import distributed
 from zoo.dream.output import to_uint8
 from zoo.dream.recipe import Recipe, png_info
 
+from zoo import formats
 from zoo.errors import UserError
-from zoo.io import atomic_path, write_text_atomic
+from zoo.io import atomic_path, regular_file, write_text_atomic
+from zoo.memory import DECODE_BYTES_PER_PIXEL, MAX_FRAMES, check_fits, check_image
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 ANIMATION_SUFFIXES = (".gif", ".webp")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_SUFFIXES = formats.IMAGES
 DEFAULT_CODECS = {".webm": "libvpx-vp9", ".avi": "mpeg4"}  # everything else: libx264
 CRF_CODECS = ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1")
 VIDEO_KEY = "zoo:video"
@@ -138,10 +140,11 @@ def open_clip(path: Path, folder_fps: float | None = None) -> Clip:
         files = numbered_frames(path)
         if not files:
             raise UserError(f"{path}: holds no numbered image frames")
-        with Image.open(files[0]) as im:
-            w, h = im.size
+        head = check_image(files[0])  # every frame must match the first (read_frames checks)
+        w, h = head.width, head.height
         return Clip(path, "folder", Fraction(folder_fps or FOLDER_FPS).limit_denominator(1001), len(files), (h, w))
     if path.suffix.lower() in ANIMATION_SUFFIXES:
+        check_image(path)  # one frame at a time is decoded; a 20000x20000 screen is a bomb
         try:
             with Image.open(path) as im:
                 n = getattr(im, "n_frames", 1)
@@ -151,12 +154,14 @@ def open_clip(path: Path, folder_fps: float | None = None) -> Clip:
             raise UserError(f"{path}: cannot decode as an animation ({type(e).__name__})") from None
         fps = Fraction(1000 * len(durations), max(1, sum(durations))).limit_denominator(1001)
         return Clip(path, "animation", fps, n, (h, w))
+    regular_file(path)  # a FIFO would block, a device read without end
     av = _av()
     try:
         with av.open(str(path)) as c:
             if not c.streams.video:
                 raise UserError(f"{path}: has no video stream")
             s = c.streams.video[0]
+            check_fits(f"{path}: decoding {s.width}x{s.height} frames", s.width * s.height * DECODE_BYTES_PER_PIXEL)
             fps = s.average_rate or s.guessed_rate or Fraction(FOLDER_FPS)
             count = s.frames or sum(1 for p in c.demux(s) if p.size)
             return Clip(path, "video", Fraction(fps), count, (s.height, s.width), bool(c.streams.audio))
@@ -198,6 +203,9 @@ def select_frames(count: int, src_fps: Fraction, start: int = 0, end: int | None
     end = count if end is None else min(end, count)
     if start < 0 or start >= end:
         raise UserError(f"--start-frame {start} / --end-frame {end}: no frames selected (the clip has {count})")
+    if end - start > MAX_FRAMES:  # a header's count is hostile: never build a list that long
+        raise UserError(f"declares {count} frames; at most {MAX_FRAMES} are dreamt in one run "
+                        "(choose a span with --start-frame/--end-frame)")
     if fps is None or Fraction(fps).limit_denominator(1001) >= src_fps:
         return list(range(start, end)), src_fps
     rate = Fraction(fps).limit_denominator(1001)
@@ -348,16 +356,7 @@ def dream_clip(
         if prev_path is not None:
             prev_out = _shared_frame(prev_path, job, writer)
             prev_path = None
-        first = prev_out is None or opts.flow == "none"
-        if not first:
-            flow = _flow_module()
-        if first:
-            start = src
-        else:
-            assert prev_src is not None and prev_out is not None
-            back = flow.flow(src, prev_src, opts.flow)
-            fwd = flow.flow(prev_src, src, opts.flow)
-            start = flow.carry(src, prev_src, prev_out, back, fwd, opts.blend)
+        start, first = _frame_start(src, prev_src, prev_out, opts)
         if on_frame is not None:
             on_frame(k, len(job.frames), "warm-up" if k < a else "")
         rgb, result = dream_frame(start, k, first)
@@ -371,6 +370,18 @@ def dream_clip(
             written += 1
         prev_src, prev_out = src, out8.astype(np.float32)
     return ClipResult(written, skipped, False)
+
+
+def _frame_start(src: np.ndarray, prev_src: np.ndarray | None, prev_out: np.ndarray | None,
+                 opts: VideoOptions) -> tuple[np.ndarray, bool]:
+    """Where a frame's dream starts, and whether it is a chain's first (full iterations): the plain
+    frame (first, or --no-flow), else the frame plus the last dream's detail carried along the flow."""
+    if prev_out is None or prev_src is None or opts.flow == "none":
+        return src, True
+    flow = _flow_module()
+    back = flow.flow(src, prev_src, opts.flow)
+    fwd = flow.flow(prev_src, src, opts.flow)
+    return flow.carry(src, prev_src, prev_out, back, fwd, opts.blend), False
 
 
 def _shared_frame(path: Path, job: ClipJob, writer: bool) -> np.ndarray:
@@ -528,8 +539,9 @@ def is_clip_recipe(path: Path) -> bool:
     return False
 
 
-def _is_int(lo: int, none: bool = False) -> Callable[[object], bool]:
-    return lambda v: (v is None and none) or (isinstance(v, int) and not isinstance(v, bool) and v >= lo)
+def _is_int(lo: int, none: bool = False, hi: int | None = None) -> Callable[[object], bool]:
+    return lambda v: (v is None and none) or (isinstance(v, int) and not isinstance(v, bool) and v >= lo
+                                              and (hi is None or v <= hi))
 
 
 def _is_num(lo: float, hi: float, none: bool = False) -> Callable[[object], bool]:
@@ -539,7 +551,8 @@ def _is_num(lo: float, hi: float, none: bool = False) -> Callable[[object], bool
 
 _OPTION_CHECKS: dict[str, Callable[[object], bool]] = {
     "blend": _is_num(0.0, 1.0), "flow": lambda v: v in ("dis", "farneback", "none"),
-    "frame_iterations": _is_int(1, none=True), "start_frame": _is_int(0), "end_frame": _is_int(1, none=True),
+    "frame_iterations": _is_int(1, none=True, hi=100_000), "start_frame": _is_int(0),
+    "end_frame": _is_int(1, none=True),
     "fps": _is_num(0.01, 1e4, none=True), "crf": lambda v: _is_int(0)(v) and v <= 63,  # type: ignore[operator]
     "codec": lambda v: v is None or (isinstance(v, str) and len(v) < 64), "chunks": lambda v: isinstance(v, bool),
     "warmup": _is_int(0),

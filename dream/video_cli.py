@@ -13,10 +13,10 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from zoo.dream import distributed
 from zoo.dream.recipe import Recipe
 
+from zoo.cli_output import make_progress
 from zoo.errors import UserError
 
 
@@ -102,7 +102,7 @@ def reproduce_cmd(recipe: Path, given: list[Path], target: Path | None, device: 
             rec = rec.with_(input=str(source.resolve()), input_sha256=file_sha256(source) if source.is_file()
                             else None)  # another clip, dreamt the same way
     else:
-        source = locate(rec.input, recipe, "input")
+        source = locate(rec.input, recipe, "input", rec.input_sha256)
         assert source is not None
         if rec.input_sha256 and file_sha256(source) != rec.input_sha256:
             raise UserError(f"{source}: not the clip this recipe was made from (sha256 differs)")
@@ -126,11 +126,10 @@ def clip_cmd(rec: Recipe, input_: Path, target: Path | None, opts, out: Console,
     master = not distributed.launched() or int(__import__("os").environ.get("RANK", "0")) == 0
     if not master:
         out.quiet = err.quiet = True
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
     state: dict[str, object] = {"frame": ""}
+    video_run.plan_clip(rec, input_, opts)  # a clip that cannot be dreamt is one line, before any bar
     try:
-        with Progress(*columns, console=err, transient=False) as bar:
+        with make_progress(err) as bar:
             task = bar.add_task("frames", total=None)
 
             def on_start(job, octaves: int, todo: int) -> None:

@@ -14,10 +14,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from zoo.dream import distributed, geometry, run, video
+from zoo.dream import distributed, geometry, run, starts, video
 from zoo.dream.recipe import Recipe
 
 from zoo.errors import UserError
+
+# a still's buffers (starts.BYTES_PER_PIXEL) plus the previous frame, its flow field and the blend
+CLIP_BYTES_PER_PIXEL = starts.BYTES_PER_PIXEL + 32
 
 
 @dataclass
@@ -31,16 +34,15 @@ class ClipRun:
 def plan_clip(rec: Recipe, source: Path, opts: video.VideoOptions) -> tuple[video.Clip, list[int], object, tuple]:
     """Probe the source and pick its frames, rate and size (fails before any brain loads)."""
     clip = video.open_clip(source, opts.fps)
-    if clip.kind == "folder":  # a folder has no rate of its own: --fps sets it, nothing is dropped
-        frames, fps = video.select_frames(clip.count, clip.fps, opts.start_frame, opts.end_frame)
-    else:
-        frames, fps = video.select_frames(clip.count, clip.fps, opts.start_frame, opts.end_frame, opts.fps)
+    rate = None if clip.kind == "folder" else opts.fps  # a folder has no rate of its own: --fps sets it
+    try:
+        frames, fps = video.select_frames(clip.count, clip.fps, opts.start_frame, opts.end_frame, rate)
+    except UserError as e:
+        raise UserError(f"{source}: {e}") from None
     size = clip.size
     if rec.size:
-        try:
-            size = geometry.scaled_size(size[0], size[1], rec.size)
-        except ValueError as e:
-            raise UserError(f"--size: {e}") from None
+        size = geometry.size_option(size[0], size[1], rec.size)
+    starts.check_memory(size, f"{source}: frames at", CLIP_BYTES_PER_PIXEL)
     return clip, frames, fps, size
 
 

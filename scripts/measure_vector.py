@@ -138,8 +138,8 @@ def part_journey(work: Path, docs: bool) -> None:
 
     start = photo(work / "chelsea.png", 256)
     zoo("dream", str(start), "-o", "journey.mp4", "--frames", "48", "--zoom", "1.02", "--fps", "12", "-m", MODEL,
-        "--layer-path", f"{SHALLOW},{MIDDLE},{DEEP}", "--octaves", "2", "--iterations", "6", "--size", "256",
-        cwd=work)
+        "--layer-path", f"{SHALLOW},{MIDDLE},{DEEP}", "--octaves", "1", "--iterations", "2", "--step", "2",
+        "--size", "256", cwd=work)
     with av.open(str(work / "journey.mp4")) as c:
         s = c.streams.video[0]
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(s)]

@@ -1,7 +1,7 @@
 """Remake the README's pictures from the README's own commands and check they are bit-identical.
 
 For each picture under docs/img that a README command produces, the exact command line is read out
-of README.md and run as a subprocess (`zoo ...`, the `zoo` beside this Python) in a temporary folder
+of README.md or docs/*.md and run as a subprocess (`zoo ...`, the `zoo` beside this Python) in a temporary folder
 with its own $ZOO_HOME, after the README's set-up lines (the coffee photo, the test clip). A PNG
 result becomes the page's JPEG with fixed Pillow settings (JPEG_SETTINGS, also in the captions);
 WebP animations are written by the command itself. The sha256 of the result is compared with the
@@ -57,13 +57,19 @@ PICTURES = (
 )
 
 
+def pages_text() -> str:
+    """README.md and the guides under docs/, where the pictures' commands live."""
+    return "\n".join(p.read_text(encoding="utf-8") for p in [README, *sorted((ROOT / "docs").glob("*.md"))])
+
+
 def readme_line(start: str, text: str) -> str:
-    """The one README line that starts with `start` (a trailing `# comment` cut off)."""
-    found = [line.strip() for line in text.splitlines() if line.strip().startswith(start.strip())]
+    """The one command line of the pages that starts with `start` (a trailing `# comment` cut off)."""
+    found = {shlex.join(shlex.split(line.strip(), comments=True)) for line in text.splitlines()
+             if line.strip().startswith(start.strip())}
     if len(found) != 1:
-        raise SystemExit(f"README.md: expected one command line starting {start.strip()!r}, found {len(found)}")
-    words = shlex.split(found[0], comments=True)
-    return shlex.join(words)
+        raise SystemExit(f"README.md, docs/*.md: expected one command line starting {start.strip()!r}, "
+                         f"found {len(found)}")
+    return found.pop()
 
 
 def argv(line: str) -> list[str]:
@@ -110,7 +116,7 @@ def main() -> int:
     ap.add_argument("--only", nargs="+", metavar="NAME", help="just these pictures (file names under docs/img)")
     ap.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = ap.parse_args()
-    text = README.read_text(encoding="utf-8")
+    text = pages_text()
     chosen = [p for p in PICTURES if not args.only or p.name in args.only]
     if args.only and len(chosen) != len(args.only):
         raise SystemExit(f"--only: known pictures are {', '.join(p.name for p in PICTURES)}")
@@ -120,7 +126,7 @@ def main() -> int:
         env = {**os.environ, "ZOO_HOME": str(work / "zoo_home")}
         env.pop("ZOO_MIRROR", None)
         print(f"recipe: python scripts/readme_pictures.py{' --update' if args.update else ''}; commands from "
-              f"README.md; JPEG {JPEG_SETTINGS}; ZOO_HOME={env['ZOO_HOME']}", flush=True)
+              f"README.md and docs/*.md; JPEG {JPEG_SETTINGS}; ZOO_HOME={env['ZOO_HOME']}", flush=True)
         bad = 0
         for picture in chosen:
             t0 = time.perf_counter()

@@ -21,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from hypothesis import strategies as st
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from tests.conftest import SHARED
+
 MTCNN = SHARED / "models" / "mtcnn"
 EXIT_CODES = {0, 1, 2, 130}
 LEFTOVER_SUFFIXES = (".part", ".tmp", ".lock")
@@ -276,9 +278,6 @@ def run_main(argv: list[str], env: dict[str, str], world: World, toml: str | Non
     """Run `zoo ARGV` in-process in the world's work folder with env overrides."""
     import zoo.cli
 
-    saved_env = {k: os.environ.get(k) for k in (*env, "ZOO_HOME", "ZOO_MIRROR", "ZOO_DATA_DIR", "ZOO_FETCH_RETRIES",
-                                              "ZOO_FETCH_TIMEOUT", "HOME", "ZOO_PACK_DIR")}
-    cwd = os.getcwd()
     base = {"ZOO_HOME": str(world.home), "ZOO_MIRROR": str(world.mirror), "ZOO_DATA_DIR": str(world.home / "data"),
             "ZOO_FETCH_RETRIES": "0", "ZOO_FETCH_TIMEOUT": "2", "HOME": str(world.work)}
     user = world.home / "models.toml"
@@ -288,23 +287,19 @@ def run_main(argv: list[str], env: dict[str, str], world: World, toml: str | Non
         shutil.copy(world.inputs / "models.toml", user)
     out, err, crash, rc = io.StringIO(), io.StringIO(), "", None
     try:
-        os.environ.update({**base, **env})
-        os.environ.pop("ZOO_PACK_DIR", None)
-        os.chdir(world.work)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                rc = zoo.cli.main(argv)
-            except SystemExit as e:  # a command that calls sys.exit itself
-                rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-            except BaseException:  # noqa: BLE001 - this is what the test looks for
-                crash = traceback.format_exc()
+        with pytest.MonkeyPatch.context() as mp:  # environment and folder restored however main ends
+            for k, v in {**base, **env}.items():
+                mp.setenv(k, v)
+            mp.delenv("ZOO_PACK_DIR", raising=False)
+            mp.chdir(world.work)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    rc = zoo.cli.main(argv)
+                except SystemExit as e:  # a command that calls sys.exit itself
+                    rc = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+                except BaseException:  # noqa: BLE001 - this is what the test looks for
+                    crash = traceback.format_exc()
     finally:
-        os.chdir(cwd)
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         if toml is not None:
             shutil.copy(world.inputs / "models.toml", user)  # the next example starts from a valid file
     return Result(argv, rc, out.getvalue(), err.getvalue(), crash)

@@ -1,4 +1,4 @@
-"""Shared fixtures: where ../shared lives, and small helpers that run a net every way we emit it."""
+"""Shared fixtures: where ../shared lives (SHARED, the `shared` fixture, shared_or_skip) and each test's own ZOO_HOME."""
 
 from __future__ import annotations
 
@@ -24,6 +24,14 @@ def _isolated_zoo_home(tmp_path_factory, monkeypatch):
 
 
 def shared_or_skip(path: Path) -> Path:
+    """`path` (under SHARED), or skip the test that needs it when ../shared is not there."""
     if not path.exists():
         pytest.skip(f"{path} is not available (../shared missing)")
     return path
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    """The ../shared folder (real Caffe models and data sets); a test that takes it skips without it.
+    Modules that need paths at import use the SHARED constant above, never a path of their own."""
+    return shared_or_skip(SHARED)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import tempfile
 from pathlib import Path
 
@@ -14,11 +15,20 @@ from zoo.convert.prototxt import parse_prototxt
 from zoo.convert.upgrade import upgrade_net
 from zoo.convert.weights import read_caffemodel, read_mean
 
-from tests.conftest import MODELS
+from tests.conftest import MODELS, shared_or_skip
 
-SEEDS = [(MODELS / p).read_text() for p in ("mtcnn/det1.prototxt", "gender_net/deploy_gender.prototxt",
-                                            "bvlc_googlenet/deploy.prototxt")]
-WEIGHTS = (MODELS / "mtcnn" / "det1.caffemodel").read_bytes()
+
+@functools.cache
+def seeds() -> list[str]:
+    """Real prototxts to mutate (read when a test runs: without ../shared the tests skip, collection works)."""
+    return [shared_or_skip(MODELS / p).read_text() for p in ("mtcnn/det1.prototxt", "gender_net/deploy_gender.prototxt",
+                                                             "bvlc_googlenet/deploy.prototxt")]
+
+
+@functools.cache
+def weights() -> bytes:
+    return shared_or_skip(MODELS / "mtcnn" / "det1.caffemodel").read_bytes()
+
 TOKENS = ["layer {", "}", "{", "bottom: ", "top: ", '"data"', '"conv1"', "num_output: ", "kernel_size: ", "0",
           "-1", "99999999", "pool: AVE", "type: ", '"Pooling"', '"Concat"', '"Slice"', "input_dim: ", "stride: 0",
           "pad: 7", "axis: -9", "\n", "#", '"', "layers {", "CONVOLUTION", "slice_point: 3", "global_pooling: true"]
@@ -39,7 +49,7 @@ def allowed(fn, *args) -> None:
 
 @st.composite
 def mutated_text(draw):
-    text = draw(st.sampled_from(SEEDS))
+    text = draw(st.sampled_from(seeds()))
     for _ in range(draw(st.integers(1, 6))):
         pos = draw(st.integers(0, len(text)))
         op = draw(st.sampled_from(["insert", "delete", "replace"]))
@@ -66,7 +76,7 @@ def test_random_text(text):
 
 @st.composite
 def mutated_bytes(draw):
-    data = bytearray(WEIGHTS)
+    data = bytearray(weights())
     for _ in range(draw(st.integers(1, 8))):
         pos = draw(st.integers(0, len(data) - 1))
         op = draw(st.sampled_from(["flip", "cut", "insert"]))

@@ -18,9 +18,9 @@ from PIL import Image
 from skimage import data
 from zoo.dream.sequence import zoom_rotate
 
+from tests.conftest import SHARED
 from zoo.cli import main
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 EFF = SHARED / "models" / "efficientnet_lite0"
 MODEL = "effl0_test"
 
@@ -120,7 +120,7 @@ def test_layers_lists_blobs_with_channels(zoo_home, capsys):
 
     assert main(["layers", MODEL]) == 0
     text = capsys.readouterr().out
-    rows = [re.match(r"\W*(\S+?)( \(default\))?\s+\W\s+(\d+)\s+\W\s+(\d+(?:×\d+)+)", line) for line in text.splitlines()]
+    rows = [re.match(r"(\S+?)( \(default\))?\t(\d+)\t(\d+(?:×\d+)+)\t", line) for line in text.splitlines()]
     rows = [m for m in rows if m]
     assert len(rows) >= 4 and sum(1 for m in rows if m.group(2)) == 1, text
     net = cv2.dnn.readNetFromCaffe(str(EFF / "deploy.prototxt"), str(EFF / "efficientnet_lite0.caffemodel"))

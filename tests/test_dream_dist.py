@@ -72,7 +72,7 @@ def test_chunks_over_two_ranks_make_the_whole_clip_without_a_visible_seam(home, 
 
 _LEAK_PROBE = """
 import os, socket, torch, torch.distributed as tdist
-from zoo.dream.distributed import init_group
+from zoo.torchrun import init_group
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 os.environ.update(RANK="0", WORLD_SIZE="1", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
 init_group("cpu")

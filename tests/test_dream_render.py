@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -14,11 +12,11 @@ from zoo.dream import pipeline, render
 from zoo.dream.brain import from_graph
 from zoo.dream.presets import DreamParams
 
+from tests.conftest import SHARED
 from tests.dream_helpers import assert_tiling_is_exact
 from zoo import convert
 from zoo.preprocess import Preprocess
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 DET1 = SHARED / "models" / "mtcnn"
 
 

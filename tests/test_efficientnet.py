@@ -12,10 +12,11 @@ import torch
 from PIL import Image
 from skimage import data
 
+from tests.conftest import MODELS
 from zoo import efficientnet
 from zoo.preprocess import Preprocess
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "models" / "efficientnet_lite0"
+REF = MODELS / "efficientnet_lite0"
 PP = Preprocess("BGR", (127.0, 127.0, 127.0), 1.0, (224, 224), 256)
 LAYERS = ["prob", "block4/output", "block10/output", "block14/output", "stem"]
 

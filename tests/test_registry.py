@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import MODELS as SHARED_MODELS
 from zoo import convert
 from zoo.fetch import file_digest
 from zoo.labels import load_labels, synset_ids
@@ -20,7 +21,6 @@ from zoo.registry import (
     parse_toml,
 )
 
-SHARED_MODELS = Path(__file__).resolve().parents[2] / "shared" / "models"
 REGISTRY = load_registry(user_path=Path("/nonexistent"))
 
 # The only files without a published checksum (pinned on first download); anything new must say why.
@@ -34,7 +34,7 @@ UNVERIFIED = {
 }
 
 # Model -> (folder in ../shared/models, prototxt, weights or None): the files we can check against.
-SHARED = {
+SHARED_FILES = {
     "bvlc_googlenet": ("bvlc_googlenet", "deploy.prototxt", None),
     "googlenet_places365": ("googlenet_places365", "deploy_googlenet_places365.prototxt", None),
     "gender_net": ("gender_net", "deploy_gender.prototxt", None),
@@ -86,9 +86,9 @@ def test_shipped_imagenet_labels() -> None:
                                                          "Egyptian cat"]
 
 
-@pytest.mark.parametrize("name", sorted(SHARED))
+@pytest.mark.parametrize("name", sorted(SHARED_FILES))
 def test_checksums_match_the_shared_files(name: str) -> None:
-    folder, proto, weights = SHARED[name]
+    folder, proto, weights = SHARED_FILES[name]
     card = REGISTRY.get(name)
     # a built-in's prototxt is written here by the Caffe emitter: the same message as the shared file,
     # not the same bytes (tests/test_efficientnet.py compares the messages)
@@ -100,9 +100,9 @@ def test_checksums_match_the_shared_files(name: str) -> None:
         assert file_digest(SHARED_MODELS / folder / filename, expected.kind) == expected.hexdigest, role
 
 
-@pytest.mark.parametrize("name", sorted(SHARED))
+@pytest.mark.parametrize("name", sorted(SHARED_FILES))
 def test_dream_blobs_exist_with_the_stated_shapes(name: str) -> None:
-    folder, proto, _ = SHARED[name]
+    folder, proto, _ = SHARED_FILES[name]
     card = REGISTRY.get(name)
     graph = convert.load_net(SHARED_MODELS / folder / proto)
     h, w = card.input_size

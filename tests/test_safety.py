@@ -23,7 +23,8 @@ try:
 except ImportError:  # pragma: no cover
     from tests.fault_server import FaultServer
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from tests.conftest import SHARED
+
 MTCNN = SHARED / "models" / "mtcnn"
 PAYLOAD = b"not a model, but checksummed\n" * 100
 SHA = hashlib.sha256(PAYLOAD).hexdigest()

@@ -27,7 +27,8 @@ try:
 except ImportError:  # pragma: no cover
     from tests.fault_server import FaultServer
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from tests.conftest import SHARED
+
 MTCNN = SHARED / "models" / "mtcnn"
 PAYLOAD = bytes(range(256)) * 400  # 100 KiB, every offset distinguishable
 SHA = Checksum("sha256", hashlib.sha256(PAYLOAD).hexdigest())

@@ -20,9 +20,9 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from tests.conftest import SHARED
 from zoo.studio.app import Settings, create_app  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 MTCNN = SHARED / "models" / "mtcnn"
 FACES = SHARED / "datasets" / "lfw_gender"
 BASE = "http://127.0.0.1:7860"
@@ -57,15 +57,11 @@ def home(tmp_path_factory):
         (faces / g).mkdir(parents=True)
         for f in sorted((FACES / g).glob("*.jpg"))[:8]:
             shutil.copy(f, faces / g / f.name)
-    saved = {k: os.environ.get(k) for k in ("ZOO_HOME", "ZOO_TEST_KEEP_HOME", "ZOO_MIRROR", "ZOO_FETCH_RETRIES")}
-    os.environ.update(ZOO_HOME=str(home), ZOO_TEST_KEEP_HOME="1", ZOO_MIRROR=str(root / "mirror"),
-                      ZOO_FETCH_RETRIES="0")
-    yield home
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with pytest.MonkeyPatch.context() as mp:  # module-scoped: the function-scoped monkeypatch cannot serve
+        for k, v in dict(ZOO_HOME=str(home), ZOO_TEST_KEEP_HOME="1", ZOO_MIRROR=str(root / "mirror"),
+                         ZOO_FETCH_RETRIES="0").items():
+            mp.setenv(k, v)
+        yield home
 
 
 @pytest.fixture(scope="module")

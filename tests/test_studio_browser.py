@@ -26,15 +26,15 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 from studio_helpers import chromium, free_port, serve  # noqa: E402
 
+from tests.conftest import SHARED
 from zoo.studio.app import Settings  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 MTCNN = SHARED / "models" / "mtcnn"
 FACES = SHARED / "datasets" / "lfw_gender"
 
 
 @pytest.fixture()
-def studio(tmp_path):
+def studio(tmp_path, monkeypatch):
     """A studio with its own ZOO_HOME (set before the worker starts), a faces folder, and a browser."""
     home = tmp_path / "home"
     faces = tmp_path / "faces"
@@ -42,28 +42,21 @@ def studio(tmp_path):
         (faces / g).mkdir(parents=True)
         for f in sorted((FACES / g).glob("*.jpg"))[:8]:
             shutil.copy(f, faces / g / f.name)
-    saved = {k: os.environ.get(k) for k in ("ZOO_HOME", "ZOO_TEST_KEEP_HOME")}
-    os.environ.update(ZOO_HOME=str(home), ZOO_TEST_KEEP_HOME="1")
+    monkeypatch.setenv("ZOO_HOME", str(home))
+    monkeypatch.setenv("ZOO_TEST_KEEP_HOME", "1")
     shots = Path(os.environ.get("ZOO_STUDIO_SHOTS") or tmp_path / "shots")
     shots.mkdir(parents=True, exist_ok=True)
-    try:
-        with serve(Settings(port=free_port(), folders=[faces])) as (url, app):
-            browser = chromium(tmp_path)
-            try:
-                browser.get(url + "/")
-                WebDriverWait(browser, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute(
-                    "data-ready") == "1")
-                yield browser, home, faces, shots
-            finally:
-                logs = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
-                browser.quit()
-                assert not logs, logs  # no script errors, no failed asset loads
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with serve(Settings(port=free_port(), folders=[faces])) as (url, app):
+        browser = chromium(tmp_path)
+        try:
+            browser.get(url + "/")
+            WebDriverWait(browser, 60).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute(
+                "data-ready") == "1")
+            yield browser, home, faces, shots
+        finally:
+            logs = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+            browser.quit()
+            assert not logs, logs  # no script errors, no failed asset loads
 
 
 def by_id(d, id_: str):

@@ -24,15 +24,10 @@ from zoo.studio.app import Settings  # noqa: E402
 
 
 @pytest.fixture()
-def home(tmp_path):
-    saved = {k: os.environ.get(k) for k in ("ZOO_HOME", "ZOO_TEST_KEEP_HOME")}
-    os.environ.update(ZOO_HOME=str(tmp_path / "home"), ZOO_TEST_KEEP_HOME="1")
-    yield tmp_path / "home"
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZOO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("ZOO_TEST_KEEP_HOME", "1")
+    return tmp_path / "home"
 
 
 def wait_warm(client: httpx.Client, timeout: float = 300) -> None:

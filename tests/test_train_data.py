@@ -12,7 +12,8 @@ from zoo.train.datasets import DatasetError, keep_classes, resolve, scan_folder,
 from zoo.train.pack import open_or_pack, pack
 from zoo.train.sources import FolderSource, PackedSource
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from tests.conftest import SHARED
+
 PAINTINGS = SHARED / "datasets" / "aic_paintings_by_period"
 
 

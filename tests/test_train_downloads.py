@@ -23,7 +23,8 @@ try:  # tests/ is on sys.path when pytest imports test files from it
 except ImportError:  # pragma: no cover
     from tests.fault_server import FaultServer
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+from tests.conftest import DATASETS as SHARED
+
 HEADER = "AUTHOR;BORN-DIED;TITLE;DATE;TECHNIQUE;LOCATION;URL;FORM;TYPE;SCHOOL;TIMEFRAME"
 
 

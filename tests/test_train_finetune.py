@@ -19,7 +19,8 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+from tests.conftest import SHARED
+
 DET3 = SHARED / "models" / "mtcnn"
 
 

@@ -1,6 +1,5 @@
 """Graph surgery for fine-tuning, Caffe's rates and fillers, the SGD update and the net input."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +18,10 @@ from zoo.train.model import (
     set_lr,
 )
 
+from tests.conftest import SHARED
 from zoo import convert
 from zoo.preprocess import Preprocess
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 DET3 = SHARED / "models" / "mtcnn"
 AUX_NET = """
 name: "aux"

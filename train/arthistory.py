@@ -18,6 +18,9 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from zoo.errors import UserError
+from zoo.names import InvalidName, join_inside, relative_parts
+
 from .datasets import DatasetError, ImageList, data_dir
 from .download import DownloadError, fetch
 from .progress import bar, log
@@ -75,11 +78,24 @@ def read_catalog(zip_path: Path) -> list[dict[str, str]]:
 
 
 def image_path(page_url: str) -> str | None:
-    """`.../html/a/aachen/adonis.html` -> `a/aachen/adonis.jpg`."""
+    """`.../html/a/aachen/adonis.html` -> `a/aachen/adonis.jpg`; None when the URL is no page, or
+    names a path that is not plain names (`..`, `/abs`, `%2e`, `\\`, NUL, overlong: the catalog is
+    not checksummed, and every one of the gallery's 32,000 real paths is plain)."""
     _, sep, rest = page_url.partition("/html/")
     if not sep or not rest.endswith(".html"):
         return None
-    return rest[: -len(".html")] + ".jpg"
+    rel = rest[: -len(".html")] + ".jpg"
+    try:
+        relative_parts(rel, "catalog path")
+    except InvalidName:
+        return None
+    return rel
+
+
+def unsafe_rows(rows: list[dict[str, str]]) -> int:
+    """How many rows name a gallery page whose path image_path refuses (reported, then skipped)."""
+    return sum(1 for r in rows if "/html/" in r.get("URL", "") and r.get("URL", "").endswith(".html")
+               and image_path(r["URL"]) is None)
 
 
 def select(rows: list[dict[str, str]], label: str, years: tuple[int, int], per_class: int) -> dict[str, list[str]]:
@@ -123,21 +139,24 @@ def prepare(
     failed: list[str] = []
 
     def get(rel: str) -> None:
-        if (art / rel).exists():
-            return
         try:
-            fetch(f"{site}/art/{rel}", art / rel, retries=3)
-        except DownloadError:
+            dest = join_inside(art, rel, "catalog path")  # a symlink planted under art/ leads nowhere
+            if not dest.exists():
+                fetch(f"{site}/art/{rel}", dest, retries=3)
+        except (DownloadError, UserError):
             failed.append(rel)
 
     pool = ThreadPoolExecutor(connections)
-    with bar(len(jobs), "arthistory images", enabled=show) as advance, pool:
+    with bar(len(jobs), "arthistory images", enabled=show, task="download", unit="image") as advance, pool:
         for _ in pool.map(get, jobs):
             advance()
     lost = set(failed)
     classes = list(wanted)
     items = [(rel, i) for i, c in enumerate(classes) for rel in wanted[c] if rel not in lost]
     notes = [f"arthistory: {len(items)} paintings, {len(classes)} classes by {label}, centuries {centuries}"]
+    unsafe = unsafe_rows(rows)
+    if unsafe:
+        notes.append(f"arthistory: {unsafe} catalog rows name unsafe paths (.., absolute, encoded); skipped")
     if failed:
         notes.append(f"arthistory: {len(failed)} images could not be downloaded (rerun to retry)")
     if not items:

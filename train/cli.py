@@ -55,6 +55,8 @@ def _option(f: Field) -> inspect.Parameter:
     names = (f"{flag}/--no-{flag[2:]}",) if kind is bool else (flag,)
     if kind is bool:
         shown = flag[2:] if default else f"no-{flag[2:]}"
+    if isinstance(shown, str):
+        shown = shown.replace(",", ", ")  # a list of values wraps at 80 columns instead of being cut
     text = meta["help"] + (f" \\[default: {shown}]" if shown else "")  # \[: a bracket, not rich markup
     option = Opt(*names, *meta.get("flags", ()), help=text, show_default=False)
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=None,

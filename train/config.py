@@ -47,13 +47,13 @@ class TrainConfig:
 
     # data
     dataset: str = opt("", "Folder with one sub-folder per class, or arthistory, lfw.")
-    label: str = opt("", "arthistory: school|timeframe|type|author; lfw: identity|gender.")
+    label: str = opt("", "arthistory: school | timeframe | type | author; lfw: identity | gender.")
     centuries: str = opt("1-19", "arthistory: works dated in these centuries, FROM-TO (1-19: up to 1900).")
     per_class: int = opt(500, "arthistory: at most this many paintings per class.")
     val_fraction: float = opt(0.2, "Held-out share of each class (stratified).")
     min_per_class: int = opt(2, "Leave out classes with fewer images (reported).")
     pack_size: int = opt(0, "Side of the packed images (0: the net's input * 256/224).")
-    augment: str = opt(DEFAULT_SPEC, "Augmentations, e.g. crop,mirror,brightness=0.4,hue=0.05,lighting or none.")
+    augment: str = opt(DEFAULT_SPEC, "Augmentations, comma-separated (e.g. crop,hue=0.05), or none.")
     workers: int = opt(2, "DataLoader worker processes.")
     # model
     model: str = opt("bvlc_googlenet", "Zoo model or deploy.prototxt to start from.", "-m")

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo import formats
 from zoo.errors import UserError
 
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"})
+IMAGE_EXTS = formats.IMAGES
 
 
 class DatasetError(UserError):
@@ -66,8 +67,10 @@ def check_root(root: Path) -> Path:
     if real == home or real in home.parents:
         raise DatasetError(f"{root}: {'your home folder' if real == home else 'a folder above your home folder'} "
                            "is not a dataset (give a folder with one sub-folder per class)")
-    if real == zoo_home().expanduser().resolve():
-        raise DatasetError(f"{root}: the zoo's own home ($ZOO_HOME) is not a dataset")
+    zhome = zoo_home().expanduser().resolve()
+    if real == zhome or real in zhome.parents:
+        raise DatasetError(f"{root}: {'the zoo' if real == zhome else 'a folder holding the zoo'}'s own home "
+                           f"($ZOO_HOME) is not a dataset")
     return root
 
 

@@ -17,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
 from zoo.io import atomic_folder, replace_folder, write_text_atomic
+from zoo.names import InvalidName, relative_parts
 
 from .datasets import DatasetError, ImageList, data_dir, scan_folder
 from .download import fetch
@@ -49,17 +50,28 @@ def safe_extract(archive: Path, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         with atomic_folder(dest) as tmp, tarfile.open(archive, "r:*") as tar:
+            seen: set[str] = set()
             for m in tar:
-                _extract_one(tar, m, tmp, archive)
+                _extract_one(tar, m, tmp, archive, seen)
     except (tarfile.TarError, EOFError, zlib.error) as e:
         raise DatasetError(f"{archive}: not a readable tar archive ({e or type(e).__name__})") from None
+    except OSError as e:  # a full disk, a name the file system cannot take
+        raise DatasetError(f"{archive}: cannot extract ({e.strerror or e})") from None
     return dest
 
 
-def _extract_one(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, archive: Path) -> None:
+def _extract_one(tar: tarfile.TarFile, m: tarfile.TarInfo, root: Path, archive: Path, seen: set[str]) -> None:
     p = PurePosixPath(m.name)
     if p.is_absolute() or ".." in p.parts or not (m.isfile() or m.isdir()):
         raise DatasetError(f"{archive}: unsafe member {m.name!r} (refusing to extract)")
+    if m.isfile():
+        try:
+            relative_parts(p.as_posix(), "member")
+        except InvalidName:
+            raise DatasetError(f"{archive}: unsafe member name {m.name[:200]!r} (refusing to extract)") from None
+        if p.as_posix() in seen:
+            raise DatasetError(f"{archive}: member {m.name!r} is in the archive twice (refusing to extract)")
+        seen.add(p.as_posix())
     target = root.joinpath(*p.parts)
     if m.isdir():
         if target.exists() and not target.is_dir():

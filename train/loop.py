@@ -9,6 +9,7 @@ exactly: the data order, the augmentations and the dropout masks of iteration `i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -19,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from zoo import events
+from zoo.events import Event, OnEvent
 
 from . import augment, checkpoint, preview
 from .config import TrainConfig, accumulation, dataset_key, merge_resume, validate
@@ -171,17 +175,20 @@ def start_config(cfg: TrainConfig, given: dict, resume: bool) -> tuple[TrainConf
 
 
 def train(cfg: TrainConfig, *, resume_state: dict | None = None, show: bool = True,
-          stop: threading.Event | None = None) -> RunResult:
+          stop: threading.Event | None = None, on_event: OnEvent | None = None) -> RunResult:
     """Run (or continue) training as configured; rank 0 writes the run directory.
 
     `stop` (set from any thread, e.g. a web front end's Stop) is checked between iterations: the run
     checkpoints where it is and returns with `stopped` set, resumable exactly like a finished one.
+    Progress (Event "train": iterations, loss, lr, images/s; "pack"; notes) goes to `on_event`, or,
+    without one, to whoever listens through zoo.events.
     """
     d = setup(cfg.device)
     try:
         cfg.nproc = d.world
         validate(cfg)
-        return _train(cfg, d, resume_state, show, stop)
+        with events.listening(on_event) if on_event is not None else contextlib.nullcontext():
+            return _train(cfg, d, resume_state, show, stop)
     finally:
         teardown(d)
 
@@ -367,8 +374,10 @@ def _checkpoint(run: Run, done: int) -> None:
     if not run.preview_blob:
         return
     try:
-        preview.render(run.net.module, run.source.preprocess, run.start_rgb, run.preview_blob,
-                       run.run_dir / "previews" / f"iter_{done:06d}.png")
+        path = run.run_dir / "previews" / f"iter_{done:06d}.png"
+        preview.render(run.net.module, run.source.preprocess, run.start_rgb, run.preview_blob, path)
+        events.emit(Event("record", done, run.cfg.max_iter, key=f"train {run.run_dir.name}",
+                          data={"preview": str(path)}))
     except Exception as e:  # noqa: BLE001 - an optional preview never stops training
         log(f"preview skipped ({type(e).__name__}: {e})", enabled=run.say)
         run.preview_blob = ""
@@ -383,6 +392,7 @@ def _after_step(run: Run, done: int, lr: float) -> None:
         row = _evaluate(run, done, lr, row)
     if row is not None:
         run.book.add(**row)
+        events.emit(Event("record", done, cfg.max_iter, key=f"train {run.run_dir.name}", data={"row": row}))
     if done % cfg.ckpt_every == 0 or last:
         _checkpoint(run, done)
     elif row is not None and done % (cfg.log_every * 10) == 0:
@@ -395,14 +405,14 @@ def _train(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool,
     done = run.start
     stopped = False
     try:
-        with bar(cfg.max_iter, f"training {run.run_dir.name}", enabled=run.say) as advance:
+        with bar(cfg.max_iter, f"train {run.run_dir.name}", enabled=run.say, task="train") as advance:
             advance(run.start)
             for it in range(run.start, cfg.max_iter):
                 lr = _step(run, it)
                 done = it + 1
                 w = run.window
                 ips = w["n"] / max(w["t"], 1e-9)
-                advance(1, info=f"loss {w['loss'] / max(w['n'], 1):.3f}  lr {lr:.2e}  {ips:.1f} img/s")
+                advance(1, info=f"loss {w['loss'] / max(w['n'], 1):.3f} lr {lr:.1e} {ips:.0f} img/s")
                 if d.master:
                     _after_step(run, done, lr)
                 if done < cfg.max_iter and _stop_requested(stop, d):

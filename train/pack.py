@@ -72,7 +72,8 @@ def pack(images: ImageList, size: int, dest: Path, *, threads: int = 4, show: bo
     with atomic_path(dest) as tmp:
         with h5py.File(tmp, "w") as f:
             ds = f.create_dataset("images", (n, *shape), maxshape=(None, *shape), dtype=np.uint8, chunks=(1, *shape))
-            with ThreadPoolExecutor(threads) as pool, bar(n, f"packing {dest.name}", enabled=show) as advance:
+            progress = bar(n, f"packing {dest.name}", enabled=show, task="pack", unit="image")
+            with ThreadPoolExecutor(threads) as pool, progress as advance:
                 arrays = pool.map(lambda it: _decode(images.root, it[0], size), images.items)
                 for (rel, label), arr in zip(images.items, arrays, strict=True):
                     advance()

@@ -1,51 +1,39 @@
-"""Rich progress bars for long work (packing, downloads, training), quiet when asked."""
+"""Progress of long work (packing, downloads, training) as zoo.events, quiet when asked.
+
+The library draws nothing: `bar` and `log` emit events that the CLI draws as a rich bar and lines,
+and the studio forwards (zoo/events.py). `enabled=False` (other torchrun ranks, tests) emits none.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
-console = Console(stderr=True, highlight=False)
+from zoo.events import Event, emit, note
 
 
 @contextmanager
-def bar(total: int, description: str, *, enabled: bool = True) -> Iterator[Callable[..., None]]:
-    """Yield `advance(n=1, **fields)`; a no-op when disabled (other ranks, tests)."""
+def bar(total: int, description: str, *, enabled: bool = True, task: str = "work",
+        unit: str = "it") -> Iterator[Callable[..., None]]:
+    """Yield `advance(n=1, info=None)`, each call an Event(task, done, total, unit, key=description)."""
     if not enabled:
         yield lambda *a, **k: None
         return
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-    with progress:
-        task = progress.add_task(description, total=total, info="")
+    state = {"done": 0, "info": ""}
 
-        def advance(n: int = 1, info: str | None = None) -> None:
-            if info is None:
-                progress.update(task, advance=n)
-            else:
-                progress.update(task, advance=n, info=info)
+    def advance(n: int = 1, info: str | None = None) -> None:
+        state["done"] += n
+        if info is not None:
+            state["info"] = info
+        emit(Event(task, state["done"], total, unit, key=description, info=state["info"]))
 
+    emit(Event(task, 0, total, unit, key=description))
+    try:
         yield advance
+    finally:
+        emit(Event(task, state["done"], total, unit, key=description, info=state["info"], final=True))
 
 
 def log(msg: str, *, enabled: bool = True) -> None:
     if enabled:
-        console.print(msg, markup=False)
+        note(msg)

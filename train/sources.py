@@ -12,12 +12,16 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from zoo.convert.hdf5 import open_checked
+
+from zoo.memory import check_image
 
 from .datasets import ImageList
 
 
 def load_image(path: Path, size: int) -> np.ndarray:
     """RGB uint8 array of shape (size, size, 3): short side to `size` (bicubic), centre crop."""
+    check_image(path)  # a planted 12000x12000 PNG is refused before its decode
     with Image.open(path) as im:
         im = im.convert("RGB")
         w, h = im.size
@@ -31,6 +35,7 @@ def load_image(path: Path, size: int) -> np.ndarray:
 
 def decodable(path: Path) -> bool:
     try:
+        check_image(path)
         with Image.open(path) as im:
             im.convert("RGB").load()
         return True
@@ -57,10 +62,8 @@ class PackedSource:
     """Images read from an HDF5 pack; each process (DataLoader worker) opens its own handle."""
 
     def __init__(self, path: Path):
-        import h5py
-
         self.path = Path(path)
-        with h5py.File(self.path, "r") as f:
+        with open_checked(self.path) as f:  # a planted pack reads only itself
             self.classes = json.loads(f.attrs["classes"])
             self.size = int(f.attrs["size"])
             self.labels = f["labels"][...].astype(np.int64)
@@ -73,9 +76,7 @@ class PackedSource:
 
     def __getitem__(self, i: int) -> np.ndarray:
         if self._file is None or self._pid != os.getpid():
-            import h5py
-
-            self._file, self._pid = h5py.File(self.path, "r"), os.getpid()
+            self._file, self._pid = open_checked(self.path), os.getpid()
         return self._file["images"][i]
 
     def __getstate__(self) -> dict:

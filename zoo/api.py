@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-
 from zoo import cache
 from zoo.errors import NetworkError, UserError
+from zoo.events import note
 from zoo.fetch import FetchOptions
 from zoo.labels import load_labels
 from zoo.preprocess import Preprocess
@@ -21,12 +20,6 @@ from zoo.registry import ModelCard, get_card, load_registry
 
 DEFAULT_MODEL = "bvlc_googlenet"
 FALLBACK_MODEL = "efficientnet_lite0"
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _say(msg: str) -> None:
-    _err.print(msg, markup=False)
-
 
 def resolve(
     name: str | None = None,
@@ -35,7 +28,7 @@ def resolve(
     say: Callable[[str], None] | None = None,
 ) -> tuple[ModelCard, dict[str, Path]]:
     """Card and verified file paths for NAME (None: the default brain, with the built-in fallback)."""
-    say = say or _say
+    say = say or note
     if name is not None:
         card = get_card(name)
         return card, cache.ensure_model(card, offline=offline, say=say)

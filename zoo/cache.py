@@ -1,5 +1,8 @@
 """The model cache: `$ZOO_HOME/models/<name>/` holds a model's verified files and its ONNX.
 
+Progress and notices go out as zoo.events (downloads, the ONNX build, "fetching X"); `say`, where
+given, takes the notices instead.
+
 `ensure_model` is the one entry point commands use: it verifies what is cached (a corrupt file is
 fetched again, never used), fetches what is missing (or, offline, says the exact `zoo fetch`
 command), builds built-in models, and pins the digest of files upstream publishes no checksum for.
@@ -15,9 +18,8 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-
 from zoo.errors import NetworkError, UserError
+from zoo.events import Event, emit, note
 from zoo.fetch import FetchOptions, fetch_file, file_digest, file_lock, matches, mirror_sources
 from zoo.io import atomic_path, atomic_write, make_dirs, write_text_atomic
 from zoo.names import model_file, model_folder
@@ -25,7 +27,6 @@ from zoo.registry import Checksum, FileSpec, ModelCard, zoo_home
 
 PINS = ".pins.json"
 ONNX_NAME = "model.onnx"
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class NotCachedError(UserError):
@@ -208,7 +209,7 @@ def ensure_model(
     options: FetchOptions | None = None,
 ) -> dict[str, Path]:
     """Paths of the model's verified files (role -> path), fetching or building what is missing."""
-    say = say or (lambda msg: _err.print(msg, markup=False))
+    say = say or note
     options = options or FetchOptions.from_env()  # a bad ZOO_FETCH_* value fails before anything is said
     make_dirs(model_dir(card.name))
     if card.builtin:
@@ -245,13 +246,16 @@ def ensure_onnx(card: ModelCard, paths: dict[str, Path], say: Callable[[str], No
         if dest.is_file() and all(dest.stat().st_mtime >= p.stat().st_mtime for p in sources):
             if pinned is None or file_digest(dest, "sha256") == pinned:
                 return dest
-            (say or (lambda m: _err.print(m, markup=False)))(
+            (say or note)(
                 f"{card.name}: cached {ONNX_NAME} is damaged (checksum differs); building it again")
         from zoo import convert
 
+        emit(Event("build", 0, 2, "step", key=f"{card.name}/{ONNX_NAME}", info="reading the Caffe files"))
         graph = convert.load_net(str(paths["prototxt"]), str(paths["weights"]))
+        emit(Event("build", 1, 2, "step", key=f"{card.name}/{ONNX_NAME}", info="writing ONNX"))
         with atomic_path(dest) as tmp:
             convert.write_onnx(graph, str(tmp))
+        emit(Event("build", 2, 2, "step", key=f"{card.name}/{ONNX_NAME}", final=True))
         pins = _read_pins(card.name)
         pins[ONNX_NAME] = file_digest(dest, "sha256")
         _write_pins(card.name, pins)

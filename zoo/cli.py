@@ -73,6 +73,13 @@ def _quick(args: list) -> typing.Callable[[], object] | None:
 def main(argv: list[str] | None = None) -> int:
     """Run the app; user errors become one line on stderr and exit code 1."""
     args = sys.argv[1:] if argv is None else list(argv)
+    from zoo.cli_output import drawing
+
+    with drawing():  # the library's progress events (zoo.events) drawn on stderr
+        return _run(args)
+
+
+def _run(args: list[str]) -> int:
     _register_for(args)
     try:
         quick = _quick(args)

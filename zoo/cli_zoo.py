@@ -12,13 +12,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-from rich.table import Table
 
+from zoo.cli_output import err_console, make_progress, print_json, print_table
 from zoo.errors import UserError
 
 out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = err_console()
 
 
 def _size(n: int) -> str:
@@ -93,7 +92,26 @@ def model_card_text(name: str) -> str:
     return "\n".join(lines)
 
 
-def print_model_card(name: str) -> None:
+def model_card_dict(name: str) -> dict:
+    """The model card of a registered model as plain data (for `zoo info NAME --json`)."""
+    from zoo import cache
+    from zoo.registry import get_card
+
+    card = get_card(name)
+    files = {role: {"filename": s.filename, "checksum": str(s.checksum) if s.checksum else None, "url": s.url,
+                    "size": s.size, "archive": s.archive, "member": s.member, "unverified": s.unverified}
+             for role, s in card.files.items()}
+    return {"name": card.name, "title": card.title, "task": card.task, "classes": card.num_classes,
+            "output": card.output, "license": card.license, "origin": card.origin, "input": list(card.input_size),
+            "channel_order": card.channel_order, "mean": list(card.mean) if card.mean is not None else None,
+            "scale": card.scale, "transpose": card.transpose, "resize": card.resize, "notes": card.notes,
+            "cached": cache.is_cached(card), "folder": str(cache.model_dir(card.name)), "files": files,
+            "default_blob": card.default_blob,
+            "dream_blobs": [{"name": b.name, "shape": list(b.shape), "produces": b.produces}
+                            for b in card.dream_blobs]}
+
+
+def print_model_card(name: str, as_json: bool = False) -> None:
     """`zoo info NAME`: the model card on stdout (a folder or a missing file is said to be one)."""
     from zoo.names import is_valid_name
     from zoo.registry import load_registry
@@ -103,26 +121,40 @@ def print_model_card(name: str) -> None:
         raise UserError(f"{name}: is a folder; give a prototxt file or a model name (see `zoo list`)")
     if not is_valid_name(name) or (path.suffix and name not in load_registry()):
         raise UserError(f"{name}: no such file, and not a model name (see `zoo list`)")
-    out.print(model_card_text(name), markup=False)
+    if as_json:
+        print_json(model_card_dict(name))
+    else:
+        out.print(model_card_text(name), markup=False)
 
 
-def _list() -> None:
+def list_rows() -> list[dict]:
+    """One dict per model for `zoo list` (and its `--json`): sizes in bytes, None where unknown."""
     from zoo import cache
     from zoo.registry import load_registry
 
-    table = Table(box=None, header_style="bold")
-    for col in ("name", "task", "input", "classes", "download", "size", "cached"):
-        table.add_column(col, justify="right" if col in ("classes", "download", "size") else "left")
     registry = load_registry()
+    rows = []
     for name in registry.names():
         card = registry.get(name)
-        h, w = card.input_size
         cached = cache.is_cached(card)
-        status = "yes" if cached else ("built in" if card.builtin else "no")
-        size = _size(cache.cached_size(card)) if cached else "-"
-        table.add_row(name, card.task, f"{h}x{w} {card.channel_order}", str(card.num_classes), _download_text(card),
-                      size, status)
-    out.print(table)
+        total, complete = download_size(card)
+        rows.append({"name": name, "task": card.task, "input": list(card.input_size),
+                     "channel_order": card.channel_order, "classes": card.num_classes,
+                     "download_bytes": total if complete else None, "download": _download_text(card),
+                     "cached_bytes": cache.cached_size(card) if cached else None,
+                     "cached": "yes" if cached else ("built in" if card.builtin else "no")})
+    return rows
+
+
+def _list(as_json: bool) -> None:
+    rows = list_rows()
+    if as_json:
+        print_json(rows)
+        return
+    print_table(("name", "task", "input", "classes", "download", "size", "cached"),
+                [(r["name"], r["task"], f"{r['input'][0]}x{r['input'][1]} {r['channel_order']}", r["classes"],
+                  r["download"], _size(r["cached_bytes"]) if r["cached_bytes"] is not None else "-", r["cached"])
+                 for r in rows], right=("classes", "download", "size"))
 
 
 def _fetch(names: list[str]) -> None:
@@ -145,9 +177,8 @@ def _classify(images: list[Path], model: str | None, top: int, as_json: bool, of
     card, paths = api.resolve(model, offline=offline)
     onnx = cache.ensure_onnx(card, paths)
     clf = Classifier(onnx, api.preprocess_for(card, paths), api.labels_for(card, paths), output=card.output)
-    with Progress(TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), console=err, transient=True,
-                  disable=len(images) <= batch) as progress:
-        task = progress.add_task("classify", total=len(images))
+    with make_progress(err, transient=True, disable=len(images) <= batch) as progress:
+        task = progress.add_task("classifying", total=len(images))
         results = clf.classify(images, k=top, batch_size=batch,
                                on_progress=lambda n: progress.advance(task, n))
     failed = [r for r in results if r.error]
@@ -169,10 +200,10 @@ def register(app: typer.Typer) -> None:
     """Add this area's commands to the app."""
 
     @app.command("list")
-    def list_cmd() -> None:
-        """List the models: name, task, input, classes, download size (">=" where upstream states only some
-        file sizes, "?" where none), cached size."""
-        _list()
+    def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False) -> None:
+        """List the models: name, task, input, classes, download size ("?" where upstream does not state
+        every file's size), cached size. Piped, the table is plain tab-separated text."""
+        _list(as_json)
 
     @app.command("fetch")
     def fetch_cmd(

@@ -30,10 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
-
 from zoo.errors import NetworkError, UserError
+from zoo.events import Event, emit
 from zoo.io import file_digest, make_dirs
 from zoo.names import validate_filename, validate_name
 from zoo.registry import Checksum
@@ -85,7 +83,7 @@ class FetchOptions:
     retries: int = 4  # further tries after the first, with exponential backoff
     backoff: float = 1.0
     deadline: float = 3600.0  # seconds for one file, all tries together
-    progress: bool = True
+    progress: bool = True  # emit zoo.events download events (bytes so far) while it runs
 
     @classmethod
     def from_env(cls, **overrides: object) -> FetchOptions:
@@ -183,19 +181,6 @@ class _Deadline(FetchError):
 def _disk_error(e: OSError, part: Path) -> DiskError:
     what = "disk full" if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else (e.strerror or str(e))
     return DiskError(f"{part.parent}: cannot write the download ({what})")
-
-
-def _progress(enabled: bool) -> Progress:
-    console = Console(stderr=True)
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=console,
-        transient=True,
-        disable=not enabled or not console.is_terminal,
-    )
 
 
 Tick = Callable[[int, int | None], None]  # (bytes so far, total or None)
@@ -299,7 +284,7 @@ def _download(url: str, part: Path, opts: FetchOptions, tick: Tick, deadline: fl
     raise FetchError(f"{last}; gave up after {attempt + 1} tries", offline=unreached)
 
 
-def _copy_local(source: str, part: Path, limit: int | None) -> None:
+def _copy_local(source: str, part: Path, limit: int | None, tick: Tick) -> None:
     """A folder mirror or file:// URL: read errors are the source's, write errors the disk's."""
     path = Path(source[len("file://"):] if source.startswith("file://") else source)
     if not path.is_file():
@@ -321,7 +306,9 @@ def _copy_local(source: str, part: Path, limit: int | None) -> None:
         except OSError as e:
             raise _disk_error(e, part) from None
         with out:
-            _pump(read, out, part, 0, limit, lambda n: None)
+            total = os.fstat(src.fileno()).st_size
+            tick(0, total)
+            _pump(read, out, part, 0, limit, lambda n: tick(n, total))
 
 
 def _remove(path: Path) -> None:
@@ -333,7 +320,7 @@ def _get(source: str, part: Path, opts: FetchOptions, tick: Tick, deadline: floa
     if is_url(source):
         _download(source, part, opts, tick, deadline, limit)
     else:
-        _copy_local(source, part, limit)
+        _copy_local(source, part, limit, tick)
 
 
 def _verify(part: Path, checksum: Checksum | None, label: str, source: str) -> None:
@@ -361,7 +348,8 @@ def fetch_file(
     """Put a verified copy of the file at `dest`, trying each source in turn.
 
     `size` (the model card's, where upstream states it) bounds the download: a source that sends
-    more is cut off there and blamed, before any checksum is computed.
+    more is cut off there and blamed, before any checksum is computed. Progress goes out as
+    zoo.events `Event("download", bytes, total, "B", key=label)`, and new bytes to `on_bytes`.
 
     A file already at `dest` that still matches its checksum is kept; one that does not (a corrupt
     cache entry) is deleted and fetched again. With no checksum (an unverified file), an existing
@@ -371,48 +359,76 @@ def fetch_file(
     opts = options or FetchOptions.from_env()
     label = label or dest.name
     deadline = time.monotonic() + opts.deadline
-    with file_lock(dest), _progress(opts.progress) as progress:
+    with file_lock(dest):
         if dest.exists():
             if checksum is None or matches(dest, checksum):
                 return dest
             _remove(dest)
-        part = dest.with_name(dest.name + ".part")
-        task = progress.add_task(label, total=None)
-        seen = [0]
-
-        def tick(done: int, total: int | None) -> None:
-            progress.update(task, completed=done, total=total)
-            if on_bytes and done > seen[0]:
-                on_bytes(done - seen[0])
-            seen[0] = done
-
+        tick = _Ticker(label, opts.progress, on_bytes)
         said: list[tuple[str, FetchError]] = []
-        for source in sources:
-            stale = part.exists() and part.stat().st_size > 0
-            try:
+        try:
+            for source in sources:
                 try:
-                    _get(source, part, opts, tick, deadline, size)
-                    _verify(part, checksum, label, source)
-                except (ChecksumMismatch, _Oversize):
-                    if not stale:
-                        raise
-                    _remove(part)  # a corrupt .part left by an earlier run: start over, do not blame the source
-                    seen[0] = 0
-                    _get(source, part, opts, tick, deadline, size)
-                    _verify(part, checksum, label, source)
-                os.replace(part, dest)
-                return dest
-            except FetchError as e:
-                if not isinstance(e, _Deadline):
-                    _remove(part)
-                said.append((source, e))
-            except DiskError:
-                _remove(part)
+                    _fetch_from(source, dest, checksum, label, opts, tick, deadline, size)
+                    return dest
+                except FetchError as e:
+                    said.append((source, e))
+        finally:
+            tick.end()
+        raise _all_failed(label, said)
+
+
+class _Ticker:
+    """The `tick(done, total)` the downloads call: events for front ends, new bytes to `on_bytes`."""
+
+    def __init__(self, label: str, enabled: bool, on_bytes: Callable[[int], None] | None):
+        self.label, self.enabled, self.on_bytes, self.seen, self.total = label, enabled, on_bytes, 0, None
+
+    def __call__(self, done: int, total: int | None) -> None:
+        if self.enabled:
+            emit(Event("download", done, total, "B", key=self.label))
+        if self.on_bytes and done > self.seen:
+            self.on_bytes(done - self.seen)
+        self.seen, self.total = done, total
+
+    def end(self) -> None:
+        if self.enabled:
+            emit(Event("download", self.seen, self.total, "B", key=self.label, final=True))
+
+
+def _fetch_from(source: str, dest: Path, checksum: Checksum | None, label: str, opts: FetchOptions,
+                tick: _Ticker, deadline: float, size: int | None) -> None:
+    """One source into `dest`, verified; a corrupt `.part` left by an earlier run is fetched again once
+    before the source is blamed. A failed part is deleted (kept past the deadline, to resume)."""
+    part = dest.with_name(dest.name + ".part")
+    stale = part.exists() and part.stat().st_size > 0
+    try:
+        try:
+            _get(source, part, opts, tick, deadline, size)
+            _verify(part, checksum, label, source)
+        except (ChecksumMismatch, _Oversize):
+            if not stale:
                 raise
-        if not said:
-            raise FetchError(f"{label}: no source to fetch it from")
-        offline = all(e.offline for _, e in said)
-        report = "; ".join(str(e) if s == label else f"{_short(s)}: {e}" for s, e in said)
-        cls = ChecksumMismatch if any(isinstance(e, ChecksumMismatch) for _, e in said) else FetchError
-        tail = " (the download was deleted)" if cls is ChecksumMismatch else ""
-        raise cls(f"{label}: {report}{tail}", offline=offline)
+            _remove(part)  # a corrupt .part left by an earlier run: start over, do not blame the source
+            tick.seen = 0
+            _get(source, part, opts, tick, deadline, size)
+            _verify(part, checksum, label, source)
+        os.replace(part, dest)
+    except FetchError as e:
+        if not isinstance(e, _Deadline):
+            _remove(part)
+        raise
+    except DiskError:
+        _remove(part)
+        raise
+
+
+def _all_failed(label: str, said: list[tuple[str, FetchError]]) -> FetchError:
+    """One error naming every source and what it said."""
+    if not said:
+        return FetchError(f"{label}: no source to fetch it from")
+    offline = all(e.offline for _, e in said)
+    report = "; ".join(str(e) if s == label else f"{_short(s)}: {e}" for s, e in said)
+    cls = ChecksumMismatch if any(isinstance(e, ChecksumMismatch) for _, e in said) else FetchError
+    tail = " (the download was deleted)" if cls is ChecksumMismatch else ""
+    return cls(f"{label}: {report}{tail}", offline=offline)

@@ -142,6 +142,23 @@ def write_text_atomic(path: str | Path, text: str) -> None:
     write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def regular_file(path: str | Path) -> Path:
+    """`path` when it is a regular file (or does not exist: the reader's own error names that);
+    a FIFO, a device (/dev/zero) or a socket is a one-line UserError, decided by stat before any
+    open (opening a FIFO blocks until someone writes to it; a device reads without end)."""
+    import stat
+
+    from zoo.errors import UserError
+
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return Path(path)
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise UserError(f"{path}: not a regular file (a FIFO, device or socket); refusing to read it")
+    return Path(path)
+
+
 def file_digest(path: str | Path, kind: str = "sha256", chunk: int = 1 << 20) -> str:
     """Hex digest of a file, read in chunks (sha256, sha1, md5: any hashlib name; git_blob is
     `git hash-object`: sha1 over "blob <size>\\0" + content)."""

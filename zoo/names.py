@@ -51,12 +51,36 @@ def validate_filename(name: object, what: str = "file name") -> str:
 def inside(root: Path, *parts: str) -> Path:
     """root/parts..., resolved, after proving it lies directly where the parts say (no symlink or
     `..` leads elsewhere). Raises UserError otherwise."""
-    base = Path(root).resolve()
-    path = base.joinpath(*parts).resolve()
-    expected = base.joinpath(*parts)
+    try:
+        base = Path(root).resolve()
+        path = base.joinpath(*parts).resolve()
+        expected = base.joinpath(*parts)
+    except (ValueError, OSError) as e:  # a NUL byte, a name the file system cannot take
+        raise UserError(f"{Path(root)}: {'/'.join(parts)!r} cannot be a path here ({e})") from None
     if path != expected or base not in path.parents:
         raise UserError(f"{Path(root).joinpath(*parts)}: leads outside {base} (refusing to use it)")
     return path
+
+
+MAX_DEPTH = 16
+
+
+def relative_parts(rel: object, what: str) -> tuple[str, ...]:
+    """The parts of a `/`-separated relative path that a file (a catalog, an archive, a run record)
+    names, each a plain file name (FILE_RULE: no `..`, no `%`, no `\\`, no NUL, at most 128
+    characters); InvalidName naming `what` and the path otherwise."""
+    parts = tuple(rel.split("/")) if isinstance(rel, str) else ()
+    if not 1 <= len(parts) <= MAX_DEPTH or not all(is_valid_filename(p) for p in parts):
+        shown = rel[:200] + "..." if isinstance(rel, str) and len(rel) > 200 else rel
+        raise InvalidName(f"{what} {shown!r} is not allowed: use up to {MAX_DEPTH} '/'-separated parts, "
+                          f"each {FILE_RULE}")
+    return parts
+
+
+def join_inside(root: Path, rel: object, what: str) -> Path:
+    """THE safe join for paths that file content names: `root/rel`, resolved, only when every part
+    of `rel` is a plain name and no symlink under root leads out (UserError naming `what` otherwise)."""
+    return inside(root, *relative_parts(rel, what))
 
 
 def model_folder(models_root: Path, model: str) -> Path:

@@ -33,6 +33,7 @@ from zoo.registry import (
     load_registry,
     parse_card,
     parse_toml,
+    repair_entry,
     user_toml,
 )
 
@@ -75,7 +76,12 @@ def unregister(name: str) -> bool:
 
 def remove_model(name: str) -> bool:
     """`zoo remove NAME`: delete a known model's cached files and its user entry, if any; True if
-    there was a user entry. A model with neither is a one-line error (nothing to remove)."""
+    there was a user entry. A model with neither is a one-line error (nothing to remove).
+    A models.toml broken inside NAME's entry is repaired by dropping that entry."""
+    validate_name(name)
+    if repair_entry(name):
+        cache.remove_model(name)
+        return True
     load_registry().get(name)  # a valid, known name (else the closest names), before anything is deleted
     removed = cache.remove_model(name)
     unregistered = unregister(name)

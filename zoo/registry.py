@@ -8,7 +8,9 @@ user's models.toml is reported instead of silently ignored.
 from __future__ import annotations
 
 import difflib
+import math
 import os
+import re
 import sys
 from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
@@ -240,6 +242,13 @@ _REQUIRED = ("title", "task", "license", "origin", "input_size", "channel_order"
              "default_blob", "labels")
 
 
+MAX_SIDE = 20_000  # the largest picture any reader accepts (zoo.memory.MAX_PIXELS)
+
+
+def _finite(v: object) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
     """One [models.NAME] table -> ModelCard; every problem names the file and the key."""
     where = f"{source}: [models.{name}]"
@@ -252,19 +261,20 @@ def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
         if key not in t:
             raise RegistryError(f"{where}: missing key {key!r}")
     size = t["input_size"]
-    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
-        raise RegistryError(f"{where}: input_size must be [H, W]")
+    if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_SIDE for v in size):
+        raise RegistryError(f"{where}: input_size must be [H, W], each 1 to {MAX_SIDE}")
     if t["channel_order"] not in ("BGR", "RGB"):
         raise RegistryError(f"{where}: channel_order must be \"BGR\" or \"RGB\"")
     mean = t.get("mean")
-    if mean is not None and (len(mean) != 3 or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                        for v in mean)):
-        raise RegistryError(f"{where}: mean must be three numbers (one per channel, in channel_order)")
+    if mean is not None and (len(mean) != 3 or not all(_finite(v) for v in mean)):
+        raise RegistryError(f"{where}: mean must be three finite numbers (one per channel, in channel_order)")
     for key in ("num_classes", "resize"):
         if t.get(key, 0) < 0:
             raise RegistryError(f"{where}: {key} must not be negative")
-    if "scale" in t and not t["scale"] > 0:
-        raise RegistryError(f"{where}: scale must be positive")
+    if t.get("resize", 0) > MAX_SIDE:
+        raise RegistryError(f"{where}: resize must be at most {MAX_SIDE}")
+    if "scale" in t and not (_finite(t["scale"]) and t["scale"] > 0):
+        raise RegistryError(f"{where}: scale must be a finite positive number")
     files = {role: _file_spec(role, ft, f"{where}.files.{role}") for role, ft in t.get("files", {}).items()}
     for spec in files.values():
         if spec.archive and spec.archive not in files:
@@ -316,7 +326,62 @@ def _load_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise RegistryError(f"{path}: not UTF-8 text (byte {e.start})") from None
     except tomllib.TOMLDecodeError as e:
-        raise RegistryError(f"{path}: not valid TOML ({e})") from None
+        raise RegistryError(f"{path}: not valid TOML ({e}); {_repair_hint(path, str(e))}") from None
+
+
+_HEADER = re.compile(r'\s*\[\[?\s*(?:models\s*\.\s*(?:"([^"\\]*)"|([A-Za-z0-9_-]+))|.)')
+
+
+def _owners(lines: list[str]) -> list[str | None]:
+    """For each line of a models.toml, the model whose entry it is in (None outside any entry)."""
+    owner: str | None = None
+    out = []
+    for line in lines:
+        m = _HEADER.match(line)
+        if m:
+            owner = m.group(1) or m.group(2)
+        out.append(owner)
+    return out
+
+
+def _repair_hint(path: Path, error: str) -> str:
+    """How to get past a broken models.toml: the entry holding the bad line, else moving it aside."""
+    m = re.search(r"at line (\d+)", error)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        lines = []
+    owners = _owners(lines)
+    name = owners[int(m.group(1)) - 1] if m and 0 < int(m.group(1)) <= len(owners) else None
+    if name and path == user_toml():
+        return f"the line is in model {name}'s entry: `zoo remove {name}` drops it"
+    return f"fix that line, or move it aside (mv {path} {path}.broken) to start a new one"
+
+
+def repair_entry(name: str) -> bool:
+    """Drop NAME's entry from a user's models.toml that is not valid TOML, when that makes it valid
+    again (the old text is kept as models.toml.broken); False when the file is fine or that does
+    not help. What `zoo remove NAME` does first."""
+    path = user_toml()
+    try:
+        text = path.read_text(encoding="utf-8")
+        tomllib.loads(text)
+        return False
+    except (OSError, UnicodeDecodeError):
+        return False
+    except tomllib.TOMLDecodeError:
+        pass
+    lines = text.splitlines(keepends=True)
+    kept = "".join(line for line, owner in zip(lines, _owners(lines)) if owner != name)
+    try:
+        tomllib.loads(kept)
+    except tomllib.TOMLDecodeError:
+        return False
+    if kept == text:
+        return False
+    write_text_atomic(path.with_name(path.name + ".broken"), text)
+    write_text_atomic(path, kept)
+    return True
 
 
 # --- where things live ---------------------------------------------------------------------------
@@ -378,17 +443,42 @@ def get_card(name: str) -> ModelCard:
 # --- the user's models.toml ----------------------------------------------------------------------
 
 
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def toml_string(s: str) -> str:
+    """A TOML basic string for any str: quotes, backslashes and every control character (C0, DEL)
+    escaped, so text from a prototxt or a labels file cannot break the file. A lone surrogate
+    (only from undecodable file names) has no TOML form and is written as U+FFFD."""
+    out = []
+    for ch in s:
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif ch < " " or ch == "\x7f":
+            out.append(f"\\u{ord(ch):04X}")
+        elif "\ud800" <= ch <= "\udfff":
+            out.append("\\uFFFD")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def toml_key(k: str) -> str:
+    return k if _BARE_KEY.fullmatch(k) else toml_string(k)
+
+
 def _toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return toml_string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, Mapping):
-        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+        return "{" + ", ".join(f"{toml_key(k)} = {_toml_value(x)}" for k, x in v.items()) + "}"
     raise TypeError(f"cannot write {type(v).__name__} to TOML")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from zoo.errors import UserError
 from zoo.labels import label_for
 from zoo.preprocess import Preprocess
 from zoo.providers import make_session
@@ -39,7 +40,18 @@ class Result:
 
 
 def load_image(path: str | Path) -> Image.Image:
-    """Decode an image fully now, so a broken file fails here and not mid-batch."""
+    """Decode an image fully now, so a broken file fails here and not mid-batch (after its header
+    proved the decode fits in free memory)."""
+    from zoo.io import regular_file
+    from zoo.memory import NotEnoughMemory, check_image
+
+    regular_file(path)  # a FIFO would block PIL's open for ever
+    try:
+        check_image(path)
+    except NotEnoughMemory:
+        raise
+    except UserError:
+        pass  # no readable header: PIL's own error below says why, as classify reports it
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         with Image.open(path) as im:
@@ -110,6 +122,8 @@ class Classifier:
             for i in chunk:
                 try:
                     ready.append((i, self.preprocess.prepare(load_image(paths[i]))))
+                except UserError as e:  # the header check: too large for free memory, or no image
+                    results[i].error = str(e).removeprefix(f"{paths[i]}: ")
                 except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombWarning,
                         Image.DecompressionBombError) as e:
                     results[i].error = f"cannot decode image ({type(e).__name__}: {e})".replace("\n", " ")

@@ -56,22 +56,31 @@ def max_pool2d(x, kernel, stride, pad, ceil_mode: bool):
 
 def _functions() -> dict:
     """The autograd Functions, built on first use (torch stays unimported on the ONNX path)."""
-    if _FUNCTIONS:
-        return _FUNCTIONS
+    if not _FUNCTIONS:
+        _FUNCTIONS.update(conv=_conv_function(), relu=_relu_function(), max_pool=_max_pool_function())
+    return _FUNCTIONS
+
+
+def _layout(x):
+    """What a backward needs of its input: shape, strides, dtype and device, not its values."""
+    return x.shape, x.stride(), x.dtype, x.device
+
+
+def _like(saved):
+    import torch
+
+    shape, strides, dtype, device = saved
+    return torch.empty_strided(shape, strides, dtype=dtype, device=device)  # read for its layout only
+
+
+def _conv_function():
     import torch
     import torch.nn.functional as F
-
-    def layout(x):
-        return x.shape, x.stride(), x.dtype, x.device
-
-    def like(saved):
-        shape, strides, dtype, device = saved
-        return torch.empty_strided(shape, strides, dtype=dtype, device=device)  # read for its layout only
 
     class Conv(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x, weight, bias, stride, pad, dilation, groups):
-            ctx.layout, ctx.conf = layout(x), (stride, pad, dilation, groups)
+            ctx.layout, ctx.conf = _layout(x), (stride, pad, dilation, groups)
             ctx.save_for_backward(weight)
             return F.conv2d(x, weight, bias, stride, pad, dilation, groups)
 
@@ -81,9 +90,16 @@ def _functions() -> dict:
             stride, pad, dilation, groups = ctx.conf
             if _polyphase_pays(weight.shape, stride, dilation, groups):
                 return polyphase_input_grad(g, weight, stride[0], pad, ctx.layout[0][2:]), *[None] * 6
-            dx = torch.ops.aten.convolution_backward(g, like(ctx.layout), weight, None, list(stride), list(pad),
+            dx = torch.ops.aten.convolution_backward(g, _like(ctx.layout), weight, None, list(stride), list(pad),
                                                      list(dilation), False, [0, 0], groups, [True, False, False])[0]
             return dx, None, None, None, None, None, None
+
+    return Conv
+
+
+def _relu_function():
+    import torch
+    import torch.nn.functional as F
 
     class ReLU(torch.autograd.Function):
         @staticmethod
@@ -99,11 +115,18 @@ def _functions() -> dict:
             # not 7.9, for 192x128x128), and equal values (a zero may carry g's sign, -0.0 == 0.0)
             return g * positive.view(torch.uint8)
 
+    return ReLU
+
+
+def _max_pool_function():
+    import torch
+    import torch.nn.functional as F
+
     class MaxPool(torch.autograd.Function):
         @staticmethod
         def forward(ctx, x, kernel, stride, pad, ceil_mode):
             y, indices = F.max_pool2d(x, kernel, stride, pad, ceil_mode=ceil_mode, return_indices=True)
-            ctx.layout, ctx.conf = layout(x), (kernel, stride, pad, ceil_mode)
+            ctx.layout, ctx.conf = _layout(x), (kernel, stride, pad, ceil_mode)
             ctx.save_for_backward(indices)
             return y
 
@@ -111,12 +134,11 @@ def _functions() -> dict:
         def backward(ctx, g):
             (indices,) = ctx.saved_tensors
             kernel, stride, pad, ceil_mode = ctx.conf
-            dx = torch.ops.aten.max_pool2d_with_indices_backward(g, like(ctx.layout), list(kernel), list(stride),
+            dx = torch.ops.aten.max_pool2d_with_indices_backward(g, _like(ctx.layout), list(kernel), list(stride),
                                                                  list(pad), [1, 1], ceil_mode, indices)
             return dx, None, None, None, None
 
-    _FUNCTIONS.update(conv=Conv, relu=ReLU, max_pool=MaxPool)
-    return _FUNCTIONS
+    return MaxPool
 
 
 def _polyphase_pays(wshape, stride, dilation, groups) -> bool:

@@ -157,15 +157,21 @@ class Eltwise(Op):
         return [out]
 
 
+@dataclass(frozen=True)
+class FlattenAttrs:
+    axis: int
+    end_axis: int
+
+
 @register("Flatten")
 class Flatten(Op):
     passes_through = True
 
     def attrs(self, p):
-        return (p.flatten_param.axis, p.flatten_param.end_axis)
+        return FlattenAttrs(p.flatten_param.axis, p.flatten_param.end_axis)
 
     def _axes(self, a, ndim, name):
-        start, end = axis_index(a[0], ndim, name), axis_index(a[1], ndim, name)
+        start, end = axis_index(a.axis, ndim, name), axis_index(a.end_axis, ndim, name)
         if end < start:
             raise ConvertError(f"layer {name!r}: Flatten end_axis before axis")
         return start, end
@@ -190,16 +196,23 @@ class Flatten(Op):
         return [xs[0].flatten(s, e)]
 
 
+@dataclass(frozen=True)
+class ReshapeAttrs:
+    dims: tuple[int, ...]
+    axis: int
+    num_axes: int
+
+
 @register("Reshape")
 class Reshape(Op):
     passes_through = True
 
     def attrs(self, p):
         q = p.reshape_param
-        return (tuple(q.shape.dim), q.axis, q.num_axes)
+        return ReshapeAttrs(tuple(q.shape.dim), q.axis, q.num_axes)
 
     def target(self, a, x, name) -> tuple[int, ...]:
-        dims, axis, num_axes = a
+        dims, axis, num_axes = a.dims, a.axis, a.num_axes
         ax = axis_index(axis, len(x) + 1, name)
         end = len(x) if num_axes == -1 else ax + num_axes
         if end > len(x):
@@ -229,7 +242,7 @@ class Reshape(Op):
         """Caffe's 0 (copy) and -1 (infer) mean the same in ONNX at the same positions: shapes stay run-time."""
         x = ctx.shape(layer.bottoms[0])
         self.target(a, x, layer.name)  # refuse at the deploy size what Caffe refuses
-        dims, axis, num_axes = a
+        dims, axis, num_axes = a.dims, a.axis, a.num_axes
         ax = axis_index(axis, len(x) + 1, layer.name)
         end = len(x) if num_axes == -1 else ax + num_axes
         (xin,), (y,) = ctx.inputs(layer), ctx.outputs(layer)
@@ -246,17 +259,23 @@ class Reshape(Op):
         return [xs[0].reshape(self.target(a, tuple(xs[0].shape), ""))]
 
 
+@dataclass(frozen=True)
+class CropAttrs:
+    axis: int
+    offsets: tuple[int, ...]
+
+
 @register("Crop")
 class Crop(Op):
     n_bottoms = (2, 2)
 
     def attrs(self, p):
-        return (p.crop_param.axis, tuple(p.crop_param.offset))
+        return CropAttrs(p.crop_param.axis, tuple(p.crop_param.offset))
 
     def _plan(self, a, x, ref, name):
-        ax = axis_index(a[0], len(x), name)
+        ax = axis_index(a.axis, len(x), name)
         n = len(x) - ax
-        offs = a[1]
+        offs = a.offsets
         if len(offs) not in (0, 1, n):
             raise ConvertError(f"layer {name!r}: {len(offs)} crop offsets for {n} cropped axes")
         offs = [offs[0]] * n if len(offs) == 1 else (list(offs) or [0] * n)

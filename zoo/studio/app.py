@@ -666,10 +666,10 @@ class _TooLarge(Exception):
 def _validate(kind: str, path: Path, name: str) -> dict:
     """Read an upload with the CLI's reader for its kind; a UserError names what is wrong."""
     if kind in ("image", "png"):
-        from zoo.dream.starts import load_image
+        from zoo.dream.starts import check_image_file
 
-        rgb = load_image(path)
-        info = {"width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+        h, w = check_image_file(path)  # header and structure only: the worker decodes (issue 21)
+        info = {"width": int(w), "height": int(h)}
         if kind == "png":
             from zoo.dream.recipe import read_recipe
 
@@ -765,6 +765,9 @@ def _atlas_index(model: str) -> dict | None:
         return None
 
 
+THUMB_MAX_PIXELS = 8192 * 8192  # 512 MiB at most decoded in the web server for a thumbnail
+
+
 def _thumbnail(path: Path, side: int) -> bytes:
     import io
 
@@ -777,6 +780,9 @@ def _thumbnail(path: Path, side: int) -> bytes:
     hit = cache / f"{key}.jpg"
     if hit.is_file():
         return hit.read_bytes()
+    from zoo.memory import check_image
+
+    check_image(path, max_pixels=THUMB_MAX_PIXELS)  # decoded in the web server: capped
     try:
         with Image.open(path) as im:
             im.draft("RGB", (side, side))
@@ -807,6 +813,9 @@ def _converted(path: Path, fmt: str) -> Response:
         recipe = read_recipe(path)
     except UserError:
         recipe = None  # a picture without a recipe converts all the same
+    from zoo.memory import check_image
+
+    check_image(path, per_pixel=16)  # the picture, its RGB copy and the 16-bit TIFF
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"))
     ext = {"jpeg": "jpg", "tiff": "tif"}[fmt]

@@ -213,51 +213,28 @@ def atlas(spec: dict, emit: Emit, ctx: Context) -> dict:
 # --- brains ---------------------------------------------------------------------------------------
 
 
-def _watch(period: float, poll: Callable[[], None]) -> Callable[[], None]:
-    """Run `poll` every `period` seconds in a thread until the returned function is called."""
-    done = threading.Event()
-
-    def loop() -> None:
-        while not done.wait(period):
-            with contextlib.suppress(Exception):
-                poll()
-
-    t = threading.Thread(target=loop, daemon=True)
-    t.start()
-
-    def stop() -> None:
-        done.set()
-        t.join(timeout=5)
-        with contextlib.suppress(Exception):
-            poll()
-
-    return stop
-
-
-def _folder_bytes(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
-
-
 def fetch(spec: dict, emit: Emit, ctx: Context) -> dict:
-    """`zoo fetch NAME`: checksummed download (or build), then the ONNX; progress is bytes on disk."""
-    from zoo import cache
+    """`zoo fetch NAME`: checksummed download (or build), then the ONNX; progress is the library's own
+    download events (bytes of each file), the lines it says as log messages."""
+    from zoo import cache, events
     from zoo.registry import get_card
 
     card = get_card(spec["model"])
     total = sum(int(getattr(f, "size", 0) or 0) for f in card.files.values()) or None
-    folder = cache.model_dir(card.name)
+    got: dict[str, int] = {}
 
-    def poll() -> None:
-        got = _folder_bytes(folder)
-        emit({"type": "progress", "bytes": got, "total_bytes": total,
-              "percent": round(min(100.0, 100.0 * got / total), 1) if total else None})
+    def on_event(e: events.Event) -> None:
+        if e.task == "note":
+            emit({"type": "log", "message": e.text})
+        elif e.task == "download":
+            got[e.key] = e.done
+            done = sum(got.values())
+            emit({"type": "progress", "bytes": done, "total_bytes": total, "file": e.key,
+                  "percent": round(min(100.0, 100.0 * done / total), 1) if total else None})
 
-    stop = _watch(0.3, poll)
-    try:
-        paths = cache.ensure_model(card, say=lambda m: emit({"type": "log", "message": m}))
+    with events.listening(on_event):
+        paths = cache.ensure_model(card)
         cache.ensure_onnx(card, paths)
-    finally:
-        stop()
     emit({"type": "progress", "percent": 100.0})
     return {"model": card.name, "cached": True}
 
@@ -278,6 +255,7 @@ def train(spec: dict, emit: Emit, ctx: Context) -> dict:
     """`zoo train` (fresh or --resume) into a studio run folder; with a name, exported at the end."""
     from dataclasses import fields
 
+    from zoo import events
     from zoo.train.config import TrainConfig
     from zoo.train.loop import start_config
     from zoo.train.loop import train as run_train
@@ -286,28 +264,22 @@ def train(spec: dict, emit: Emit, ctx: Context) -> dict:
     given = {k: v for k, v in spec.items() if v is not None and k in {f.name for f in fields(TrainConfig)}}
     cfg = TrainConfig(**given)
     cfg, state = start_config(cfg, given, bool(spec.get("resume")))
-    seen = {"rows": 0, "previews": set()}
+    rows = _read_log(run_dir / "log.csv") if state is not None else []  # a resumed run's earlier rows
     total = cfg.max_iter
 
-    def poll() -> None:
-        rows = _read_log(run_dir / "log.csv")
-        if len(rows) != seen["rows"]:
-            seen["rows"] = len(rows)
-            it = int(rows[-1]["iter"]) if rows else 0
-            emit({"type": "metrics", "rows": rows, "done": it, "total": total,
-                  "percent": round(100.0 * it / total, 1)})
-        previews = sorted(p.name for p in (run_dir / "previews").glob("iter_*.png")) if (
-            run_dir / "previews").is_dir() else []
-        for name in previews:
-            if name not in seen["previews"]:
-                seen["previews"].add(name)
-                emit({"type": "checkpoint", "image": f"previews/{name}", "iter": int(name[5:11])})
+    def on_event(e: events.Event) -> None:  # the loop's own events: its log rows and checkpoint previews
+        if e.task == "note":
+            emit({"type": "log", "message": e.text})
+        elif e.task == "record" and e.data and "row" in e.data:
+            rows[:] = [r for r in rows if r.get("iter", 0) < e.done] + [dict(e.data["row"])]  # type: ignore[arg-type]
+            emit({"type": "metrics", "rows": rows, "done": e.done, "total": total,
+                  "percent": round(100.0 * e.done / total, 1)})
+        elif e.task == "record" and e.data and "preview" in e.data:
+            name = Path(str(e.data["preview"])).name
+            emit({"type": "checkpoint", "image": f"previews/{name}", "iter": e.done})
 
-    stop_watch = _watch(0.5, poll)
-    try:
-        result = run_train(cfg, resume_state=state, show=True, stop=ctx.stop)  # Stop: checkpoint, then return
-    finally:
-        stop_watch()
+    # Stop: checkpoint, then return
+    result = run_train(cfg, resume_state=state, show=True, stop=ctx.stop, on_event=on_event)
     out: dict[str, Any] = {"run": run_dir.name, "stopped": result.stopped, "iters": result.iters,
                            "val_top1": result.val_top1, "images_per_s": result.images_per_s}
     if spec.get("name") and not result.stopped:

@@ -20,6 +20,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 
 from zoo.errors import UserError
+from zoo.io import regular_file
 
 SUFFIXES = (".svg", ".svgz")
 MAX_BYTES = 32 << 20  # an SVG larger than this (after gunzip) is refused before parsing
@@ -40,7 +41,7 @@ def is_svg(path: str | Path) -> bool:
 
 def read_text(path: str | Path) -> str:
     """The SVG's text, checked: size-capped, self-contained, parseable. One line naming the problem."""
-    path = Path(path)
+    path = regular_file(path)  # a FIFO or a device would block or read without end
     try:
         if path.stat().st_size > MAX_BYTES:
             raise UserError(f"{path}: larger than {MAX_BYTES >> 20} MiB; refusing this SVG")

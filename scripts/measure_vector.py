@@ -5,7 +5,7 @@
 - svg: an Adwaita icon (Debian's adwaita-icon-theme) rasterised by zoo (resvg) and by CairoSVG at
   2000 px, mean |difference|; then `zoo dream ICON.svg --size 2000` runs and its output is 2000 wide.
 - strokes: `zoo dream chelsea.png -o strokes.svg --strokes 400` on efficientnet_lite0 block7/output
-  at 256 px; the SVG is parsed by xml.etree and measured in bytes; it is rendered by resvg at 256 and
+  at 256 px (--iterations from $STROKE_STEPS, default 250); the SVG is parsed by xml.etree and measured in bytes; it is rendered by resvg at 256 and
   at 1024 (scaled back to 256 with a box filter) and by CairoSVG at 256, and OpenCV dnn (reading the
   Caffe files in ../shared, not zoo's net) measures block7/output's mean square activation (what the
   dream ascends) and mean activation, against 400 random strokes drawn the way the dream starts them
@@ -99,8 +99,8 @@ def part_svg(work: Path) -> None:
     theirs = cairo_png(text, 2000, 2000).astype(np.float32)
     print(f"svg: {ICON.name} at 2000x2000, zoo (resvg) vs CairoSVG: mean |diff| {np.abs(ours - theirs).mean():.3f} "
           f"of 255, max {np.abs(ours - theirs).max():.0f}", flush=True)
-    zoo("dream", str(ICON), "-o", "icon-dream.png", "--size", "2000", "-m", MODEL, "--octaves", "2",
-        "--iterations", "2", cwd=work)
+    zoo("dream", str(ICON), "-o", "icon-dream.png", "--size", "2000", "-m", MODEL, "--octaves", "1",
+        "--iterations", "1", cwd=work)
     with Image.open(work / "icon-dream.png") as im:
         print(f"svg: zoo dream {ICON.name} --size 2000 wrote {im.size[0]}x{im.size[1]}", flush=True)
 
@@ -110,7 +110,7 @@ def part_strokes(work: Path, docs: bool) -> None:
 
     start = photo(work / "chelsea.png", 256)
     zoo("dream", str(start), "-o", "strokes.svg", "--strokes", "400", "-m", MODEL, "-l", MIDDLE, "--size", "256",
-        "--iterations", "250", cwd=work)
+        "--iterations", os.environ.get("STROKE_STEPS", "250"), cwd=work)
     text = (work / "strokes.svg").read_text()
     root = ET.fromstring(text)
     n = len(root.findall(f".//{{{svg.NS}}}path"))

@@ -5,11 +5,12 @@
 - svg: an Adwaita icon (Debian's adwaita-icon-theme) rasterised by zoo (resvg) and by CairoSVG at
   2000 px, mean |difference|; then `zoo dream ICON.svg --size 2000` runs and its output is 2000 wide.
 - strokes: `zoo dream chelsea.png -o strokes.svg --strokes 400` on efficientnet_lite0 block7/output
-  at 256 px (--iterations from $STROKE_STEPS, default 250); the SVG is parsed by xml.etree and measured in bytes; it is rendered by resvg at 256 and
-  at 1024 (scaled back to 256 with a box filter) and by CairoSVG at 256, and OpenCV dnn (reading the
-  Caffe files in ../shared, not zoo's net) measures block7/output's mean square activation (what the
-  dream ascends) and mean activation, against 400 random strokes drawn the way the dream starts them
-  (three other seeds, same renderers).
+  at 256 px (--iterations from $STROKE_STEPS, default 250); the SVG is parsed by xml.etree and
+  measured in bytes; it is rendered by resvg at 256 and at 1024 (scaled back to 256 with a box
+  filter) and by CairoSVG at 256, and OpenCV dnn (reading the Caffe files in ../shared, not zoo's
+  net) measures block7/output's mean square activation (what the dream ascends) and mean
+  activation, against 400 random strokes drawn the way the dream starts them (three other seeds,
+  same renderers).
 - journey: `zoo dream chelsea.png -o journey.mp4 --frames 48 --zoom 1.02 --fps 12 --layer-path
   block2/output,block7/output,block14/output` at 256 px; PyAV counts the frames and the rate, OpenCV
   dnn measures each decoded frame's mean square activation at the first and last blob, as a gain

@@ -28,7 +28,7 @@ err = err_console()
 
 Device = enum.Enum("Device", {"cpu": "cpu", "cuda": "cuda"}, type=str)
 PresetName = enum.Enum("PresetName", {name: name for name in PRESETS}, type=str)
-IMAGE_TYPES = formats.STILL_INPUTS
+IMAGE_TYPES = (*formats.STILL_INPUTS, ".svg", ".svgz")  # and SVG drawings (dream/svg.py renders them)
 OUT_TYPES = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
 Format = enum.Enum("Format", {k: k for k in OUT_TYPES}, type=str)
 Look = enum.Enum("Look", {k: k for k in ("auto", "classic", "legible")}, type=str)
@@ -184,16 +184,27 @@ def dream_cmd(
                                       "decorrelated colours")] = False,
     diversity: Annotated[int | None, typer.Option("--diversity", min=1, max=64, help="legible: N different "
                                                   "pictures side by side")] = None,
+    strokes: Annotated[int | None, typer.Option(
+        "--strokes", min=1, max=20000, help="paint the dream in N Bézier strokes and write an SVG (-o X.svg; "
+        "default 400 for an .svg output; --iterations steps, default 200)")] = None,
+    underlay: Annotated[bool, typer.Option("--underlay", help="strokes: paint over the photo, not its mean colour")]
+    = False,
+    layer_path: Annotated[str | None, typer.Option(
+        "--layer-path", help="a journey: cross-fade the objective along BLOB,BLOB,... (or all: shallow to deep) "
+        "over --frames of zoom; -o a video, .gif/.webp or folder; --fps its rate (default 24)")] = None,
 ) -> None:
     """Dream on images or clips with any brain of the zoo, at any size. With the legible look,
     --iterations is the total number of steps (default 128)."""
-    from zoo.dream import output, pipeline, sequence, starts, video, video_cli
+    from zoo.dream import output, pipeline, sequence, starts, vector_cli, video, video_cli
 
     if (nproc or 1) > 1 and not video_cli.distributed.launched():
         video_cli.relaunch(ctx, nproc)
     given = list(inputs or [])
     dev = pipeline.check_device(device.value if device else pipeline.default_device())
     jobs: list[tuple[Recipe, Path, dict]] = []
+    if recipe is not None and recipe.suffix.lower() == ".svg":  # a stroke dream: painted again
+        return vector_cli.reproduce_strokes(recipe, output_, device.value if device else None, out, err,
+                                            progress_bar)
     if recipe is not None and video.is_clip_recipe(recipe):  # a clip's record: the whole clip again
         return video_cli.reproduce_cmd(recipe, given, output_, device.value if device else None, out, err)
     sound = _sound_options(n_fft, hop, freq_scale, phase, gl_iterations, mix, stereo, chunk, loudness, rounds)
@@ -246,6 +257,9 @@ def dream_cmd(
         if len(given) == 1 and sound.is_input(given[0]):
             return sound.cli.sound_cmd(sound.recipe(new_recipe, given[0], params, preset), given[0], output_,
                                        sound.options, out, err)
+        if layer_path is not None or strokes is not None or underlay or (output_ and output_.suffix.lower() == ".svg"):
+            return _vector(new_recipe(given[0] if len(given) == 1 else None), given, output_, strokes, underlay,
+                           layer_path, (fps, codec, crf), iterations)
         if guide is not None:
             starts.image_size(guide)  # a missing or undecodable guide fails before the brain loads
         if audio not in ("copy", "dream"):
@@ -306,6 +320,27 @@ def _legible(steps: int | None, param, transforms, decorrelate: bool | None, div
     given = dict(steps=steps, param=param.value if param else None, transforms=transforms.value if transforms
                  else None, decorrelate=decorrelate, diversity=diversity)
     return Legible().with_(**given) if any(v is not None for v in given.values()) else None
+
+
+def _vector(rec: Recipe, given: list[Path], output_: Path | None, strokes: int | None, underlay: bool,
+            layer_path: str | None, encoding: tuple, iterations: int | None) -> None:
+    """Stroke dreams and journeys: one start each (an image, or --init), handed to dream/vector_cli.py."""
+    from zoo.dream import paint, vector_cli
+
+    if len(given) > 1:
+        raise UserError("strokes and journeys dream one start at a time; give at most one INPUT")
+    if layer_path is not None:
+        if strokes is not None or underlay:
+            raise UserError("--layer-path makes a zoom film; --strokes and --underlay make an SVG: choose one")
+        return vector_cli.journey_cmd(rec, layer_path, output_, *encoding, out, err)
+    if output_ is not None and output_.suffix.lower() != ".svg":
+        raise UserError(f"{output_}: strokes are written as SVG; use -o NAME.svg")
+    if rec.frames > 1:
+        raise UserError("--strokes paints one picture; drop --frames")
+    if iterations is None:
+        rec = rec.with_(params=rec.params.with_(iterations=paint.STEPS))
+    return vector_cli.strokes_cmd(rec, paint.StrokeOptions(count=strokes or 400, underlay=underlay), output_,
+                                  out, err, progress_bar)
 
 
 def _is_clip(video, path: Path, output_: Path | None) -> bool:

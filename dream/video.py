@@ -231,6 +231,21 @@ def frames_folder(output: Path) -> Path:
     return output
 
 
+def check_output(target: Path, what: str = "clip") -> None:
+    """A clip's (or a journey's) output: a video, an animation or a folder, whose frames folder can
+    be made. One line naming the problem."""
+    folder = frames_folder(target)
+    parent = folder.parent if str(folder.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{target}: cannot write, folder {parent} does not exist")
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder}: exists and is not a folder")
+    suffix = target.suffix.lower()
+    if suffix and suffix not in VIDEO_SUFFIXES and suffix not in ANIMATION_SUFFIXES and not target.is_dir():
+        kinds = ", ".join([*VIDEO_SUFFIXES, *ANIMATION_SUFFIXES, "a folder"])
+        raise UserError(f"{target}: unsupported {what} output; use one of {kinds}")
+
+
 def frame_path(folder: Path, k: int) -> Path:
     return folder / f"frame-{k + 1:05d}.png"
 

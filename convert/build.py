@@ -206,7 +206,25 @@ def _strip_losses(body, dead: set[str]):
 
 def _finish(name, inputs, body, main: list[str], excluded: set[str], source,
             silenced: list[tuple[str, caffe_pb2.LayerParameter | None]] = ()) -> Graph:
-    # in-place versions: the last writer of a name keeps it, earlier ones become name@layer
+    """The Graph of the kept layers, in passes: name each blob version, make the layers, choose the
+    outputs, note renamed layers, and drop what no output needs."""
+    writers = _writers(inputs, body)
+    unique = unique_names([p.name for p in body])
+    layers, version = _layers(body, inputs, writers, unique, source)
+    renamed_inputs = {_input_name(n, writers): s for n, s in inputs.items()}
+    silenced_now = {version.get((id(w), b)) if w is not None else _input_name(b, writers) for b, w in silenced}
+    outputs, kept_silenced = _outputs(layers, main, excluded, silenced_now)
+    g = Graph(name, renamed_inputs, layers, outputs, source)
+    _note_changes(g, body, unique, kept_silenced, source)
+    if not outputs:
+        raise ConvertError(f"{source}: the net has no output")
+    keep = needed_layers(g, outputs)
+    g.layers = [layer for i, layer in enumerate(g.layers) if i in keep]
+    return g
+
+
+def _writers(inputs, body) -> dict[str, list[int]]:
+    """Blob name -> the indices of the layers that write it (-1: the net's input), in order."""
     writers: dict[str, list[int]] = {}
     for i, p in enumerate(body):
         for t in p.top:
@@ -214,10 +232,20 @@ def _finish(name, inputs, body, main: list[str], excluded: set[str], source,
     for n in inputs:
         if n in writers:
             writers[n].insert(0, -1)
-    current = {n: (n if n not in writers else f"{n}@input") for n in inputs}
-    version: dict[tuple[int, str], str] = {}  # (writer, blob name) -> the version that writer made
+    return writers
+
+
+def _input_name(n: str, writers: dict[str, list[int]]) -> str:
+    """An input that an in-place layer overwrites is `name@input`."""
+    return n if n not in writers else f"{n}@input"
+
+
+def _layers(body, inputs, writers, unique: list[str], source) -> tuple[list[Layer], dict[tuple[int, str], str]]:
+    """The Graph's layers with in-place versions named: the last writer of a name keeps it, earlier
+    ones become name@layer; and (writer, blob name) -> the version that writer made."""
+    current = {n: _input_name(n, writers) for n in inputs}
+    version: dict[tuple[int, str], str] = {}
     layers: list[Layer] = []
-    unique = unique_names([p.name for p in body])
     for i, p in enumerate(body):
         bottoms = []
         for b in p.bottom:
@@ -234,19 +262,25 @@ def _finish(name, inputs, body, main: list[str], excluded: set[str], source,
         del proto.blobs[:]
         proto.name = unique[i]
         layers.append(Layer(unique[i], p.type, bottoms, tops, proto))
-    renamed_inputs = {(n if n not in writers else f"{n}@input"): s for n, s in inputs.items()}
+    return layers, version
+
+
+def _outputs(layers: list[Layer], main: list[str], excluded: set[str], silenced: set) -> tuple[list[str], list[str]]:
+    """The net's outputs: blobs nothing reads (not a loss's, not silenced), then the main loss's; and
+    the silenced blobs kept as outputs when silencing left none (colorization's class8_ab)."""
     consumed = {b for layer in layers for b in layer.bottoms}
-    silenced_now = {version.get((id(w), b)) if w is not None else
-                    (b if b not in writers else f"{b}@input") for b, w in silenced}
     outputs = [t for layer in layers for t in layer.tops
-               if t not in consumed and t.split("@", 1)[0] not in excluded and t not in main
-               and t not in silenced_now]
+               if t not in consumed and t.split("@", 1)[0] not in excluded and t not in main and t not in silenced]
     outputs += main
-    kept_silenced = []
-    if not outputs:  # colorization's deploy silences class8_ab, the blob its users read: keep what was silenced
-        kept_silenced = [t for layer in layers for t in layer.tops if t in silenced_now]
-        outputs = kept_silenced
-    g = Graph(name, renamed_inputs, layers, outputs, source)
+    kept: list[str] = []
+    if not outputs:
+        kept = [t for layer in layers for t in layer.tops if t in silenced]
+        outputs = kept
+    return outputs, kept
+
+
+def _note_changes(g: Graph, body, unique: list[str], kept_silenced: list[str], source) -> None:
+    """Say what the reading changed: silenced blobs kept as outputs, duplicate layer names renamed."""
     if kept_silenced:
         g.notes.append(f"{source}: every output is silenced (Silence); kept {', '.join(kept_silenced)} as "
                        f"output{'s' if len(kept_silenced) > 1 else ''}")
@@ -254,11 +288,6 @@ def _finish(name, inputs, body, main: list[str], excluded: set[str], source,
     if renamed:
         g.notes.append(f"{source}: duplicate layer name{'s' if len(renamed) > 1 else ''} {', '.join(renamed)}: "
                        f"later ones renamed {', '.join(u for p, u in zip(body, unique) if u != p.name)}")
-    if not outputs:
-        raise ConvertError(f"{source}: the net has no output")
-    keep = needed_layers(g, outputs)
-    g.layers = [layer for i, layer in enumerate(g.layers) if i in keep]
-    return g
 
 
 def attach_weights(g: Graph, weights: Weights, source: str) -> Graph:

@@ -27,24 +27,40 @@ def with_ext(base: Path, ext: str) -> Path:
     return base.parent / f"{base.name}{ext}"
 
 
+def _output_folder(folder: Path) -> bool:
+    """Make the folder `-o` names (`-o out/net`: out/) when it is missing; True when it was made here.
+    A path through a file is one line."""
+    if folder.is_dir():
+        return False
+    if folder.exists() or any(p.exists() and not p.is_dir() for p in folder.parents):
+        raise ConvertError(f"{folder}: not a folder (the output path goes through a file)")
+    try:
+        folder.mkdir(parents=True)
+    except OSError as e:
+        raise ConvertError(f"{folder}: cannot make the output folder ({e.strerror or e})") from None
+    return True
+
+
 def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list[str], *,
                 weights: Path | None = None) -> list[Path]:
     if weights is None:
         raise ConvertError(f"{prototxt}: converting needs trained weights; pass --weights FILE.caffemodel")
     base = output_base(prototxt, output)
-    if not base.parent.exists():
-        raise ConvertError(f"{base.parent}: output folder does not exist")
-    if not base.parent.is_dir():
-        raise ConvertError(f"{base.parent}: not a folder (the output path goes through a file)")
+    made = _output_folder(base.parent)
     try:
-        stage = Path(tempfile.mkdtemp(prefix=f".{base.name[:40]}.", suffix=".convert", dir=base.parent))
-    except OSError as e:
-        raise ConvertError(f"{base.parent}: cannot write ({e.strerror or e}); nothing written") from None
-    try:
-        staged = _write_all(graph, stage / base.name, formats, base)
-        return _publish(staged, base.parent)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=f".{base.name[:40]}.", suffix=".convert", dir=base.parent))
+        except OSError as e:
+            raise ConvertError(f"{base.parent}: cannot write ({e.strerror or e}); nothing written") from None
+        try:
+            staged = _write_all(graph, stage / base.name, formats, base)
+            return _publish(staged, base.parent)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+    except ConvertError:
+        if made and not any(base.parent.iterdir()):
+            base.parent.rmdir()  # the folder made for -o holds nothing: gone again
+        raise
 
 
 def _write_all(graph: Graph, base: Path, formats: list[str], shown: Path) -> list[Path]:

@@ -30,7 +30,7 @@ out = Console(highlight=False)
 err = err_console()
 
 Device = enum.Enum("Device", {"cpu": "cpu", "cuda": "cuda"}, type=str)
-IMAGE_TYPES = formats.STILL_INPUTS
+IMAGE_TYPES = (*formats.STILL_INPUTS, ".svg", ".svgz")  # and SVG drawings (dream/svg.py renders them)
 
 
 def plural(n: int, word: str) -> str:
@@ -51,7 +51,7 @@ def progress_bar(total: int, label: str, console: Console | None = None) -> Iter
                 where += f" tile {u.tile}/{u.tiles}"
             if u.blobs > 1:  # an atlas: which blob of how many
                 where = f"blob {u.index}/{u.blobs} {where}"
-            bar.update(task, description=where, advance=1 if u.tile == u.tiles else 0)
+            bar.update(task, description=where, advance=1 if u.tile == u.tiles else 0, total=u.total)
 
         yield update
 
@@ -132,28 +132,94 @@ def _device(a: SimpleNamespace, recorded: str | None = None) -> str:
 
 
 def _clip(a: SimpleNamespace, given: list[Path]) -> Callable[[], None] | None:
-    """The clip command these options name (a clip's record with --recipe, or a clip as INPUT), or None."""
-    from zoo.dream import video, video_cli
+    """The command these options name when it is no still (a stroke, clip or sound record with --recipe; a
+    sound, a stroke dream or journey, or a clip as INPUT), or None."""
+    from zoo.dream import vector_cli, video, video_cli
 
-    if a.recipe is not None and video.is_clip_recipe(a.recipe):  # a clip's record: the whole clip again
-        return lambda: video_cli.reproduce_cmd(a.recipe, given, a.output, a.device, out, err)
-    if a.recipe is None and len(given) == 1 and _is_clip(video, given[0], a.output):
+    sound = _Sound(a)
+    if a.recipe is not None:
+        if a.recipe.suffix.lower() == ".svg":  # a stroke dream: painted again
+            return lambda: vector_cli.reproduce_strokes(a.recipe, a.output, a.device, out, err, progress_bar)
+        if video.is_clip_recipe(a.recipe):  # a clip's record: the whole clip again
+            return lambda: video_cli.reproduce_cmd(a.recipe, given, a.output, a.device, out, err)
+        if sound.is_recipe(a.recipe):  # a sound's record: the same sound dream again
+            return lambda: sound.cli.reproduce_cmd(a.recipe, given, a.output, a.device, out, err)
+        return None
+    if len(given) == 1 and sound.is_input(given[0]):
+        return lambda: sound.cli.sound_cmd(sound.recipe(a, given[0]), given[0], a.output, sound.options, out, err)
+    if (a.layer_path is not None or a.strokes is not None or a.underlay
+            or (a.output is not None and a.output.suffix.lower() == ".svg")):
+        return lambda: _vector(a, given)
+    if len(given) == 1 and _is_clip(video, given[0], a.output):
         opts = video.VideoOptions(a.blend, "none" if a.no_flow else a.flow, a.frame_iterations, a.start_frame,
-                                  a.end_frame, a.fps, a.crf, a.codec, a.chunks, a.warmup)
+                                  a.end_frame, a.fps, a.crf, a.codec, a.chunks, a.warmup, a.audio)
         return lambda: video_cli.clip_cmd(_new_recipe(a, given[0], clip=True), given[0], a.output, opts, out, err)
     return None
 
 
-def _new_recipe(a: SimpleNamespace, path: Path | None, clip: bool = False) -> Recipe:
-    """The Recipe the options describe, for one input (clips keep the classic look)."""
+def _new_recipe(a: SimpleNamespace, path: Path | None, clip: bool = False, params: dict | None = None) -> Recipe:
+    """The Recipe the options describe, for one input (clips and sounds keep the classic look)."""
     from zoo.dream import run
 
     _check_weights(a)
     return run.new_recipe(model=a.model, layers=a.layers or (), weights=a.weights or (), preset=a.preset,
-                          params={o.name: getattr(a, o.name) for o in PARAMS}, init=a.init, input_path=path,
-                          guide_path=a.guide, size=a.size, seed=a.seed, frames=a.frames, zoom=a.zoom, rotate=a.rotate,
-                          device=_device(a), compile=a.compile, dpi=a.dpi, look="classic" if clip else a.look,
-                          legible=_legible(a))
+                          params=params or {o.name: getattr(a, o.name) for o in PARAMS}, init=a.init,
+                          input_path=path, guide_path=a.guide, size=a.size, seed=a.seed, frames=a.frames, zoom=a.zoom,
+                          rotate=a.rotate, device=_device(a), compile=a.compile, dpi=a.dpi,
+                          look="classic" if clip else a.look, legible=_legible(a))
+
+
+class _Sound:
+    """What `zoo dream` needs of sound (the --n-fft ... --rounds options), imported only when asked."""
+
+    def __init__(self, a: SimpleNamespace):
+        from zoo.dream import audio_io, audio_run, sound_cli
+
+        self.io, self.run, self.cli = audio_io, audio_run, sound_cli
+        self.options = audio_run.SoundOptions(
+            n_fft=a.n_fft, hop=a.hop, freq_scale=a.freq_scale, phase=a.phase, gl_iterations=a.gl_iterations,
+            mix=a.mix, stereo=a.stereo, chunk=a.chunk, overlap=min(0.5, a.chunk / 4), loudness=not a.no_loudness,
+            rounds=a.rounds)
+
+    def is_recipe(self, path: Path) -> bool:
+        return self.run.is_sound_recipe(path)
+
+    def is_input(self, path: Path) -> bool:
+        return self.io.is_audio_path(path)
+
+    def recipe(self, a: SimpleNamespace, path: Path) -> Recipe:
+        """The options' recipe; parameters not given take the sound defaults (unless a preset gives them)."""
+        from zoo.dream import starts
+
+        starts.parse_init(a.init)
+        params = {o.name: getattr(a, o.name) for o in PARAMS}
+        if a.preset is None:
+            base = self.run.SOUND_PARAMS.to_dict()
+            params = {k: (base[k] if v is None and k in base else v) for k, v in params.items()}
+        return _new_recipe(a, path, clip=True, params=params)  # the classic loop, as for a clip
+
+
+def _vector(a: SimpleNamespace, given: list[Path]) -> None:
+    """Stroke dreams and journeys: one start each (an image, or --init), handed to dream/vector_cli.py."""
+    from zoo.dream import paint, starts, vector_cli
+
+    starts.parse_init(a.init)
+    # a journey is a zoom sequence: the classic look, its layers unbalanced (each frame weighs its own)
+    rec = _new_recipe(a, given[0] if len(given) == 1 else None, clip=a.layer_path is not None)
+    if len(given) > 1:
+        raise UserError("strokes and journeys dream one start at a time; give at most one INPUT")
+    if a.layer_path is not None:
+        if a.strokes is not None or a.underlay:
+            raise UserError("--layer-path makes a zoom film; --strokes and --underlay make an SVG: choose one")
+        return vector_cli.journey_cmd(rec, a.layer_path, a.output, a.fps, a.codec, a.crf, out, err)
+    if a.output is not None and a.output.suffix.lower() != ".svg":
+        raise UserError(f"{a.output}: strokes are written as SVG; use -o NAME.svg")
+    if rec.frames > 1:
+        raise UserError("--strokes paints one picture; drop --frames")
+    if a.iterations is None:
+        rec = rec.with_(params=rec.params.with_(iterations=paint.STEPS))
+    return vector_cli.strokes_cmd(rec, paint.StrokeOptions(count=a.strokes or 400, underlay=a.underlay), a.output,
+                                  out, err, progress_bar)
 
 
 def _legible(a: SimpleNamespace) -> Legible | None:

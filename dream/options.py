@@ -70,6 +70,36 @@ LEGIBLE = Group((
     Option("diversity", int, None, "legible: N different pictures side by side", lo=1, hi=64),
 ))
 
+# Sounds (dream/audio_run.py's SoundOptions checks them again, with the --hop/--overlap rules between them).
+# The choices are audio_run.STEREO, spectrogram.FREQ_SCALES and phase.PHASES (tests hold them equal): named
+# here, so this module does not import the sound modules.
+SOUND = Group((
+    Option("n_fft", int, 1024, "sound: STFT window in samples", lo=32, hi=16384),
+    Option("hop", int, 512, "sound: STFT hop in samples", lo=1, hi=8192),
+    Option("freq_scale", str, "linear", "sound: picture rows", choices=("linear", "mel")),
+    Option("phase", str, "original", "sound: original or griffinlim (rebuilt)",
+           rule=lambda v: one_of(("original", "griffinlim"), v), metavar="PHASE"),
+    Option("gl_iterations", int, 32, "sound: fast Griffin-Lim iterations", lo=1, hi=1000),
+    Option("mix", float, 1.0, "sound: dry 0 .. wet 1", lo=0.0, hi=1.0),
+    Option("stereo", str, "channels", "sound: channels or midside", rule=lambda v: one_of(("channels", "midside"), v),
+           metavar="STEREO"),
+    Option("chunk", float, 10.0, "sound: seconds per chunk", lo=0.1, hi=3600.0),
+    Option("no_loudness", bool, False, "sound: let the level follow the dream (default: keep the input's RMS and "
+           "peak)"),  # not --loudness/--no-loudness: that pair widens --help's name column past 80
+    Option("rounds", int, 1, "sound: dream, resynthesise, dream again (features that survive resynthesis)", lo=1,
+           hi=100),
+))
+
+# Stroke dreams (an SVG) and journeys through the layers (dream/vector_cli.py).
+VECTOR = Group((
+    Option("strokes", int, None, "paint the dream in N Bézier strokes and write an SVG (-o X.svg; default 400 for an "
+           ".svg output; --iterations steps, default 200)", lo=1, hi=20_000),
+    Option("underlay", bool, False, "strokes: paint over the photo, not its mean colour"),
+    Option("layer_path", str, None, "a journey: cross-fade the objective along BLOB,BLOB,... (or all: shallow to "
+           "deep) over --frames of zoom; -o a video, .gif/.webp or folder; --fps its rate (default 24)",
+           max_len=4096, metavar="BLOBS"),
+))
+
 # The dream itself (a recipe's top-level fields) and how `zoo dream` runs it.
 DREAM = Group((
     Option("output", Path, None, "file (.png .jpg .webp .tif; .gif/.webp with --frames) or, for several inputs, a "
@@ -106,10 +136,13 @@ DREAM = Group((
     Option("codec", str, None, "clips: libx264, libvpx-vp9, ...", max_len=50),
     Option("chunks", bool, False, "clips under torchrun: one part per rank"),
     Option("warmup", int, 4, "clips with --chunks: frames dreamt before a part", lo=0, hi=10_000),
+    Option("audio", str, "copy", "clips: the soundtrack", choices=("copy", "dream")),
+    *SOUND,
     Option("nproc", int, None, "processes through torchrun", lo=1, hi=1024),
     Option("compile", bool, False, "run the net through torch.compile (opt-in; the first run per size compiles for "
            "a minute or more, later runs load it from $ZOO_HOME/cache/compile)"),
     *LEGIBLE,
+    *VECTOR,
 ))
 
 # `zoo atlas` (and the studio's atlas form): the same start through every dreamable blob.

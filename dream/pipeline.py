@@ -348,7 +348,7 @@ def load_start(recipe: Recipe, input_override: str | Path | None = None) -> np.n
     if path is not None:
         if recipe.input_sha256 and file_sha256(path) != recipe.input_sha256:
             raise UserError(f"{path}: not the input this recipe was made from (sha256 differs)")
-        rgb = starts.load_image(path)
+        rgb = starts.load_image(path, size)
     if kind == "image":
         assert rgb is not None
         return starts.resize_rgb(rgb, size)

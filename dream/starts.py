@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
+from zoo.dream import svg
 
 from zoo.errors import UserError
 from zoo.io import regular_file
@@ -22,8 +23,11 @@ BYTES_PER_PIXEL = 64  # what a dream holds per pixel: float start, net-space ima
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) an image file declares, read from its header without decoding it."""
+    """(height, width) an image file declares, read from its header without decoding it (an SVG:
+    from its width/height/viewBox, see dream/svg.py)."""
     path = regular_file(path)
+    if svg.is_svg(path):
+        return svg.svg_size(path)
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -76,9 +80,16 @@ def check_image_file(path: str | Path) -> tuple[int, int]:
     return size
 
 
-def load_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to RGB float32, honouring EXIF orientation; one-line error if it cannot."""
+def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Decode an image file to RGB float32, honouring EXIF orientation; one-line error if it cannot.
+
+    An SVG is rendered at `size` (H, W) when given (a vector has no pixels of its own to resize),
+    else at the size it declares; a bitmap ignores `size` (the caller resizes it)."""
     path = Path(path)
+    if svg.is_svg(path):
+        size = size or image_size(path)
+        check_memory(size, str(path), DECODE_BYTES_PER_PIXEL)
+        return svg.rasterise(path, size)
     check_memory(image_size(path), str(path), DECODE_BYTES_PER_PIXEL)
     try:
         with Image.open(path) as im:

@@ -65,6 +65,7 @@ class VideoOptions:
     codec: str | None = None
     chunks: bool = False
     warmup: int = 4  # frames each chunk dreams before its start, unwritten
+    audio: str = "copy"  # the soundtrack: copy (remuxed as it is) or dream (zoo.dream.audio_run)
 
     def later_iterations(self, iterations: int) -> int:
         if self.flow == "none":
@@ -85,7 +86,10 @@ class ClipJob:
     world: int = 1  # ranks of a chunked run (chunk bounds depend on it)
 
     def to_json(self) -> str:
-        return json.dumps({"recipe": json.loads(self.recipe.to_json()), "video": asdict(self.options),
+        options = asdict(self.options)
+        if options["audio"] == "copy":  # records of clips with a copied soundtrack stay what they were
+            del options["audio"]
+        return json.dumps({"recipe": json.loads(self.recipe.to_json()), "video": options,
                            "source": self.source, "frames": list(self.frames), "fps": str(self.fps),
                            "size": list(self.size), "world": self.world if self.options.chunks else 1},
                           sort_keys=True)
@@ -225,6 +229,21 @@ def frames_folder(output: Path) -> Path:
     if output.suffix.lower() in VIDEO_SUFFIXES or output.suffix.lower() in ANIMATION_SUFFIXES:
         return output.with_name(f"{output.stem}-frames")
     return output
+
+
+def check_output(target: Path, what: str = "clip") -> None:
+    """A clip's (or a journey's) output: a video, an animation or a folder, whose frames folder can
+    be made. One line naming the problem."""
+    folder = frames_folder(target)
+    parent = folder.parent if str(folder.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"{target}: cannot write, folder {parent} does not exist")
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{folder}: exists and is not a folder")
+    suffix = target.suffix.lower()
+    if suffix and suffix not in VIDEO_SUFFIXES and suffix not in ANIMATION_SUFFIXES and not target.is_dir():
+        kinds = ", ".join([*VIDEO_SUFFIXES, *ANIMATION_SUFFIXES, "a folder"])
+        raise UserError(f"{target}: unsupported {what} output; use one of {kinds}")
 
 
 def frame_path(folder: Path, k: int) -> Path:
@@ -460,8 +479,9 @@ def _copy_audio(src, a_in, a_out, out, span: tuple[float, float] | None) -> None
         out.mux(packet)
 
 
-def write_output(target: Path, folder: Path, job: ClipJob, clip: Clip) -> None:
-    """Assemble the finished PNGs into the target (nothing to do when the target is the folder)."""
+def write_output(target: Path, folder: Path, job: ClipJob, clip: Clip, soundtrack: Clip | None = None) -> None:
+    """Assemble the finished PNGs into the target (nothing to do when the target is the folder), with the
+    clip's audio copied, or `soundtrack` (a dreamt one, already cut to the frames) instead."""
     n = len(job.frames)
     if frames_folder(target) == target:
         return
@@ -474,6 +494,8 @@ def write_output(target: Path, folder: Path, job: ClipJob, clip: Clip) -> None:
     if clip.kind == "video" and (job.frames[0] != 0 or job.frames[-1] != clip.count - 1):
         span = (job.frames[0] / clip.fps, (job.frames[-1] + 1) / clip.fps)
         span = (float(span[0]), float(span[1]))
+    if soundtrack is not None:
+        clip, span = soundtrack, None
     write_video(target, finished_frames(folder, n), job.fps, job.size, codec=job.options.codec,
                 crf=job.options.crf, audio=clip if clip.kind == "video" else None, span=span,
                 comment=job.to_json())
@@ -540,7 +562,7 @@ _OPTION_CHECKS: dict[str, Callable[[object], bool]] = {
     "end_frame": _is_int(1, none=True),
     "fps": _is_num(0.01, 1e4, none=True), "crf": lambda v: _is_int(0)(v) and v <= 63,  # type: ignore[operator]
     "codec": lambda v: v is None or (isinstance(v, str) and len(v) < 64), "chunks": lambda v: isinstance(v, bool),
-    "warmup": _is_int(0),
+    "warmup": _is_int(0), "audio": lambda v: v in ("copy", "dream"),
 }
 
 
@@ -557,6 +579,8 @@ def job_from_json(text: str | None, source: str) -> tuple[Recipe, VideoOptions, 
         raise UserError(f"{source}: its clip recipe lacks recipe, video or frames")
     rec = Recipe.from_json(json.dumps(data["recipe"]), source)
     opts = data["video"]
+    if isinstance(opts, dict):
+        opts = {"audio": "copy", **opts}
     if not isinstance(opts, dict) or set(opts) != set(_OPTION_CHECKS):
         raise UserError(f"{source}: clip recipe field 'video' must hold {', '.join(_OPTION_CHECKS)}")
     for key, ok in _OPTION_CHECKS.items():

@@ -80,19 +80,9 @@ def default_output(input_: Path) -> Path:
 def check_target(target: Path, source: Path) -> None:
     from zoo.dream import video
 
-    suffix = target.suffix.lower()
     if target.resolve() == source.resolve():
         raise UserError(f"{target}: is the input; choose another output")
-    folder = video.frames_folder(target)
-    parent = folder.parent if str(folder.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"{target}: cannot write, folder {parent} does not exist")
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"{folder}: exists and is not a folder")
-    if suffix and suffix not in video.VIDEO_SUFFIXES and suffix not in video.ANIMATION_SUFFIXES \
-            and not target.is_dir():
-        kinds = ", ".join([*video.VIDEO_SUFFIXES, *video.ANIMATION_SUFFIXES, "a folder"])
-        raise UserError(f"{target}: unsupported clip output; use one of {kinds}")
+    video.check_output(target, "clip")
 
 
 def reproduce_cmd(recipe: Path, given: list[Path], target: Path | None, device: str | None, out: Console,

@@ -8,6 +8,7 @@ rank a part of the clip.
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -104,5 +105,37 @@ def run_clip(
     if not result.interrupted:
         distributed.barrier()
         if ranks.master:
-            video.write_output(target, folder, job, clip)
+            _write(prep.recipe, clip, job, target, folder, (say, on_progress, stop))
     return ClipRun(job, folder, result, prep.octaves)
+
+
+def _write(rec: Recipe, clip: video.Clip, job: video.ClipJob, target: Path, folder: Path, calls: tuple) -> None:
+    """The finished frames into the target, with the soundtrack copied or (--audio dream) dreamt."""
+    with tempfile.TemporaryDirectory(prefix="zoo-soundtrack-") as tmp:
+        sound = dreamt_soundtrack(rec, clip, job, target, Path(tmp), *calls) if job.options.audio == "dream" else None
+        video.write_output(target, folder, job, clip, sound)
+
+
+SOUNDTRACK_SUFFIX = {".webm": ".ogg", ".avi": ".mp3"}  # what the container takes; else AAC in .m4a
+
+
+def dreamt_soundtrack(rec: Recipe, clip: video.Clip, job: video.ClipJob, target: Path, tmp: Path, say,
+                      on_progress, stop) -> video.Clip | None:
+    """The clip's audio dreamt with the first frame's recipe (brain, layers, octaves, steps) and the sound
+    defaults, cut to the dreamt frames, in a file the target's container can take; None without audio."""
+    if clip.kind != "video" or not clip.has_audio or target.suffix.lower() not in video.VIDEO_SUFFIXES:
+        return None
+    from zoo.dream import audio_io, audio_run
+
+    track, x = audio_run.load(clip.path)
+    a, b = (int(round(float(f / clip.fps) * track.rate)) for f in (job.frames[0], job.frames[-1] + 1))
+    x = x[:, a:min(b, x.shape[1])]
+    setup = audio_run.plan_sound(rec, x, track.rate, audio_run.SoundOptions(), say=say)
+    say(f"dreaming the soundtrack: {x.shape[1] / track.rate:.1f} s, {len(setup.spans)} chunk(s)")
+    y, _, interrupted = audio_run.dream_samples(setup, x, track.rate, audio_run.SoundOptions(), rec.seed,
+                                                on_progress=on_progress, stop=stop)
+    if interrupted:
+        raise UserError("interrupted while dreaming the soundtrack; run the same command again")
+    path = tmp / f"soundtrack{SOUNDTRACK_SUFFIX.get(target.suffix.lower(), '.m4a')}"
+    audio_io.write(path, y, track.rate)
+    return video.Clip(path, "video", clip.fps, clip.count, clip.size, True)

@@ -21,11 +21,19 @@ and (issue 14, efficientnet_lite0's real weights):
   4. video frames per second at 512x512 with and without flow, and the flow's share of a frame;
   5. the gradient exchange's share of a tiled step with 2 processes (torchrun, gloo).
 
+and with --audio only (issue 23, efficientnet_lite0, `zoo dream`'s sound defaults):
+  7. seconds of sound dreamt per second of compute (goal: above 1, faster than real time), on 20 s of
+     44.1 kHz stereo (freedesktop's theme sounds in a row, or tones where the theme is not installed);
+  8. with --audio-minutes M (default 10) also: peak resident memory of a child dreaming M minutes of
+     44.1 kHz stereo in one octave of one step on a shallow blob (target < 2 GB; the chunks bound it,
+     not the steps or the blob).
+
 and (issue 26, `--channels`): channel pictures per minute for `zoo atlas --channels`, batched (one
 batch row per channel) against one channel at a time, on efficientnet_lite0's block7/output at 128 px.
 
     python scripts/bench_dream.py [--reps 5] [--print-size 5400] [--skip-tiled] [--video | --skip-video]
                                   [--only-gflops] [--compiled] [--channels [--channel-steps 8]]
+                                  [--audio [--audio-minutes M] [--audio-seconds S]]
 """
 
 from __future__ import annotations
@@ -454,6 +462,76 @@ def allreduce_child(side: int = 1024, steps: int = 3) -> None:
     distributed.teardown()
 
 
+def sound_track(path: Path, seconds: float, rate: int = 44100) -> Path:
+    """A stereo track: freedesktop's theme sounds one after another (tones if the theme is missing)."""
+    from zoo.dream import audio_io
+
+    theme = sorted(Path("/usr/share/sounds/freedesktop/stereo").glob("*.oga"))
+    parts = [audio_io.read(audio_io.probe(p), rate)[:2] for p in theme]
+    parts = [np.vstack([p, p]) if p.shape[0] == 1 else p for p in parts]
+    if not parts:
+        t = np.arange(rate * 3) / rate
+        parts = [np.vstack([np.sin(2 * np.pi * f * t), np.sin(2 * np.pi * f * 1.5 * t)]) * 0.3 for f in (220, 330, 440)]
+    n = int(seconds * rate)
+    reps = -(-n // sum(p.shape[1] for p in parts))
+    x = np.concatenate(parts * reps, axis=1)[:, :n].astype(np.float32)
+    audio_io.write(path, x, rate)
+    return path
+
+
+def audio_child(spec: str) -> None:
+    """Dream a track in this process and print wall, CPU and peak memory as JSON."""
+    from zoo.dream import audio_run, run
+
+    source, extra = spec.split("|")
+    params = json.loads(extra)
+    layers = params.pop("layers", ())
+    rec = run.new_recipe(params={**audio_run.SOUND_PARAMS.to_dict(), **params}, input_path=source, layers=layers)
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = audio_run.run_sound(rec, Path(source), Path(source).with_name("dreamt.wav"), audio_run.SoundOptions())
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_bytes": peak, "seconds": result.job.samples / result.job.rate,
+                      "chunks": result.chunks, "model": result.job.recipe.model}))
+
+
+LIGHT = "block2/output"  # [8]: a shallow blob, so the long run measures the chunks' memory in minutes
+
+
+def _timed_section(tmp: Path, seconds: float) -> None:
+    src = sound_track(tmp / "track.wav", seconds)
+    res = subprocess.run([sys.executable, __file__, "--child-audio", f"{src}|{{}}"], capture_output=True, text=True,
+                         check=True)
+    r = json.loads(res.stdout.strip().splitlines()[-1])
+    p = audio_run_defaults()
+    print(f"[7] {r['seconds']:.0f} s of 44.1 kHz stereo on {r['model']} at the sound defaults ({p}): "
+          f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s cpu; {r['seconds'] / r['wall_s']:.3f} s of sound per "
+          f"second (goal > 1, faster than real time), peak memory {r['peak_bytes'] / 2**30:.2f} GiB")
+
+
+def audio_section(minutes: float, seconds: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench_audio_") as tmp:
+        if seconds > 0:
+            _timed_section(Path(tmp), seconds)
+        if minutes > 0:
+            src = sound_track(Path(tmp) / "long.wav", minutes * 60)
+            res = subprocess.run([sys.executable, __file__, "--child-audio",
+                                  f"{src}|{json.dumps({'octaves': 1, 'iterations': 1, 'layers': [LIGHT]})}"],
+                                 capture_output=True, text=True, check=True)
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            print(f"[8] {r['seconds'] / 60:.1f} min of 44.1 kHz stereo, {r['chunks']} chunks, 1 octave x 1 step on "
+                  f"{LIGHT}: "
+                  f"{r['wall_s']:.0f} s wall, peak memory {r['peak_bytes'] / 2**30:.2f} GiB (target < 2 GB)")
+
+
+def audio_run_defaults() -> str:
+    from zoo.dream import audio_run
+
+    p, o = audio_run.SOUND_PARAMS, audio_run.SoundOptions()
+    return (f"{p.octaves} octaves x {p.iterations} steps, n_fft {o.n_fft}, hop {o.hop}, {o.chunk:g} s chunks, "
+            f"{o.phase} phase")
+
+
 def channels_section(side: int = 128, steps: int = 8, count: int = 16, blob: str = "block7/output") -> None:
     """[6] Channels per minute, batched vs one at a time (wall and CPU time, the same steps each)."""
     from zoo.dream import channels
@@ -495,9 +573,19 @@ def main() -> None:
     ap.add_argument("--compiled", action="store_true",
                     help="[0]: add the --compile path, its look and its compile costs (minutes on a small CPU)")
     ap.add_argument("--child-compile", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--audio", action="store_true", help="only the sound section ([7], [8])")
+    ap.add_argument("--audio-minutes", type=float, default=10.0, help="[8]: the long track (0: skip [8])")
+    ap.add_argument("--audio-seconds", type=float, default=20.0, help="[7]: seconds timed (0: skip)")
+    ap.add_argument("--child-audio", type=str, help=argparse.SUPPRESS)
     ap.add_argument("--channels", action="store_true", help="only [6]: channel pictures per minute")
     ap.add_argument("--channel-steps", type=int, default=8)
     args = ap.parse_args()
+    if args.child_audio:
+        audio_child(args.child_audio)
+        return
+    if args.audio:
+        audio_section(args.audio_minutes, args.audio_seconds)
+        return
     if args.channels:
         torch.set_flush_denormal(True)
         channels_section(steps=args.channel_steps)

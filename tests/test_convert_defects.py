@@ -84,10 +84,13 @@ layer { name: "silence" type: "Silence" bottom: "aux" }
 '''
     g = check_everywhere(net((1, 2, 6, 6), body), tmp_path, [(1, 2, 6, 6), (2, 2, 9, 7), (1, 2, 5, 12)])
     assert g.outputs == ["score"]
-    p = tmp_path / "only.prototxt"  # a net that silences its only result has nothing to convert
+    # a net that silences every result (colorization's class8_ab) keeps what was silenced as its outputs,
+    # every silenced version, and says so in a note (the rule of convert/build.py since the brains branch)
+    p = tmp_path / "only.prototxt"
     p.write_text(net((1, 2, 6, 6), body.replace('bottom: "aux" }', 'bottom: "aux" bottom: "score" }')))
-    with pytest.raises(ConvertError, match="no output"):
-        convert.load_net(p)
+    g = convert.load_net(p)
+    assert g.outputs == ["score@conv", "score", "aux"]
+    assert any("every output is silenced (Silence); kept score@conv, score, aux as outputs" in n for n in g.notes)
 
 
 def test_duplicate_layer_names_are_kept_and_renamed(tmp_path):

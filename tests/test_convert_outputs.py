@@ -66,6 +66,13 @@ def test_malformed_hdf5_weights(tmp_path, build, match):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.caffemodel.h5"]
 
 
+def test_a_missing_output_folder_is_made(tmp_path):
+    """The README's `zoo convert deploy.prototxt --weights net.caffemodel -o out/net` on a fresh folder."""
+    proc = zoo("convert", DET3, "-w", DET3_W, "-o", tmp_path / "out" / "net")
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["net.onnx", "net.safetensors"]
+
+
 def test_output_path_through_a_file(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -256,6 +256,8 @@ def _readme_commands() -> list[list[str]]:
                 placeholder = any(w in ("NAME", "MODEL", "RUN", "mybrain") for w in words)  # the train templates
                 # clips and --nproc launches need a video or torchrun: tests/test_video.py and test_dream_dist.py
                 placeholder = placeholder or "--nproc" in words or any(w.endswith(".mp4") for w in words)
+                # sounds need a recording: tests/test_sound.py dreams them
+                placeholder = placeholder or any(w.endswith((".wav", ".flac", ".ogg", ".mp3", ".m4a")) for w in words)
                 if len(words) > 1 and words[0] == "zoo" and words[1] in ("dream", "atlas", "layers", "labels") \
                         and not placeholder and words[1:] not in cmds:
                     cmds.append(words[1:])
@@ -293,6 +295,7 @@ def test_every_readme_dream_command_runs_scaled_down(home, tmp_path, monkeypatch
     Image.fromarray(data.astronaut()).resize((96, 96)).save(work / "a.png")
     Image.fromarray(data.chelsea()).resize((96, 64)).save(work / "b.jpg")
     shutil.copy(work / "a.png", work / "photos" / "a.png")
+    shutil.copy(work / "a.png", work / "print.png")  # the README's print-size example
     monkeypatch.chdir(work)
     cmds = _readme_commands()
     assert len([c for c in cmds if c[0] == "dream"]) >= 8, cmds

@@ -256,27 +256,30 @@ def test_an_atlas_option_is_refused_alike_by_the_cli_and_the_studio(o, client, c
         assert line == studio_line(client, "/api/atlas", {"model": "efficientnet_lite0", o.name: sent}), value
 
 
-# --- the legible look's options and --channels/--batch: CLI-only doors, declared like the rest ---------
+# --- the legible look's, sound's and vector's options and --channels/--batch: CLI-only doors -----------
+
+CLI_ONLY = [*dream_options.LEGIBLE, *dream_options.SOUND, *dream_options.VECTOR, dream_options.DREAM["audio"]]
 
 def _also_refused(o: Option) -> list:
     return refused(o) + (["nope"] if o.rule is not None else [])  # --transforms: choices checked by a rule
 
 
-@pytest.mark.parametrize("o", [o for o in dream_options.LEGIBLE if o.kind is not bool], ids=lambda o: o.name)
-def test_a_legible_option_is_refused_by_the_cli_with_its_declared_line(o, capsys):
+@pytest.mark.parametrize("o", [o for o in CLI_ONLY if o.kind is not bool], ids=lambda o: o.name)
+def test_a_cli_only_option_is_refused_by_the_cli_with_its_declared_line(o, capsys):
     for value in _also_refused(o):
         line = cli_line(["dream", "--init", "noise", *as_cli(o, value)], capsys)
         assert line == o.error(o.from_text(value if isinstance(value, str) else json.dumps(value))), value
         assert line.startswith(f"{o.flag}: "), line
 
 
-@pytest.mark.parametrize("o", list(dream_options.LEGIBLE), ids=lambda o: o.name)
-def test_a_legible_option_is_accepted_by_both_parsers(o, tmp_path):
+@pytest.mark.parametrize("o", CLI_ONLY, ids=lambda o: o.name)
+def test_a_cli_only_option_is_accepted_by_both_parsers(o, tmp_path):
     from zoo.dream.presets import TRANSFORM_SETS
 
     photo = tmp_path / "photo.png"
     photo.write_bytes(b"")
-    values = list(TRANSFORM_SETS) if o.name == "transforms" else accepted(o)
+    values = {"transforms": list(TRANSFORM_SETS), "phase": ["griffinlim"], "stereo": ["midside"]}.get(o.name,
+                                                                                                 accepted(o))
     for value in values:
         args = [o.flag] if o.kind is bool else as_cli(o, value)
         for checked in cli_values([str(photo), *args]):
@@ -316,3 +319,13 @@ def test_recipes_at_the_defaults_leave_the_look_out():
     """Byte for byte: a classic recipe's JSON has none of the legible fields (older zoo reads it)."""
     data = json.loads(Recipe(model="m", weights_sha256="", layers=("b",), params=DreamParams()).to_json())
     assert not {"look", "legible", "balance", "guide_mode", "dpi", "threads", "compile"} & set(data)
+
+
+def test_the_sound_choices_are_the_sound_modules_own():
+    from zoo.dream import audio_run, phase, spectrogram
+
+    assert dream_options.SOUND["freq_scale"].choices == spectrogram.FREQ_SCALES
+    for name, owner in (("phase", phase.PHASES), ("stereo", audio_run.STEREO)):
+        o = dream_options.SOUND[name]
+        assert [v for v in (*owner, "nope") if o.problem(v) is None] == list(owner), name
+    assert dream_options.SOUND["stereo"].error("wide") == '--stereo: must be one of channels, midside, not "wide"'

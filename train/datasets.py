@@ -15,11 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from zoo.dream.audio_io import AUDIO_SUFFIXES
 
 from zoo import formats
 from zoo.errors import UserError
 
 IMAGE_EXTS = formats.IMAGES
+# class folders of sounds train on their spectrograms (train/sound.py)
+SOUND_EXTS = frozenset(AUDIO_SUFFIXES)
+MEDIA_EXTS = IMAGE_EXTS | SOUND_EXTS
 
 
 class DatasetError(UserError):
@@ -34,6 +38,7 @@ class ImageList:
     classes: list[str]
     items: list[tuple[str, int]]
     notes: list[str] = field(default_factory=list)  # what was skipped and why, for the log
+    kind: str = "image"  # image | sound (every file a sound)
 
     def key(self) -> str:
         """A short digest of the list, so a pack made from another list is never reused."""
@@ -92,7 +97,7 @@ def _holds_images(folder: Path) -> bool:
                             return False
                         if e.name.startswith("."):
                             continue
-                        if e.is_file() and Path(e.name).suffix.lower() in IMAGE_EXTS:
+                        if e.is_file() and Path(e.name).suffix.lower() in MEDIA_EXTS:
                             return True
                         if e.is_dir(follow_symlinks=False):
                             deeper.append(e.path)
@@ -120,13 +125,16 @@ def scan_folder(root: Path) -> ImageList:
         raise DatasetError(f"{root}: no class folders with images ({hint}{root}/<class>/<image>.jpg)")
     classes, items = [], []
     for sub in subs:
-        files = sorted(f for f in sub.rglob("*") if f.suffix.lower() in IMAGE_EXTS and f.is_file() and f.name[0] != ".")
+        files = sorted(f for f in sub.rglob("*") if f.suffix.lower() in MEDIA_EXTS and f.is_file() and f.name[0] != ".")
         if not files:
             continue
         label = len(classes)
         classes.append(sub.name)
         items.extend((f.relative_to(root).as_posix(), label) for f in files)
-    return ImageList(root, classes, items)
+    sounds = sum(Path(p).suffix.lower() in SOUND_EXTS for p, _ in items)
+    if sounds and sounds != len(items):
+        raise DatasetError(f"{root}: holds {sounds} sounds and {len(items) - sounds} images; train on one kind")
+    return ImageList(root, classes, items, kind="sound" if sounds else "image")
 
 
 def keep_classes(labels: np.ndarray, classes: list[str], min_count: int) -> tuple[list[int], list[str]]:

@@ -25,7 +25,7 @@ from zoo import events
 from zoo.events import Event, OnEvent
 from zoo.io import make_dirs
 
-from . import augment, checkpoint, preview
+from . import checkpoint, preview, sound
 from .config import TrainConfig, accumulation, dataset_key, merge_resume, validate
 from .data import AugmentedImages, BatchSampler, NetInput, Plan, eval_batches, loader
 from .datasets import DatasetError, counts_line, keep_classes, resolve, stratified_split
@@ -73,7 +73,7 @@ def prepare_data(cfg: TrainConfig, side: int, d: Dist, show: bool) -> Data:
         if (turn == 0) == d.master:
             opts = {"centuries": cfg.centuries, "per_class": cfg.per_class, "show": show and d.master}
             images = resolve(cfg.dataset, label=cfg.label, **opts)
-            source, pack_notes = open_or_pack(images, side, show=show and d.master)
+            source, pack_notes = _source(images, side, show and d.master)
             notes += images.notes + pack_notes
         d.barrier()
     kept, drop_notes = keep_classes(source.labels, source.classes, max(2, cfg.min_per_class))
@@ -90,6 +90,15 @@ def prepare_data(cfg: TrainConfig, side: int, d: Dist, show: bool) -> Data:
     notes.append(f"train {len(tr)} / held out {len(va)} images in {len(classes)} classes")
     notes.append("held out per class: " + counts_line(classes, labels[va]))
     return Data(source, classes, label_map, idx[tr], idx[va], notes)
+
+
+def _source(images, side: int, show: bool):
+    """Images are packed (decoded once into HDF5); sounds become spectrogram pictures in memory."""
+    if images.kind == "sound":
+        from .sound import SoundSource
+
+        return SoundSource(images, side), [f"{len(images.items)} sounds as spectrogram pictures"]
+    return open_or_pack(images, side, show=show)
 
 
 def _iter_seed(seed: int, rank: int, it: int) -> int:
@@ -115,7 +124,7 @@ def evaluate(net: TrainNet, data: Data, netin: NetInput, size: tuple[int, int], 
     """Held-out loss, top-1 and top-k (k = top_k(classes)) on centre crops."""
     module = net.module
     module.eval()
-    ds = AugmentedImages(data.source, augment.build_eval(size), data.label_map)
+    ds = AugmentedImages(data.source, sound.transforms(data.source, "none", size)[1], data.label_map)
     k = top_k(len(data.classes))
     total = loss = top1 = topk = 0.0
     for x, y in loader(ds, eval_batches(data.val_idx, max(micro, 1)), 0):
@@ -292,7 +301,7 @@ def _open(cfg: TrainConfig, d: Dist, resume_state: dict | None, show: bool) -> R
     if resume_state is not None:
         _resume(run, resume_state)
     plan = Plan(data.train_idx, cfg.batch, cfg.seed)
-    ds = AugmentedImages(data.source, augment.build(cfg.augment, size), data.label_map)
+    ds = AugmentedImages(data.source, sound.transforms(data.source, cfg.augment, size)[0], data.label_map)
     run.batches = iter(loader(ds, BatchSampler(plan, run.start, cfg.max_iter, d.rank, d.world, micro), cfg.workers))
     run.book = Logbook(run_dir, resume_at=run.start if resume_state is not None else None) if d.master else None
     if d.master and cfg.preview and preview.available():

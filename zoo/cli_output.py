@@ -105,8 +105,9 @@ def make_progress(console=None, *, transient: bool = False, disable: bool = Fals
 
 
 class Renderer:
-    """The CLI's listener (zoo.events): notes as lines on stderr, other events as bars, one per task
-    and key, added on their first event; a final event ends a bar (a download's bar then goes away)."""
+    """The CLI's listener (zoo.events): notes as lines on stderr, other events as bars on a terminal,
+    one per task and key, added on their first event; a final event ends a bar (a download's bar
+    then goes away). `record` events are for front ends that keep values; the CLI skips them."""
 
     def __init__(self, console=None):
         self._console = console
@@ -124,7 +125,7 @@ class Renderer:
         if event.task == "note":
             self.console.print(event.text, markup=False)
             return
-        if event.task == "record":  # values for front ends that keep them (the studio's plot), not a bar
+        if event.task == "record" or not self.console.is_terminal:  # bars only on a terminal (a log gets lines)
             return
         key = (event.task, event.key)
         if key not in self._tasks and event.final:

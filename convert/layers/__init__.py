@@ -1,6 +1,17 @@
 """All layer handlers; importing this package fills the registry."""
 
-from zoo.convert.layers import activation, conv, dense, detection, fork, lrn, norm, pool, structure  # noqa: F401
+from zoo.convert.layers import (  # noqa: F401  (one module per op family)
+    activation,
+    conv,
+    dense,
+    detection,
+    lrn,
+    norm,
+    pool,
+    resize,
+    structure,
+    tensor,
+)
 from zoo.convert.layers.base import REGISTRY, Op, handler
 
 # Layer types that declare the net's inputs; the graph turns them into inputs, not layers.

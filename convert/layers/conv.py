@@ -1,8 +1,9 @@
-"""Convolution and Deconvolution: groups, dilation, rectangular kernels, strides and pads."""
+"""Convolutions: Convolution and Deconvolution (groups, dilation, rectangular kernels, strides and pads),
+and the forks' ConvolutionDepthwise."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from zoo.convert.errors import ConvertError
 from zoo.convert.layers import input_grad
@@ -146,3 +147,32 @@ class Deconvolution(Convolution):
 
         return [F.conv_transpose2d(xs[0], m.weight, m.bias if a.bias else None, a.stride, a.pad, 0,
                                    a.group, a.dilation)]
+
+
+@register("ConvolutionDepthwise", "DepthwiseConvolution")
+class ConvolutionDepthwise(Convolution):
+    """ShuffleNet/MobileNet forks: one filter per input channel, group = channels whatever `group` says."""
+
+    is_classifier = False  # one filter per channel: never a class head
+
+    def _a(self, a, ins):
+        return replace(a, group=ins[0][1]) if len(ins[0]) == 4 else a
+
+    def shape(self, a, ins, name):
+        a = self._a(a, ins)
+        if a.num_output % a.group:
+            raise ConvertError(f"layer {name!r}: num_output {a.num_output} is not a multiple of "
+                               f"{a.group} input channels")
+        return super().shape(a, ins, name)
+
+    def weight_shapes(self, a, ins):
+        return super().weight_shapes(self._a(a, ins), ins)
+
+    def macs(self, a, ins, outs):
+        return super().macs(self._a(a, ins), ins, outs)
+
+    def onnx(self, ctx, a, layer):
+        super().onnx(ctx, self._a(a, [ctx.shape(layer.bottoms[0])]), layer)
+
+    def torch(self, a, m, xs):
+        return super().torch(self._a(a, [tuple(xs[0].shape)]), m, xs)

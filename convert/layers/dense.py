@@ -1,4 +1,4 @@
-"""InnerProduct: flatten from `axis`, weights (N, K) or (K, N) with `transpose`."""
+"""Dense layers: InnerProduct (flatten from `axis`, weights (N, K) or (K, N) with `transpose`) and Embed."""
 
 from __future__ import annotations
 
@@ -86,3 +86,47 @@ class InnerProduct(Op):
         x = xs[0].flatten(axis_index(a.axis, xs[0].dim(), ""))
         w = m.weight.t() if a.transpose else m.weight
         return [F.linear(x, w, m.bias if a.bias else None)]
+
+
+@dataclass(frozen=True)
+class EmbedAttrs:
+    num_output: int
+    input_dim: int
+    bias: bool
+
+
+@register("Embed")
+class Embed(Op):
+    """embed_layer.cpp: each input value is an index into a (input_dim, num_output) table, plus bias."""
+
+    filler_fields = {"weight": ("embed_param", "weight_filler"), "bias": ("embed_param", "bias_filler")}
+
+    params = ("weight", "bias")
+
+    def attrs(self, p):
+        q = p.embed_param
+        if q.num_output < 1 or q.input_dim < 1:
+            raise ConvertError(f"layer {p.name!r}: Embed needs num_output and input_dim")
+        return EmbedAttrs(q.num_output, q.input_dim, q.bias_term)
+
+    def blob_names(self, a):
+        return ("weight", "bias") if a.bias else ("weight",)
+
+    def shape(self, a, ins, name):
+        return [(*ins[0], a.num_output)]
+
+    def weight_shapes(self, a, ins):
+        return [(a.input_dim, a.num_output), (a.num_output,)] if a.bias else [(a.input_dim, a.num_output)]
+
+    def onnx(self, ctx, a, layer):
+        (x,), (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        idx = ctx.node("Cast", [x], [ctx.tmp(y, "idx")], to=7)[0]
+        g = ctx.node("Gather", [ctx.weight(layer, 0), idx], [ctx.tmp(y, "g") if a.bias else y], axis=0)[0]
+        if a.bias:
+            ctx.node("Add", [g, ctx.weight(layer, 1)], [y])
+
+    def torch(self, a, m, xs):
+        import torch.nn.functional as F
+
+        y = F.embedding(xs[0].long(), m.weight)
+        return [y + m.bias if a.bias else y]

@@ -1,4 +1,5 @@
-"""SSD's DetectionOutput (weiliu89/caffe detection_output_layer.cpp with bbox_util.cpp's rules).
+"""SSD's layers: PriorBox (the default boxes) and DetectionOutput (weiliu89/caffe
+detection_output_layer.cpp with bbox_util.cpp's rules).
 
 Bottoms: the box offsets (N, priors * loc classes * 4), the class scores (N, priors * classes) and
 PriorBox's (1, 2, priors * 4) corners then variances. Per image: decode every prior's box with its
@@ -290,3 +291,110 @@ class DetectionOutput(Op):
         count = n("Max", [n("Shape", [rows], "nr", start=0, end=1), n.i64([1], "one")], "count")
         first = n("Slice", [padded, n.i64([0], "z"), count, n.i64([0], "a0")], "first")
         ctx.node("Reshape", [first, ctx.const_i64([1, 1, -1, 7], y + "/out")], [y])
+
+
+@dataclass(frozen=True)
+class PriorAttrs:
+    boxes: tuple[tuple[float, float], ...]  # (width, height) in pixels, in SSD's order per location
+    variance: tuple[float, ...]
+    clip: bool
+    img: tuple[int, int]  # (h, w); 0 = from the image bottom
+    step: tuple[float, float]  # (h, w); 0 = image size / map size
+    offset: float
+
+
+@register("PriorBox")
+class PriorBox(Op):
+    """SSD's prior_box_layer.cpp: for every map position and every box (min sizes, then sqrt(min*max),
+    then each aspect ratio and its flip), the normalized corners, then their variances: (1, 2, L)."""
+
+    n_bottoms = (2, 2)
+
+    def attrs(self, p):
+        q = p.prior_box_param
+        ratios = [1.0]
+        for r in q.aspect_ratio:
+            for v in (r, 1 / r) if q.flip else (r,):
+                if all(abs(v - e) > 1e-6 for e in ratios):
+                    ratios.append(v)
+        if not q.min_size or (q.max_size and len(q.max_size) != len(q.min_size)):
+            raise ConvertError(f"layer {p.name!r}: PriorBox needs min_size (and one max_size per min_size)")
+        boxes = []
+        for i, s in enumerate(q.min_size):
+            boxes.append((s, s))
+            if q.max_size:
+                boxes.append((math.sqrt(s * q.max_size[i]),) * 2)
+            boxes += [(s * math.sqrt(r), s / math.sqrt(r)) for r in ratios if abs(r - 1) > 1e-6]
+        var = tuple(q.variance) or (0.1,)
+        if len(var) not in (1, 4):
+            raise ConvertError(f"layer {p.name!r}: PriorBox takes 1 or 4 variances")
+        img = (q.img_h, q.img_w) if q.img_h or q.img_w else (q.img_size, q.img_size)
+        step = (q.step_h, q.step_w) if q.step_h or q.step_w else (q.step, q.step)
+        return PriorAttrs(tuple(boxes), var * (4 // len(var)), q.clip, img, step, q.offset)
+
+    def shape(self, a, ins, name):
+        f = ins[0]
+        return [(1, 2, f[2] * f[3] * len(a.boxes) * 4)]
+
+    def onnx(self, ctx, a, layer):
+        import numpy as np
+
+        (f, im), (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        c = lambda v, hint: ctx.const(np.asarray(v, np.float32), f"{y}/{hint}")  # noqa: E731
+        fhw = ctx.node("Cast", [ctx.node("Shape", [f], [ctx.tmp(y, "fs")], start=2, end=4)[0]],
+                       [ctx.tmp(y, "fhw")], to=1)[0]
+        if a.img[0]:
+            ihw = c(list(a.img), "img")
+        else:
+            ihw = ctx.node("Cast", [ctx.node("Shape", [im], [ctx.tmp(y, "is")], start=2, end=4)[0]],
+                           [ctx.tmp(y, "ihw")], to=1)[0]
+        step = c(list(a.step), "step") if a.step[0] else ctx.node("Div", [ihw, fhw], [ctx.tmp(y, "st")])[0]
+
+        def axis(i, shape):  # centres along one axis, normalized: (arange(n) + offset) * step / img
+            n = ctx.node("Gather", [fhw, ctx.const_i64([i], f"{y}/i{i}")], [ctx.tmp(y, f"n{i}")], axis=0)[0]
+            r = ctx.node("Range", [ctx.scalar(0.0), ctx.node("Squeeze", [n], [ctx.tmp(y, f"sq{i}")])[0],
+                                   ctx.scalar(1.0)], [ctx.tmp(y, f"r{i}")])[0]
+            s = ctx.node("Gather", [step, ctx.const_i64([i], f"{y}/j{i}")], [ctx.tmp(y, f"s{i}")], axis=0)[0]
+            d = ctx.node("Gather", [ihw, ctx.const_i64([i], f"{y}/k{i}")], [ctx.tmp(y, f"d{i}")], axis=0)[0]
+            v = ctx.node("Mul", [ctx.node("Add", [r, ctx.scalar(a.offset)], [ctx.tmp(y, f"o{i}")])[0], s],
+                         [ctx.tmp(y, f"c{i}")])[0]
+            v = ctx.node("Div", [v, d], [ctx.tmp(y, f"cn{i}")])[0]
+            half = ctx.node("Div", [c([[b[1 - i] / 2 for b in a.boxes]], f"half{i}"), d], [ctx.tmp(y, f"h{i}")])[0]
+            v = ctx.node("Reshape", [v, ctx.const_i64(shape, f"{y}/rs{i}")], [ctx.tmp(y, f"v{i}")])[0]
+            return (ctx.node("Sub", [v, half], [ctx.tmp(y, f"lo{i}")])[0],
+                    ctx.node("Add", [v, half], [ctx.tmp(y, f"hi{i}")])[0])
+
+        y0, y1 = axis(0, [-1, 1, 1])  # (H, 1, K)
+        x0, x1 = axis(1, [1, -1, 1])  # (1, W, K)
+        zero = ctx.node("Mul", [ctx.node("Add", [y0, x0], [ctx.tmp(y, "grid")])[0], ctx.scalar(0.0)],
+                        [ctx.tmp(y, "zero")])[0]
+        parts = [ctx.node("Unsqueeze", [ctx.node("Add", [v, zero], [ctx.tmp(y, f"e{j}")])[0],
+                                        ctx.const_i64([3], f"{y}/u{j}")], [ctx.tmp(y, f"p{j}")])[0]
+                 for j, v in enumerate((x0, y0, x1, y1))]
+        corners = ctx.node("Concat", parts, [ctx.tmp(y, "corners")], axis=3)[0]
+        if a.clip:
+            corners = ctx.node("Clip", [corners, ctx.scalar(0.0), ctx.scalar(1.0)], [ctx.tmp(y, "clip")])[0]
+        flat = ctx.node("Reshape", [corners, ctx.const_i64([1, 1, -1], f"{y}/flat")], [ctx.tmp(y, "flat")])[0]
+        var = ctx.node("Add", [ctx.node("Mul", [corners, ctx.scalar(0.0)], [ctx.tmp(y, "z4")])[0],
+                               c(list(a.variance), "var")], [ctx.tmp(y, "varg")])[0]
+        var = ctx.node("Reshape", [var, ctx.const_i64([1, 1, -1], f"{y}/vflat")], [ctx.tmp(y, "vflat")])[0]
+        ctx.node("Concat", [flat, var], [y], axis=1)
+
+    def torch(self, a, m, xs):
+        import torch
+
+        f, im = xs
+        fh, fw = f.shape[2:]
+        ih, iw = a.img if a.img[0] else im.shape[2:]
+        sh, sw = a.step if a.step[0] else (ih / fh, iw / fw)
+        kw = torch.tensor([b[0] / 2 for b in a.boxes], dtype=f.dtype)
+        kh = torch.tensor([b[1] / 2 for b in a.boxes], dtype=f.dtype)
+        cy = ((torch.arange(fh, dtype=torch.float64) + a.offset) * sh).to(f.dtype)[:, None, None]
+        cx = ((torch.arange(fw, dtype=torch.float64) + a.offset) * sw).to(f.dtype)[None, :, None]
+        zero = torch.zeros(fh, fw, len(a.boxes), dtype=f.dtype)
+        corners = torch.stack([(cx - kw) / iw + zero, (cy - kh) / ih + zero, (cx + kw) / iw + zero,
+                               (cy + kh) / ih + zero], dim=3)
+        if a.clip:
+            corners = corners.clamp(0, 1)
+        var = torch.tensor(a.variance, dtype=f.dtype).expand_as(corners)
+        return [torch.stack([corners.reshape(-1), var.reshape(-1)])[None]]

@@ -1,4 +1,5 @@
-"""BatchNorm (Caffe's three blobs, no affine part), Scale and Bias."""
+"""Normalisation and affine layers: BatchNorm (Caffe's three blobs, no affine part), Scale, Bias, MVN,
+the forks' BN (SegNet, PSPNet) and SSD's Normalize."""
 
 from __future__ import annotations
 
@@ -177,3 +178,156 @@ class Bias(_Axes):
         ax, s = self._second_shape(a, [tuple(x.shape)] + [tuple(t.shape) for t in xs[1:]], "")
         b = xs[1] if a.two_bottoms else m.bias
         return [x + b.reshape(_broadcast(s, ax, x.dim()))]
+
+
+@dataclass(frozen=True)
+class NormAttrs:
+    across_spatial: bool
+    channel_shared: bool
+    eps: float
+
+
+@register("Normalize")
+class Normalize(Op):
+    """SSD's L2 normalization: x / sqrt(sum x^2 + eps) over C,H,W (across_spatial) or over C per
+    position, times a learned scale (one value, or one per channel)."""
+
+    activation = True
+    filler_fields = {"scale": ("norm_param", "scale_filler")}
+    default_fillers = {"scale": ("constant", 1.0)}
+
+    params = ("scale",)
+
+    def attrs(self, p):
+        q = p.norm_param
+        return NormAttrs(q.across_spatial, q.channel_shared, q.eps)
+
+    def weight_shapes(self, a, ins):
+        return [(1,)] if a.channel_shared else [(ins[0][1],)]
+
+    def fill(self, a, shapes, rng):
+        import numpy as np
+
+        return [rng.uniform(5, 20, shapes[0]).astype(np.float32)]
+
+    def onnx(self, ctx, a, layer):
+        (x,), (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        ndim = len(ctx.shape(layer.bottoms[0]))
+        axes = list(range(1, ndim)) if a.across_spatial else [1]
+        sq = ctx.node("Mul", [x, x], [ctx.tmp(y, "sq")])[0]
+        s = ctx.node("ReduceSum", [sq, ctx.const_i64(axes, y + "/axes")], [ctx.tmp(y, "sum")], keepdims=1)[0]
+        s = ctx.node("Add", [s, ctx.scalar(a.eps)], [ctx.tmp(y, "eps")])[0]
+        norm = ctx.node("Sqrt", [s], [ctx.tmp(y, "norm")])[0]
+        z = ctx.node("Div", [x, norm], [ctx.tmp(y, "z")])[0]
+        scale = ctx.weight(layer, 0, lambda w: w.reshape((-1,) + (1,) * (ndim - 2)))
+        ctx.node("Mul", [z, scale], [y])
+
+    def torch(self, a, m, xs):
+        x = xs[0]
+        dims = tuple(range(1, x.dim())) if a.across_spatial else (1,)
+        norm = ((x * x).sum(dim=dims, keepdim=True) + a.eps).sqrt()
+        return [x / norm * m.scale.reshape((-1,) + (1,) * (x.dim() - 2))]
+
+
+@dataclass(frozen=True)
+class MVNAttrs:
+    variance: bool
+    across_channels: bool
+    eps: float
+
+
+@register("MVN")
+class MVN(Op):
+    """mvn_layer.cpp: subtract the mean over H,W (or C,H,W); divide by (std + eps), eps outside the root."""
+
+    activation = True
+
+    def attrs(self, p):
+        q = p.mvn_param
+        return MVNAttrs(q.normalize_variance, q.across_channels, q.eps)
+
+    def _axes(self, a, ndim):
+        return list(range(1 if a.across_channels else 2, ndim))
+
+    def onnx(self, ctx, a, layer):
+        (x,), (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        axes = self._axes(a, len(ctx.shape(layer.bottoms[0])))
+        mean = ctx.node("ReduceMean", [x], [ctx.tmp(y, "mean")], axes=axes, keepdims=1)[0]
+        d = ctx.node("Sub", [x, mean], [ctx.tmp(y, "d") if a.variance else y])[0]
+        if not a.variance:
+            return
+        var = ctx.node("ReduceMean", [ctx.node("Mul", [d, d], [ctx.tmp(y, "d2")])[0]], [ctx.tmp(y, "var")],
+                       axes=axes, keepdims=1)[0]
+        std = ctx.node("Add", [ctx.node("Sqrt", [var], [ctx.tmp(y, "std")])[0], ctx.scalar(a.eps)],
+                       [ctx.tmp(y, "den")])[0]
+        ctx.node("Div", [d, std], [y])
+
+    def torch(self, a, m, xs):
+        x = xs[0]
+        axes = tuple(self._axes(a, x.dim()))
+        d = x - x.mean(dim=axes, keepdim=True)
+        if not a.variance:
+            return [d]
+        return [d / ((d * d).mean(dim=axes, keepdim=True).sqrt() + a.eps)]
+
+
+@dataclass(frozen=True)
+class BNAttrs:
+    inference: bool  # SegNet's bn_mode: INFERENCE (statistics folded into scale and shift)
+    eps: float
+
+
+@register("BN")
+class BN(Op):
+    """The forks' BN layer. SegNet with `bn_mode: INFERENCE`: y = scale * x + shift (its
+    compute_bn_statistics folds the statistics in). PSPNet/yjxiong style (blobs slope, bias, mean,
+    variance): y = slope * (x - mean) / sqrt(variance + eps) + bias."""
+
+    buffers = ("mean", "variance")  # statistics: never trained
+
+    def attrs(self, p):
+        q = p.bn_param
+        if q.HasField("bn_mode") and q.bn_mode == 0:
+            raise ConvertError(f"layer {p.name!r}: BN in bn_mode LEARN uses batch statistics at test time; run "
+                               "SegNet's compute_bn_statistics, which writes bn_mode: INFERENCE")
+        return BNAttrs(q.HasField("bn_mode"), q.eps)
+
+    def blob_names(self, a):
+        return ("scale", "shift") if a.inference else ("slope", "bias", "mean", "variance")
+
+    def weight_shapes(self, a, ins):
+        c = ins[0][1]
+        return [(1, c, 1, 1)] * len(self.blob_names(a))
+
+    def fill(self, a, shapes, rng):
+        import numpy as np
+
+        out = [rng.uniform(0.5, 1.5, shapes[0]), rng.standard_normal(shapes[0]) * 0.1]
+        if not a.inference:
+            out += [rng.standard_normal(shapes[0]) * 0.1, rng.uniform(0.5, 1.5, shapes[0])]
+        return [np.asarray(b, np.float32) for b in out]
+
+    def _affine(self, a, blobs):
+        import numpy as np
+
+        if a.inference:
+            return blobs[0].reshape(-1), blobs[1].reshape(-1)
+        slope, bias, mean, var = (np.asarray(b, np.float64).reshape(-1) for b in blobs)
+        k = slope / np.sqrt(var + a.eps)
+        return (k.astype(np.float32), (bias - mean * k).astype(np.float32))
+
+    def onnx(self, ctx, a, layer):
+        (x,), (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        ndim = len(ctx.shape(layer.bottoms[0]))
+        k, b = self._affine(a, layer.blobs)
+        shape = (-1,) + (1,) * (ndim - 2)
+        prod = ctx.node("Mul", [x, ctx.const(k.reshape(shape), layer.name + ".k")], [ctx.tmp(y, "k")])[0]
+        ctx.node("Add", [prod, ctx.const(b.reshape(shape), layer.name + ".b")], [y])
+
+    def torch(self, a, m, xs):
+        x = xs[0]
+        shape = (1, -1) + (1,) * (x.dim() - 2)
+        if a.inference:
+            return [x * m.scale.reshape(shape) + m.shift.reshape(shape)]
+        k = m.slope.reshape(shape) / (m.variance.reshape(shape) + a.eps).sqrt()
+        return [(x - m.mean.reshape(shape)) * k + m.bias.reshape(shape)]

@@ -1,4 +1,5 @@
-"""Pooling with Caffe's rounding: ceil by default, the last window must start inside the image.
+"""Pooling layers: Pooling with Caffe's rounding (ceil by default, the last window must start inside the
+image), SPP's pyramid, and ROIPooling (rois as a second input).
 
 The same rule holds at every input size (DeepDream runs each octave at a different size), so it is
 computed from the input shape each time, never frozen into pads at the deploy size.
@@ -209,3 +210,161 @@ def _caffe_pool_torch(a: PoolAttrs, x):
         return torch.minimum(start + k, torch.full_like(start, n + p)) - start
 
     return total / (counts(h, oh, kh, sh, ph)[:, None] * counts(w, ow, kw, sw, pw)[None, :])
+
+
+@dataclass(frozen=True)
+class ROIAttrs:
+    pooled: tuple[int, int]
+    scale: float
+
+
+@register("ROIPooling")
+class ROIPooling(Op):
+    """Fast/Faster R-CNN (roi_pooling_layer.cpp): each roi (batch, x1, y1, x2, y2) in image pixels, scaled
+    and rounded onto the feature map, max-pooled into pooled_h x pooled_w bins (empty bins give 0).
+    Its rois come from an input (Fast R-CNN) or a proposal layer (Faster R-CNN's is Python: refused)."""
+
+    n_bottoms = (2, 2)
+
+    def attrs(self, p):
+        q = p.roi_pooling_param
+        if q.pooled_h < 1 or q.pooled_w < 1:
+            raise ConvertError(f"layer {p.name!r}: ROIPooling needs pooled_h and pooled_w")
+        return ROIAttrs((q.pooled_h, q.pooled_w), q.spatial_scale)
+
+    def shape(self, a, ins, name):
+        x, r = ins
+        if len(x) != 4 or math.prod(r[1:]) != 5:
+            raise ConvertError(f"layer {name!r}: ROIPooling takes a 4-D map and (R, 5) rois, got {x}, {r}")
+        return [(r[0], x[1], *a.pooled)]
+
+    def onnx(self, ctx, a, layer):
+        (x, r), (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        rois = ctx.node("Reshape", [r, ctx.const_i64([-1, 5], y + "/rois")], [ctx.tmp(y, "rois")])[0]
+        ctx.node("MaxRoiPool", [x, rois], [y], pooled_shape=list(a.pooled), spatial_scale=a.scale)
+
+    def torch(self, a, m, xs):
+        import torch
+
+        x, rois = xs[0], xs[1].reshape(-1, 5)
+        h, w = x.shape[2:]
+        ph, pw = a.pooled
+        out = x.new_zeros(rois.shape[0], x.shape[1], ph, pw)
+
+        def rnd(v):  # C's round: half away from zero
+            return int(math.floor(abs(v) * a.scale + 0.5)) * (1 if v >= 0 else -1)
+
+        for i, (b, x1, y1, x2, y2) in enumerate(rois.tolist()):
+            sw, sh, ew, eh = rnd(x1), rnd(y1), rnd(x2), rnd(y2)
+            bh, bw = max(eh - sh + 1, 1) / ph, max(ew - sw + 1, 1) / pw
+            for p in range(ph):
+                hs = min(max(math.floor(p * bh) + sh, 0), h)
+                he = min(max(math.ceil((p + 1) * bh) + sh, 0), h)
+                for q in range(pw):
+                    ws = min(max(math.floor(q * bw) + sw, 0), w)
+                    we = min(max(math.ceil((q + 1) * bw) + sw, 0), w)
+                    if he > hs and we > ws:
+                        out[i, :, p, q] = x[int(b), :, hs:he, ws:we].amax(dim=(1, 2))
+        return [out if torch.is_grad_enabled() else out.detach()]
+
+
+@dataclass(frozen=True)
+class SPPAttrs:
+    pyramid_height: int
+    pool: int  # 0 MAX, 1 AVE
+
+
+@register("SPP")
+class SPP(Op):
+    """spp_layer.cpp: for each level l, 2^l x 2^l bins of kernel ceil(H / bins), stride = kernel, pad
+    (kernel * bins - H + 1) // 2, pooled with Caffe's rules, flattened and concatenated (a
+    pyramid of height 1 keeps its 4-D pool). Bins follow the input size, at run time in ONNX too."""
+
+    def attrs(self, p):
+        q = p.spp_param
+        if q.pyramid_height < 1 or q.pool not in (0, 1):
+            raise ConvertError(f"layer {p.name!r}: SPP needs pyramid_height >= 1 and MAX or AVE")
+        return SPPAttrs(q.pyramid_height, q.pool)
+
+    def shape(self, a, ins, name):
+        x = ins[0]
+        least = 2 ** (a.pyramid_height - 1)
+        if len(x) != 4 or min(x[2:]) < least:
+            raise ConvertError(f"layer {name!r}: SPP of height {a.pyramid_height} needs at least {least} rows "
+                               f"and columns, got {x}")
+        for lv in range(a.pyramid_height):
+            for n in x[2:]:
+                k = -(-n // 2 ** lv)
+                if (k * 2 ** lv - n + 1) // 2 >= k:  # Caffe's pooling refuses pad >= kernel
+                    raise ConvertError(f"layer {name!r}: SPP level {lv} cannot pool a size of {n} "
+                                       f"into {2 ** lv} bins (its pad would reach its kernel)")
+        if a.pyramid_height == 1:
+            return [(x[0], x[1], 1, 1)]
+        return [(x[0], x[1] * sum(4 ** lv for lv in range(a.pyramid_height)))]
+
+    @staticmethod
+    def _windows(n: int, bins: int) -> list[tuple[int, int, int]]:
+        """(start clipped, end clipped, Caffe's divisor span) of each bin along one axis of size n."""
+        k = -(-n // bins)
+        pad = (k * bins - n + 1) // 2
+        out = []
+        for i in range(bins):
+            s = i * k - pad
+            out.append((max(s, 0), min(s + k, n), min(s + k, n + pad) - s))
+        return out
+
+    def torch(self, a, m, xs):
+        import torch
+
+        x = xs[0]
+        h, w = x.shape[2:]
+        levels = []
+        for lv in range(a.pyramid_height):
+            b = 2 ** lv
+            cells = []
+            for hs, he, hd in self._windows(h, b):
+                for ws, we, wd in self._windows(w, b):
+                    win = x[:, :, hs:he, ws:we]
+                    cells.append(win.amax(dim=(2, 3)) if a.pool == 0 else win.sum(dim=(2, 3)) / (hd * wd))
+            levels.append(torch.stack(cells, 2))  # (N, C, bins^2): flattened channel-major as in Caffe
+        if a.pyramid_height == 1:
+            return [levels[0].reshape(x.shape[0], x.shape[1], 1, 1)]
+        return [torch.cat([lv.flatten(1) for lv in levels], 1)]
+
+    def onnx(self, ctx, a, layer):
+        (x,), (y,) = ctx.inputs(layer), ctx.outputs(layer)
+        hw = ctx.node("Shape", [x], [ctx.tmp(y, "hw")], start=2, end=4)[0]
+        i64 = lambda v, hint: ctx.const_i64(list(v), f"{y}/{hint}")  # noqa: E731
+        levels = []
+        for lv in range(a.pyramid_height):
+            b = 2 ** lv
+            k = ctx.node("Div", [ctx.node("Add", [hw, i64([b - 1] * 2, f"b{lv}")], [ctx.tmp(y, f"kb{lv}")])[0],
+                                 i64([b] * 2, f"bb{lv}")], [ctx.tmp(y, f"k{lv}")])[0]
+            rem = ctx.node("Sub", [ctx.node("Mul", [k, i64([b] * 2, f"m{lv}")], [ctx.tmp(y, f"kb2{lv}")])[0], hw],
+                           [ctx.tmp(y, f"rem{lv}")])[0]
+            pad = ctx.node("Div", [ctx.node("Add", [rem, i64([1, 1], f"one{lv}")], [ctx.tmp(y, f"r1{lv}")])[0],
+                                   i64([2, 2], f"two{lv}")], [ctx.tmp(y, f"pad{lv}")])[0]
+            cells = []
+            for i in range(b):
+                for j in range(b):
+                    idx = i64([i, j], f"ij{lv}_{i}_{j}")
+                    s = ctx.node("Sub", [ctx.node("Mul", [idx, k], [ctx.tmp(y, "ik")])[0], pad], [ctx.tmp(y, "s")])[0]
+                    e = ctx.node("Add", [s, k], [ctx.tmp(y, "e")])[0]
+                    s0 = ctx.node("Max", [s, i64([0, 0], "zero")], [ctx.tmp(y, "s0")])[0]
+                    e0 = ctx.node("Min", [e, hw], [ctx.tmp(y, "e0")])[0]
+                    win = ctx.node("Slice", [x, s0, e0, i64([2, 3], "axes")], [ctx.tmp(y, "win")])[0]
+                    if a.pool == 0:
+                        cells.append(ctx.node("ReduceMax", [win], [ctx.tmp(y, "cell")], axes=[2, 3], keepdims=1)[0])
+                        continue
+                    total = ctx.node("ReduceSum", [win, i64([2, 3], "axes2")], [ctx.tmp(y, "sum")], keepdims=1)[0]
+                    span = ctx.node("Sub", [ctx.node("Min", [e, ctx.node("Add", [hw, pad], [ctx.tmp(y, "hp")])[0]],
+                                                     [ctx.tmp(y, "ec")])[0], s], [ctx.tmp(y, "span")])[0]
+                    div = ctx.node("Cast", [ctx.node("ReduceProd", [span], [ctx.tmp(y, "area")], keepdims=1)[0]],
+                                   [ctx.tmp(y, "div")], to=1)[0]
+                    cells.append(ctx.node("Div", [total, div], [ctx.tmp(y, "cell")])[0])
+            cat = ctx.node("Concat", cells, [ctx.tmp(y, f"level{lv}")], axis=3)[0]  # (N, C, 1, bins^2)
+            if a.pyramid_height == 1:
+                ctx.node("Identity", [cat], [y])
+                return
+            levels.append(ctx.node("Flatten", [cat], [ctx.tmp(y, f"flat{lv}")], axis=1)[0])
+        ctx.node("Concat", levels, [y], axis=1)

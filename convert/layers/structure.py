@@ -1,4 +1,5 @@
-"""Layers that route or reshape blobs: Concat, Slice, Split, Eltwise, Flatten, Reshape, Crop."""
+"""Layers that route, combine or reshape blobs: Concat, Slice, Split, Eltwise, Axpy (SE-ResNet), Flatten,
+Reshape, Crop."""
 
 from __future__ import annotations
 
@@ -306,3 +307,31 @@ class Crop(Op):
         index = [slice(None)] * ax + [slice(o, o + ref.shape[ax + i]) for i, o in enumerate(offs)]
         return [x[tuple(index)]]
 
+
+@register("Axpy")
+class Axpy(Op):
+    """SE-ResNet's fused excitation: top = a * x + y, a (N, C) or (N, C, 1, 1) broadcast over H, W."""
+
+    block_end = True  # SE-ResNet's residual sum
+
+    n_bottoms = (3, 3)
+
+    def shape(self, a, ins, name):
+        s, x, y = ins
+        if x != y or tuple(s[:2]) != tuple(x[:2]) or any(d != 1 for d in s[2:]):
+            raise ConvertError(f"layer {name!r}: Axpy needs a (N, C[, 1, 1]) scale and two equal inputs, "
+                               f"got {s}, {x}, {y}")
+        return [x]
+
+    def onnx(self, ctx, a, layer):
+        (s, x, y), (out,) = ctx.inputs(layer), ctx.outputs(layer)
+        n, nx = len(ctx.shape(layer.bottoms[0])), len(ctx.shape(layer.bottoms[1]))
+        if n < nx:
+            s = ctx.node("Unsqueeze", [s, ctx.const_i64(list(range(n, nx)), out + "/axes")],
+                         [ctx.tmp(out, "a")])[0]
+        prod = ctx.node("Mul", [s, x], [ctx.tmp(out, "ax")])[0]
+        ctx.node("Add", [prod, y], [out])
+
+    def torch(self, a, m, xs):
+        s, x, y = xs
+        return [s.reshape(*s.shape[:2], *([1] * (x.dim() - 2))) * x + y]

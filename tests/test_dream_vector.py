@@ -1,0 +1,175 @@
+"""SVG in (against CairoSVG, and hostile files refused in one line), stroke dreams out as SVG (the
+objective measured by OpenCV dnn on CairoSVG's drawing of them), and the journey's cross-fade and
+its resumable frames."""
+
+from __future__ import annotations
+
+import io
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from zoo.dream import journey, paint, svg
+
+from tests import dream_helpers
+from tests.conftest import MODELS, shared_or_skip
+from zoo.cli import main
+
+MODEL = dream_helpers.MODEL
+built_home, home = dream_helpers.built_home, dream_helpers.home
+ICON = Path("/usr/share/icons/Adwaita/scalable/places/user-home-symbolic.svg")  # Debian's adwaita-icon-theme
+
+
+def _one_line(capsys, code: int, args: list[str], *needles: str) -> str:
+    assert main(args) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for n in needles:
+        assert n in err, err
+    return err
+
+
+# --- the journey's weights --------------------------------------------------------------------------
+
+def test_layer_weights_walk_the_path_at_an_even_pace():
+    assert journey.layer_weights(0, 9, 3) == [1.0, 0.0, 0.0]
+    assert journey.layer_weights(8, 9, 3) == [0.0, 0.0, 1.0]
+    assert journey.layer_weights(4, 9, 3) == [0.0, 1.0, 0.0]
+    assert journey.layer_weights(2, 9, 3) == pytest.approx([0.5, 0.5, 0.0])
+    assert journey.layer_weights(7, 9, 3) == pytest.approx([0.0, 0.25, 0.75])
+    for k in range(9):
+        assert sum(journey.layer_weights(k, 9, 4)) == pytest.approx(1.0)
+    assert journey.layer_weights(3, 5, 1) == [1.0]
+
+
+# --- SVG in ---------------------------------------------------------------------------------------
+
+def test_icon_rasterises_as_cairosvg_draws_it():
+    """A Debian icon theme's SVG drawn by zoo (resvg) and by CairoSVG at 160 px: within 2 of 255 on average."""
+    cairosvg = pytest.importorskip("cairosvg")
+    icon = shared_or_skip(ICON)
+    ours = svg.rasterise(icon, (160, 160))
+    png = cairosvg.svg2png(url=str(icon), output_width=160, output_height=160, background_color="white")
+    theirs = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
+    assert ours.shape == (160, 160, 3)
+    assert (255 - ours).mean() > 5  # the drawing is there
+    assert np.abs(ours - theirs).mean() < 2.0
+
+
+def test_declared_size_keeps_the_aspect(tmp_path):
+    p = tmp_path / "a.svg"
+    p.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="2in" viewBox="0 0 40 10"/>')
+    assert svg.svg_size(p) == (48, 192)
+    assert svg.rasterise(p, (12, 48)).shape == (12, 48, 3)
+
+
+HOSTILE = {
+    "external.svg": '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" '
+                    'width="10" height="10"><image xlink:href="secret.png" width="10" height="10"/></svg>',
+    "file.svg": '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><image href="file:///etc/passwd" '
+                'width="10" height="10"/></svg>',
+    "css.svg": '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect style="fill: '
+               'url(http://example.com/x)" width="5" height="5"/></svg>',
+    "entity.svg": '<?xml version="1.0"?><!DOCTYPE svg [<!ENTITY a "aaaa">]><svg xmlns="http://www.w3.org/2000/svg" '
+                  'width="10" height="10">&a;</svg>',
+    "broken.svg": '<svg xmlns="http://www.w3.org/2000/svg" width="10"',
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_svg_is_one_line_and_writes_nothing(home, tmp_path, capsys, name):
+    p = tmp_path / name
+    p.write_text(HOSTILE[name])
+    out = tmp_path / "out.png"
+    _one_line(capsys, 1, ["dream", str(p), "-o", str(out), "--size", "64", "-m", MODEL], str(p))
+    assert not out.exists()
+
+
+def test_svg_declaring_a_huge_size_is_refused_before_rendering(home, tmp_path, capsys):
+    p = tmp_path / "huge.svg"
+    p.write_text('<svg xmlns="http://www.w3.org/2000/svg" width="900000" height="900000"/>')
+    _one_line(capsys, 1, ["dream", str(p), "-o", str(tmp_path / "o.png"), "-m", MODEL], "memory")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_svg_dreams_at_the_asked_size(home, tmp_path):
+    icon = shared_or_skip(ICON)
+    out = tmp_path / "icon.png"
+    assert main(["dream", str(icon), "-o", str(out), "-m", MODEL, "--size", "96", "--octaves", "1",
+                 "--iterations", "1"]) == 0
+    with Image.open(out) as im:
+        assert im.size == (96, 96)
+
+
+# --- strokes out ----------------------------------------------------------------------------------
+
+def _cv_activation(rgb: np.ndarray, blob: str) -> float:
+    cv2 = pytest.importorskip("cv2")
+    caffe = shared_or_skip(MODELS / "efficientnet_lite0")
+    net = cv2.dnn.readNetFromCaffe(str(caffe / "deploy.prototxt"), str(caffe / "efficientnet_lite0.caffemodel"))
+    net.setInput(cv2.dnn.blobFromImage(np.ascontiguousarray(rgb[..., ::-1]).astype(np.float32), 1.0, None,
+                                       (127.0, 127.0, 127.0), swapRB=False, crop=False))
+    return float((net.forward(blob).astype(np.float64) ** 2).mean())
+
+
+def test_stroke_dream_raises_the_blob_as_another_renderer_draws_it(home, tmp_path):
+    """A small stroke dream, drawn by CairoSVG, excites its blob (OpenCV dnn) more than the strokes
+    it started from; the SVG parses and carries a recipe that paints it again, byte for byte."""
+    cairosvg = pytest.importorskip("cairosvg")
+    out = tmp_path / "s.svg"
+    args = ["dream", "--init", "noise", "--size", "64", "-m", MODEL, "-l", "block2/output", "--strokes", "30",
+            "--iterations", "12"]
+    assert main([*args, "-o", str(out)]) == 0
+    text = out.read_text()
+    assert len(ET.fromstring(text).findall(f".//{{{svg.NS}}}path")) == 30
+    rec, opts = paint.read_job(out)
+    assert (rec.model, rec.layers, opts.count, rec.params.iterations) == (MODEL, ("block2/output",), 30, 12)
+
+    def drawn(t: str) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(cairosvg.svg2png(bytestring=t.encode()))).convert("RGB"))
+
+    s = paint.first_strokes(np.full((64, 64, 3), 116.0, np.float32), opts, rec.seed, False)
+    before = svg.strokes_svg((64, 64), svg.stroke_paths(s.points.numpy(), s.width.numpy(), s.rgba.numpy()),
+                             svg._hex(np.full(3, 116 / 255)), "{}")
+    assert _cv_activation(drawn(text), "block2/output") > 1.2 * _cv_activation(drawn(before), "block2/output")
+    again = tmp_path / "again.svg"
+    assert main(["dream", "--recipe", str(out), "-o", str(again)]) == 0
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_strokes_need_an_svg_output(tmp_path, capsys):
+    _one_line(capsys, 1, ["dream", "--init", "noise", "--strokes", "5", "-o", str(tmp_path / "x.png")], "SVG")
+
+
+# --- the journey ----------------------------------------------------------------------------------
+
+def test_journey_writes_its_frames_and_resumes_to_the_same_film(home, tmp_path):
+    av = pytest.importorskip("av")
+    out = tmp_path / "j.mp4"
+    args = ["dream", "--init", "noise", "--size", "64", "-m", MODEL, "--layer-path", "stem,block2/output",
+            "--frames", "3", "--zoom", "1.1", "--fps", "6", "--octaves", "1", "--iterations", "2", "-o", str(out)]
+    assert main(args) == 0
+    with av.open(str(out)) as c:
+        s = c.streams.video[0]
+        assert (sum(1 for _ in c.decode(s)), float(s.average_rate)) == (3, 6.0)
+    folder = tmp_path / "j-frames"
+    frames = [p.read_bytes() for p in sorted(folder.glob("frame-*.png"))]
+    assert len(frames) == 3
+    (folder / "frame-00003.png").unlink()
+    out.unlink()
+    assert main(args) == 0
+    assert [p.read_bytes() for p in sorted(folder.glob("frame-*.png"))] == frames
+    with Image.open(folder / "frame-00001.png") as im:
+        assert '"layers": ["stem"]' in im.text["zoo:recipe"]
+
+
+@pytest.mark.parametrize("extra,needle", [(["--frames", "1"], "--frames 2"),
+                                          (["--frames", "3", "--layer-path", "nope"], "nope")])
+def test_journey_bad_usage_is_one_line(home, tmp_path, capsys, extra, needle):
+    args = ["dream", "--init", "noise", "--size", "64", "-m", MODEL, "-o", str(tmp_path / "j.mp4"), *extra]
+    if "--layer-path" not in extra:
+        args += ["--layer-path", "stem,block2/output"]
+    _one_line(capsys, 1, args, needle)
+    assert not (tmp_path / "j.mp4").exists()

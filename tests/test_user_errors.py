@@ -49,8 +49,8 @@ def test_negative_seed_is_refused_everywhere(tmp_path, capsys):
     one_line(capsys, 2, ["dream", "--init", "noise", "--size", "32", "-o", str(tmp_path / "o.png"), "--seed", "-1"],
              "--seed")
     one_line(capsys, 2, ["atlas", "--model", "efficientnet_lite0", "-o", str(tmp_path / "a"), "--seed", "-1"], "--seed")
-    one_line(capsys, 1, ["train", "--dataset", str(tmp_path / "none"), "--seed", "-1", "--out", str(tmp_path / "r")],
-             "--seed -1")
+    one_line(capsys, 2, ["train", "--dataset", str(tmp_path / "none"), "--seed", "-1", "--out", str(tmp_path / "r")],
+             "--seed")  # a usage error (exit 2) from the option's one declaration, as for dream and atlas
     with pytest.raises(UserError, match="--seed -1"):
         Recipe(model="m", weights_sha256="", layers=(), params=DreamParams(), seed=-1)
     assert not (tmp_path / "o.png").exists() and not (tmp_path / "r").exists()
@@ -124,7 +124,7 @@ def test_out_that_cannot_be_made_and_a_bad_name_come_before_any_training(tmp_pat
     blocker.write_text("x")
     missing = str(tmp_path / "no-dataset")
     one_line(capsys, 1, ["train", "--dataset", missing, "--out", str(blocker / "run")], "a-file/run", "cannot create")
-    one_line(capsys, 1, ["train", "--dataset", missing, "--out", str(tmp_path / "r"), "--name", ".."], "--name")
+    one_line(capsys, 2, ["train", "--dataset", missing, "--out", str(tmp_path / "r"), "--name", ".."], "--name")
     assert not (tmp_path / "r").exists()
 
 

@@ -121,7 +121,13 @@ def errors(r: subprocess.CompletedProcess) -> list[str]:
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("home")  # the built-in brain is built once
+    """The built-in brain built here, once, before any measured child: building it peaks at 1.5 GB,
+    which would land in whichever test's child came first on its xdist worker."""
+    home = tmp_path_factory.mktemp("home")
+    r = subprocess.run([sys.executable, "-m", "zoo.cli", "layers", "efficientnet_lite0"], capture_output=True,
+                       text=True, timeout=600, env={**os.environ, "ZOO_HOME": str(home)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    return home
 
 
 @pytest.fixture

@@ -136,6 +136,10 @@ def env(home: Path) -> dict:
 
 
 BRAIN = ["--model", "efficientnet_lite0"]
+# A refusing child (torch, ONNX Runtime and the brain loaded) peaks at 0.8 GB run alone and up to 1.75 GB
+# inside the full suite on 2 workers (cause not yet found); what it must never do is decode: a 12000^2
+# picture as float is 1.7 GB more, a list of 2e9 frames 16 GB, so 2 GiB still tells the two apart.
+PEAK = 2 << 30
 
 
 def test_header_of_a_12000_square_png_is_read_without_decoding(tmp_path: Path) -> None:
@@ -157,7 +161,7 @@ def test_a_12000_square_png_is_refused_before_decoding(tmp_path: Path, env: dict
     assert r.returncode == 1, r.stderr[-2000:]
     lines = errors(r)  # classify adds its count line ("1 of 1 images could not be decoded")
     assert len(lines) <= 2 and "big.png" in lines[0] and "memory" in lines[0] and "Traceback" not in r.stderr
-    assert 0 < peak < 900 << 20  # the 144 M pixels were never decoded (2.3 GB as float)
+    assert 0 < peak < PEAK  # the 144 M pixels were never decoded (2.3 GB as float)
     assert not (tmp_path / "out.png").exists()
 
 
@@ -168,7 +172,7 @@ def test_a_gif_decompression_bomb_is_one_line(tmp_path: Path, env: dict) -> None
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     lines = errors(r)
     assert len(lines) <= 2 and "bomb.gif" in lines[0]
-    assert 0 < peak < 900 << 20
+    assert 0 < peak < PEAK
 
 
 def test_select_frames_of_two_billion_is_refused_not_listed(tmp_path: Path) -> None:
@@ -190,7 +194,7 @@ def test_an_mp4_declaring_two_billion_frames_is_one_line(tmp_path: Path, env: di
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     lines = errors(r)
     assert len(lines) == 1 and "liar.mp4" in lines[0] and "frames" in lines[0]
-    assert 0 < peak < 900 << 20
+    assert 0 < peak < PEAK
     assert not list(tmp_path.glob("out*"))
 
 
@@ -201,7 +205,7 @@ def test_a_clip_at_20000_square_is_refused_before_dreaming(tmp_path: Path, env: 
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     lines = errors(r)
     assert len(lines) == 1 and "20000x20000" in lines[0] and "memory" in lines[0], lines
-    assert 0 < peak < 900 << 20
+    assert 0 < peak < PEAK
 
 
 def test_check_image_refuses_a_callers_cap(tmp_path: Path) -> None:

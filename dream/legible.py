@@ -45,11 +45,14 @@ def choose(recipe: Recipe, brain: Brain, targets: Sequence[Target],
         classes = bool(targets) and all(is_class(brain, t) for t in targets)
         settings = replace(settings, transforms="crops" if classes else "standard")
     if settings.colour is None:
-        colour = robust.colour_for(brain) if settings.decorrelate else np.eye(3, dtype=np.float32)
-        settings = replace(settings, colour=tuple(tuple(round(float(v), 6) for v in row) for row in colour))
+        colour, source = robust.colour_for(brain) if settings.decorrelate else (np.eye(3, dtype=np.float32), "")
+        settings = replace(settings, colour=tuple(tuple(round(float(v), 6) for v in row) for row in colour),
+                           colour_from=source)
     start = "the photo" if recipe.init == "image" else "noise"
+    where = f" ({settings.colour_from}'s)" if settings.colour_from == "ImageNet" else (
+        f" (of {settings.colour_from})" if settings.colour_from else "")
     note = (f"legible look for {', '.join(shown or [str(t) for t in targets])}: {settings.steps} steps from {start}, "
-            f"{settings.param} picture in {'decorrelated ' if settings.decorrelate else ''}colour, "
+            f"{settings.param} picture in {'decorrelated ' if settings.decorrelate else ''}colour{where}, "
             f"{settings.transforms} transforms (--look classic for DeepDream's)")
     return recipe.with_(look="legible", legible=settings), note
 

@@ -37,6 +37,7 @@ class DreamParams:
 
 
 PARAM_KINDS = ("pixels", "fft", "laplacian")  # zoo.dream.params.PARAMS
+OLD_DECAY = 1.0  # the Fourier decay of legible recipes written before `decay` was recorded
 TRANSFORM_SETS = ("standard", "crops", "light", "none")  # zoo.dream.transforms.SETS
 
 
@@ -52,6 +53,8 @@ class Legible:
     diversity: int = 1  # pictures in the batch; over 1 a diversity term pushes them apart
     diversity_weight: float = 1.0
     colour: tuple[tuple[float, ...], ...] | None = None  # the C^1/2 used; filled in by prepare
+    colour_from: str = ""  # whose colour covariance that is (ImageNet, its training pictures); said, not used
+    decay: float = 1.5  # the Fourier picture's spectrum falls as 1/frequency**decay (recipes without it: 1)
 
     def with_(self, **changes: object) -> Legible:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -72,6 +75,7 @@ class Legible:
             if key in data and not check(data[key]):
                 raise UserError(f"{source}: recipe field 'legible.{key}' is out of range or of the wrong type")
         data = dict(data)
+        data.setdefault("decay", OLD_DECAY)  # written before the field: they ran with 1/frequency
         if data.get("colour") is not None:
             data["colour"] = tuple(tuple(float(v) for v in row) for row in data["colour"])
         return cls(**data)
@@ -94,6 +98,7 @@ _CHECKS: dict[str, Callable[[object], bool]] = {
     "steps": _int(1, 100_000), "lr": _num(1e-6, 10.0), "param": lambda v: v in PARAM_KINDS,
     "decorrelate": lambda v: isinstance(v, bool), "transforms": lambda v: v in (*TRANSFORM_SETS, "auto"),
     "diversity": _int(1, 64), "diversity_weight": _num(0.0, 1e6), "colour": _matrix,
+    "colour_from": lambda v: isinstance(v, str) and len(v) <= 4096, "decay": _num(0.0, 4.0),
 }
 
 

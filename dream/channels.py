@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from zoo.dream import output, params, robust
+from zoo.dream import output, robust
 from zoo.dream.brain import Brain
 from zoo.dream.objectives import channel_per_row
 from zoo.dream.presets import Legible
 
-SETTINGS = Legible(steps=64, lr=0.05, param="fft", transforms="standard")  # the channel pictures' default
+# the channel pictures' default (lucid's 1/frequency spectrum: measured selective, see docs/legible.md)
+SETTINGS = Legible(steps=64, lr=0.05, param="fft", transforms="standard", decay=1.0)
 BATCH = 16  # channels per forward pass: rows are cheap next to the per-pass overhead on a CPU
 
 
@@ -42,7 +43,8 @@ def safe(name: str) -> str:
 
 def folder(cache: Path, brain: Brain, blob: str, size: int, settings: Legible, seed: int) -> Path:
     """Where a blob's channel pictures live: per brain and weights, blob, and what made them."""
-    key = f"{size}px-{settings.steps}st-{settings.param}-{settings.transforms}-s{seed}"
+    decay = "" if settings.decay == 1.0 or settings.param != "fft" else f"-d{settings.decay:g}"
+    key = f"{size}px-{settings.steps}st-{settings.param}{decay}-{settings.transforms}-s{seed}"
     return cache / f"{safe(brain.name)}-{brain.weights_sha256[:16]}" / safe(blob) / key
 
 
@@ -58,8 +60,9 @@ def render(brain: Brain, blob: str, cache: Path, *, size: int = 128, settings: L
     where = folder(cache, brain, blob, size, settings, seed)
     where.mkdir(parents=True, exist_ok=True)
     chans = list(range(brain.channels[blob])) if channels is None else list(channels)
-    colour = settings.colour or tuple(tuple(float(v) for v in row) for row in params.imagenet_colour())
-    settings = settings.with_(colour=colour)
+    if settings.colour is None:  # the brain's training colours (ImageNet's for ImageNet brains)
+        colour, source = robust.colour_for(brain)
+        settings = settings.with_(colour=tuple(tuple(float(v) for v in row) for row in colour), colour_from=source)
     _write_settings(where, brain, blob, size, settings, seed)
     todo = [c for c in chans if not picture(where, c).exists()]
     done = len(chans) - len(todo)

@@ -40,10 +40,10 @@ def choose(recipe: Recipe, brain: Brain, targets: Sequence[Target],
         look = "legible" if targets and all(is_class(brain, t) for t in targets) and not recipe.guide else "classic"
     if look == "classic":
         return recipe.with_(look="classic", legible=None), None
-    settings = recipe.legible or Legible()
+    settings = (recipe.legible or Legible()).for_start(recipe.init == "image")
     if settings.transforms == "auto":
         classes = bool(targets) and all(is_class(brain, t) for t in targets)
-        settings = replace(settings, transforms="crops" if classes else "standard")
+        settings = replace(settings, transforms="zoom" if classes else "standard")
     if settings.colour is None:
         colour, source = robust.colour_for(brain) if settings.decorrelate else (np.eye(3, dtype=np.float32), "")
         settings = replace(settings, colour=tuple(tuple(round(float(v), 6) for v in row) for row in colour),

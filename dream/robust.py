@@ -73,6 +73,7 @@ def dream(
 
 def _dream(net, objective, pre, size, settings, *, seed, start, on_progress, on_step, device):
     gen = torch.Generator().manual_seed(seed)
+    settings = settings.for_start(start is not None)
     colour = param_mod.Colour(np.array(settings.colour) if settings.decorrelate and settings.colour else None)
     p = param_mod.make(settings.param, (settings.diversity, 3, *size), colour, gen, settings.decay)
     for t in p.params():

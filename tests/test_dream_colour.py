@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from zoo.dream import legible, params
+from zoo.dream import legible, params, transforms
 from zoo.dream.brain import Brain
 from zoo.dream.objectives import Target
 from zoo.dream.presets import DreamParams, Legible
@@ -93,11 +93,25 @@ def test_a_class_dream_uses_the_brains_colours_and_records_whose():
     assert plain.legible.colour_from == "ImageNet" and "ImageNet" in note
     assert np.allclose(np.array(plain.legible.colour), params.imagenet_colour(), atol=1e-6)
     assert Recipe.from_json(done.to_json()) == done
+    assert done.legible.decay == (1.0 if rec.init == "image" else 1.5)
+    noise, _ = legible.choose(rec.with_(init="noise"), _brain(), [Target("prob", (0,))])
+    assert noise.legible.decay == 1.5 and noise.legible.transforms == "zoom"
+
+
+def test_zoom_views_run_from_a_half_crop_enlarged_to_the_whole_picture_shrunk():
+    x = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    chain = transforms.compose(transforms.zoom(64))
+    gen = torch.Generator().manual_seed(3)
+    sides = {tuple(chain(x, gen).shape[-2:]) for _ in range(300)}
+    view = 64 + 2 * 12 - 7  # padded by 12, cut by the first jitter (8): then cropped, shrunk, cut by jitter(4)
+    want = {(round(view * s) - 3,) * 2 for s in (0.6 + i / 20 for i in range(9))}
+    assert sides == want  # every shrink from 0.6 to 1 of the view, and nothing else
 
 
 def test_legible_recipes_written_before_the_decay_keep_lucids_spectrum():
     old = {k: v for k, v in Legible(steps=3).to_dict().items() if k not in ("decay", "colour_from")}
-    assert Legible.from_dict(old).decay == 1.0 and Legible().decay == 1.5
+    assert Legible.from_dict(old).decay == 1.0 and Legible.from_dict(old).for_start(False).decay == 1.0
+    assert Legible().for_start(False).decay == 1.5 and Legible().for_start(True).decay == 1.0
     gen = torch.Generator().manual_seed(0)
     f = params.Fourier((1, 3, 10, 14), params.Colour(None), gen, decay=1.0)
     fy, fx = np.fft.fftfreq(10)[:, None], np.fft.rfftfreq(14)[None, :]

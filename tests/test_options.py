@@ -291,7 +291,7 @@ def test_the_legible_words_a_user_reads(capsys):
     cases = [
         (["--look", "nice"], '--look: must be one of auto, classic, legible, not "nice"'),
         (["--param", "rgb"], '--param: must be one of pixels, fft, laplacian, not "rgb"'),
-        (["--transforms", "all"], '--transforms: must be one of standard, crops, light, none, not "all"'),
+        (["--transforms", "all"], '--transforms: must be one of standard, crops, zoom, light, none, not "all"'),
         (["--diversity", "65"], "--diversity: must be between 1 and 64, not 65"),
         (["--diversity", "2.5"], "--diversity: must be a whole number, not 2.5"),
     ]

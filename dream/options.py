@@ -64,8 +64,9 @@ LEGIBLE = Group((
            "docs/legible.md)", choices=("auto", "classic", "legible"), metavar="LOOK"),
     Option("param", str, None, "legible: how the picture is held (default fft)", choices=tuple(PARAM_KINDS),
            metavar="KIND"),
-    Option("transforms", str, None, "legible: the random transforms each step: zoom (classes), crops, standard, "
-           "light or none", rule=lambda v: one_of(TRANSFORM_SETS, v), metavar="SET"),  # (in words: --help's column)
+    # the sets in words (--help's column); zoo.dream.legible.class_transforms picks a class's
+    Option("transforms", str, None, "legible: the random transforms each step: zoom, crops (classes from a photo, "
+           "from noise), standard, light or none", rule=lambda v: one_of(TRANSFORM_SETS, v), metavar="SET"),
     Option("rgb", bool, False, "legible: optimise plain RGB, not the training data's decorrelated colours"),
     Option("diversity", int, None, "legible: N different pictures side by side", lo=1, hi=64),
 ))

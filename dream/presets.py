@@ -50,7 +50,7 @@ class Legible:
     lr: float = 0.05
     param: str = "fft"  # pixels | fft | laplacian
     decorrelate: bool = True
-    transforms: str = "auto"  # auto (zoom for classes, else standard) | standard | crops | zoom | light | none
+    transforms: str = "auto"  # auto (classes: zoom from a photo, crops from noise; else standard) | a set
     diversity: int = 1  # pictures in the batch; over 1 a diversity term pushes them apart
     diversity_weight: float = 1.0
     colour: tuple[tuple[float, ...], ...] | None = None  # the C^1/2 used; filled in by prepare

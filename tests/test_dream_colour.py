@@ -95,7 +95,9 @@ def test_a_class_dream_uses_the_brains_colours_and_records_whose():
     assert Recipe.from_json(done.to_json()) == done
     assert done.legible.decay == (1.0 if rec.init == "image" else 1.5)
     noise, _ = legible.choose(rec.with_(init="noise"), _brain(), [Target("prob", (0,))])
-    assert noise.legible.decay == 1.5 and noise.legible.transforms == "zoom"
+    assert noise.legible.decay == 1.5 and noise.legible.transforms == "crops"
+    photo, _ = legible.choose(rec.with_(init="image"), _brain(), [Target("prob", (0,))])
+    assert photo.legible.decay == 1.0 and photo.legible.transforms == "zoom"
 
 
 def test_zoom_views_run_from_a_half_crop_enlarged_to_the_whole_picture_shrunk():

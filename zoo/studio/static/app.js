@@ -357,57 +357,6 @@ loaders.brains = async () => {
   }
 };
 
-async function showGraph(name) {
-  const view = $("graph-view"); view.textContent = "";
-  $("graph-title").textContent = name;
-  const size = $("dream-size").value.match(/^(\d+)(?:x(\d+))?$/);
-  const q = size ? `?width=${size[1]}&height=${size[2] || size[1]}` : "";
-  let g;
-  try { g = await api(`/api/brains/${encodeURIComponent(name)}/graph${q}`); }
-  catch (e) {
-    try { g = await api(`/api/brains/${encodeURIComponent(name)}/graph`); } catch (e2) { view.append(el("p", { class: "error", text: e2.message })); return; }
-  }
-  $("graph-title").textContent = `${name} at ${g.size.join("×")}`;
-  // ranks: a layer sits one row below the lowest of the layers it reads from
-  const rank = {}; const byRank = [];
-  const into = {};
-  for (const e of g.edges) (into[e.to] = into[e.to] || []).push(e.from);
-  for (const l of g.layers) {
-    const r = Math.max(-1, ...(into[l.name] || []).map((n) => rank[n] ?? -1)) + 1;
-    rank[l.name] = r; (byRank[r] = byRank[r] || []).push(l.name);
-  }
-  const W = 170, H = 26, GX = 40, GY = 34;
-  const pos = {};
-  byRank.forEach((names, r) => names.forEach((n, i) => { pos[n] = { x: 20 + i * (W + GX), y: 20 + r * (H + GY) }; }));
-  const width = 40 + Math.max(...byRank.map((n) => n.length)) * (W + GX) + 160;
-  const svg = svgEl("svg", { width, height: 40 + byRank.length * (H + GY) });
-  const types = Object.fromEntries(g.layers.map((l) => [l.name, l.type]));
-  for (const e of g.edges) {
-    const a = pos[e.from], b = pos[e.to]; if (!a || !b) continue;
-    const x1 = a.x + W / 2, y1 = a.y + H, x2 = b.x + W / 2, y2 = b.y;
-    svg.append(svgEl("path", { class: "edge", d: `M${x1},${y1} C${x1},${y1 + 20} ${x2},${y2 - 20} ${x2},${y2}` }));
-    if (!e.blob.includes("@")) {
-      const t = svgEl("text", { class: "graph-blob", x: (x1 + x2) / 2 + 6, y: (y1 + y2) / 2 + 4, "data-blob": e.blob });
-      t.textContent = `${e.blob} ${e.shape.slice(1).join("×")}`;
-      t.addEventListener("click", () => {
-        $("dream-model").value = name;
-        loadBlobs().then(() => { if (!layersOf().includes(e.blob)) setLayers([...layersOf(), e.blob]); });
-        for (const o of svg.querySelectorAll(".graph-blob")) o.classList.toggle("selected", o.dataset.blob === e.blob);
-        toast(`${e.blob} selected for the dream`);
-      });
-      svg.append(t);
-    }
-  }
-  for (const l of g.layers) {
-    const p = pos[l.name];
-    const grp = svgEl("g", { class: "layer " + types[l.name], transform: `translate(${p.x},${p.y})` });
-    grp.append(svgEl("rect", { width: W, height: H, rx: 4 }));
-    const t = svgEl("text", { x: 6, y: 17 }); t.textContent = `${l.name} · ${l.type}`.slice(0, 30);
-    grp.append(t); svg.append(grp);
-  }
-  view.append(svg);
-}
-
 async function uploadIf(id, kind) {
   const f = $(id).files[0];
   return f ? (await upload(kind, f)).ref : null;

@@ -98,6 +98,24 @@ def test_a_job_makes_a_few_channels_each_as_an_event_and_resumes(studio):
     assert stamps == {ref: os.stat(home / "atlas" / ref).st_mtime_ns for ref in stamps}
 
 
+def test_stop_keeps_the_finished_pictures(studio):
+    client, home = studio
+    job = client.post("/api/channels", json={"model": MODEL, "blob": BLOB, "size": 32, "iterations": 30, "batch": 2,
+                                             "seed": 7}).json()
+    first = None
+    with client.stream("GET", f"/api/jobs/{job['id']}/events", timeout=300) as s:
+        for line in s.iter_lines():
+            if line.startswith("data: ") and '"channel"' in line:
+                first = json.loads(line[6:])
+                break
+    assert first is not None and first["channel"] == 0
+    client.post(f"/api/jobs/{job['id']}/stop")
+    j = wait(client, job["id"])
+    assert j["state"] == "stopped" and 2 <= j["result"]["pictures"] < 16, j
+    listed = client.get(LIST, params={"size": 32, "steps": 30, "seed": 7}).json()
+    assert len(listed["pictures"]) == j["result"]["pictures"] and not listed["complete"]
+
+
 def test_pictures_the_cli_made_show_at_once(studio):
     client, home = studio
     env = {**os.environ, "ZOO_HOME": str(home), "OMP_NUM_THREADS": "1"}

@@ -122,7 +122,9 @@ def test_unnamed_layer_and_reserved_names_become_torch_modules(tmp_path, capsys)
 def test_out_that_cannot_be_made_and_a_bad_name_come_before_any_training(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    missing = str(tmp_path / "no-dataset")
+    missing = tmp_path / "empty-dataset"  # a folder: refused only when read, after --out is made
+    missing.mkdir()
+    missing = str(missing)
     one_line(capsys, 1, ["train", "--dataset", missing, "--out", str(blocker / "run")], "a-file/run", "cannot create")
     one_line(capsys, 2, ["train", "--dataset", missing, "--out", str(tmp_path / "r"), "--name", ".."], "--name")
     assert not (tmp_path / "r").exists()
@@ -317,3 +319,18 @@ def test_a_clip_on_a_full_disk_is_one_line_and_leaves_no_half_video(tmp_path):
     assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr[-2000:]
     assert err[-1].startswith("error: ") and sum(x.startswith("error") for x in err) == 1, p.stderr
     assert not out.exists()
+
+
+def test_a_missing_dataset_is_refused_before_the_run_folder_or_the_brain(tmp_path, capsys):
+    """No --out folder made, and no brain fetched (offline that was a network error first)."""
+    one_line(capsys, 1, ["train", "--dataset", str(tmp_path / "gone"), "--out", str(tmp_path / "run")],
+             "gone: no such folder")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "home" / "models").exists()
+
+
+def test_info_on_a_fifo_says_what_it_is(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    one_line(capsys, 1, ["info", str(fifo)], "pipe: not a regular file")

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from PIL import Image
@@ -19,6 +18,7 @@ from PIL import Image
 pytest.importorskip("fastapi")
 import httpx  # noqa: E402
 from studio_helpers import free_port, serve  # noqa: E402
+from studio_helpers import wait_job as wait  # noqa: E402
 
 from zoo.studio.app import Settings  # noqa: E402
 
@@ -36,16 +36,6 @@ def studio(tmp_path_factory):
             if client.get(f"/api/brains/{MODEL}/graph").status_code == 400:  # a built-in brain is built by fetch
                 assert wait(client, client.post(f"/api/brains/{MODEL}/fetch").json()["id"])["state"] == "done"
             yield client, home
-
-
-def wait(client, job_id: str, timeout: float = 300) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        j = client.get(f"/api/jobs/{job_id}").json()
-        if j["state"] in ("done", "failed", "stopped", "cancelled"):
-            return j
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def events(client, job_id: str) -> list[dict]:

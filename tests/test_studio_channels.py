@@ -9,11 +9,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 import pytest
 from PIL import Image
+
+from tests.conftest import SHARED, shared_or_skip
 
 pytest.importorskip("fastapi")
 import httpx  # noqa: E402
@@ -148,3 +151,22 @@ def test_bad_blobs_and_channels_are_one_line_refusals(studio):
         assert r.status_code == 400 and r.json()["error"].startswith(says), r.text
     assert client.post("/api/channels", json={"model": MODEL, "blob": BLOB, "size": 8}).status_code == 422
     assert client.get(f"/api/brains/{MODEL}/channels/data").status_code == 400
+
+
+def test_a_brain_with_its_prototxt_alone_draws_its_graph_and_says_to_fetch_for_pictures(studio):
+    """GoogLeNet's card with only its deploy.prototxt in the cache (no weights): the graph is drawn,
+    its blobs list their channels, and making pictures is refused in one line."""
+    from zoo import cache
+    from zoo.registry import get_card
+
+    client, _ = studio
+    proto = cache.file_path(get_card("bvlc_googlenet"), "prototxt")
+    proto.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shared_or_skip(SHARED / "models" / "bvlc_googlenet" / "deploy.prototxt"), proto)
+    g = client.get("/api/brains/bvlc_googlenet/graph").json()
+    assert len(g["layout"]["nodes"]) == len(g["layers"]) > 100 and any(e["skip"] for e in g["layout"]["edges"])
+    listed = client.get("/api/brains/bvlc_googlenet/channels/inception_4c/output").json()
+    assert listed["channels"] == 512 and not listed["weights"] and listed["pictures"] == []
+    r = client.post("/api/channels", json={"model": "bvlc_googlenet", "blob": "inception_4c/output"})
+    assert r.status_code == 400 and r.json()["error"] == ("model bvlc_googlenet has no weights here; fetch it first "
+                                                          "(zoo fetch bvlc_googlenet)")

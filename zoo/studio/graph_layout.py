@@ -75,6 +75,8 @@ class Lane:
 
 @dataclass
 class Plan:
+    """The boxes and, row by row, every item that takes room in it (boxes and lanes)."""
+
     boxes: dict[str, Box]
     rows: list[list[object]] = field(default_factory=list)  # per rank: Box and Lane items, left to right
     lanes: dict[int, list[Lane]] = field(default_factory=dict)  # edge index -> its lanes, top to bottom
@@ -96,8 +98,8 @@ def _lines(layer: dict, shapes: dict, dreamable: set[str]) -> list[dict]:
         if "@" in top:  # the converter's name for a blob that an in-place layer rewrites: not public
             continue
         shape = "×".join(str(d) for d in shapes.get(top, [])[1:])
-        lines.append({"text": _fit_pair(top, f" {shape}" if shape else "", budget), "full": f"blob {top} {shape}",
-                      "blob": top, "dreamable": top in dreamable})
+        lines.append({"text": _fit_pair(top, f" {shape}" if shape else "", budget),
+                      "full": f"blob {top} {shape}".strip(), "blob": top, "dreamable": top in dreamable})
     return lines
 
 

@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import wave
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -26,6 +25,7 @@ pytest.importorskip("av")
 import httpx  # noqa: E402
 import sound_helpers  # noqa: E402
 from studio_helpers import free_port, serve  # noqa: E402
+from test_studio_api import wait  # noqa: E402 - a job's end, polled (any httpx client)
 
 from zoo.studio.app import Settings  # noqa: E402
 
@@ -78,16 +78,6 @@ def studio(tmp_path_factory):
 
 def upload(client, kind: str, name: str, body: bytes) -> httpx.Response:
     return client.post(f"/api/uploads?kind={kind}&filename={name}", content=body)
-
-
-def wait(client, job_id: str, timeout: float = 240) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        j = client.get(f"/api/jobs/{job_id}").json()
-        if j["state"] in ("done", "failed", "stopped", "cancelled"):
-            return j
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def dream(client, body: dict) -> dict:

@@ -116,9 +116,9 @@
       $("media-audio-a").src = fileUrl(res.input_ref); $("media-audio-b").src = fileUrl(ref);
       $("media-spec-a").src = fileUrl(res.spectrogram_in); $("media-spec-b").src = fileUrl(res.spectrogram_out);
     }
-    const preview = $("dream-preview");
-    const shown = res.sound ? res.spectrogram_out : ref;  // an SVG or a WebP is drawn by the <img> as it is
-    if (shown) { preview.src = fileUrl(shown); preview.hidden = false; }
+    const preview = $("dream-preview");  // a sound's pictures are in the figures; an SVG or a WebP is drawn as it is
+    if (res.sound || !ref) preview.hidden = true;
+    else { preview.src = fileUrl(ref); preview.hidden = false; }
     const dl = $("dl-media");
     dl.hidden = !ref;
     if (ref) { dl.href = fileUrl(ref); dl.download = ref.split("/").pop(); dl.textContent = `download ${dl.download}`; }

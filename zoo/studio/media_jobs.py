@@ -42,13 +42,18 @@ def write_view(gray: np.ndarray, target: Path) -> str | None:
 
 def spectrogram(spec: dict, emit: Emit, ctx: Context) -> dict:
     """The picture a sound dream starts from (the first channel, or the mid), at the sound options' STFT."""
+    from zoo import memory
     from zoo.dream import audio_run
     from zoo.dream import spectrogram as sp
 
     opts = audio_run.sound_options(spec).check()
     emit({"type": "log", "message": "decoding the sound"})
-    track, x = audio_run.load(Path(spec["input"]))
+    source = Path(spec["input"])
+    track, x = audio_run.load(source)
     g = opts.geometry
+    columns = g.frames(x.shape[1])  # the STFT (complex), its dB and the picture's copies: 24 bytes a pixel
+    memory.check_fits(f"{source.name}: its spectrogram", g.bins * columns * 24,
+                      hint=f"{g.bins}x{columns} at --n-fft {g.n_fft} --hop {g.hop}")
     top = sp.top_db(float(np.abs(x).max()), g)  # as the dream's: the loudest channel's peak
     gray = sp.picture(sp.to_db(sp.stft(audio_run.split_channels(x, opts.stereo)[0], g)), g, track.rate, top)
     ref = write_view(gray, Path(spec["output"]))

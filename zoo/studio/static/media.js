@@ -127,7 +127,8 @@
     dream.result = { ...res, ref };
     box.dataset.ref = ref || "";
     box.hidden = false;
-    $("dream-progress-text").textContent = state === "stopped" ? `stopped: kept ${ref || "nothing"}` : `done: ${ref}`;
+    const kept = ref || (res.video ? `${res.written} finished frames in their folder` : "nothing");
+    $("dream-progress-text").textContent = state === "stopped" ? `stopped: kept ${kept}` : `done: ${ref}`;
     if (state !== "stopped") $("dream-progress").value = 100;
     return true;
   }

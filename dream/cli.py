@@ -26,7 +26,7 @@ from zoo.cli_output import err_console, make_progress, print_json, print_table
 from zoo.errors import UserError
 from zoo.options import typer_parameter
 
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # piped lines stay whole for grep
 err = err_console()
 
 Device = enum.Enum("Device", {"cpu": "cpu", "cuda": "cuda"}, type=str)

@@ -139,15 +139,17 @@ def warm(model: str | None) -> None:
 # --- dream ----------------------------------------------------------------------------------------
 
 
-def recipe_of(spec: dict):
-    """The Recipe a Dream form describes, built as `zoo dream` builds it from its options."""
+def recipe_of(spec: dict, **over):
+    """The Recipe a Dream form describes, built as `zoo dream` builds it from its options (`over`: arguments
+    of run.new_recipe a job sets itself, such as a sound's parameters or a journey's frames)."""
     from zoo.dream import run
 
     params = {k: spec.get(k) for k in ("octaves", "octave_scale", "iterations", "step", "jitter", "tile")}
-    return run.new_recipe(model=spec.get("model"), layers=spec.get("layers") or (), weights=spec.get("weights") or (),
-                          preset=spec.get("preset") or None, params=params, init=spec.get("init") or "image",
-                          input_path=spec.get("input"), guide_path=spec.get("guide"), size=spec.get("size") or None,
-                          seed=int(spec.get("seed") or 0), device=spec.get("device") or "cpu")
+    given = dict(model=spec.get("model"), layers=spec.get("layers") or (), weights=spec.get("weights") or (),
+                 preset=spec.get("preset") or None, params=params, init=spec.get("init") or "image",
+                 input_path=spec.get("input"), guide_path=spec.get("guide"), size=spec.get("size") or None,
+                 seed=int(spec.get("seed") or 0), device=spec.get("device") or "cpu")
+    return run.new_recipe(**{**given, **over})
 
 
 def dream(spec: dict, emit: Emit, ctx: Context) -> dict:
@@ -337,6 +339,18 @@ def export(spec: dict, emit: Emit, ctx: Context) -> dict:
     return {"model": ex.name, "folder": str(ex.folder)}
 
 
+def _media(kind: str) -> Callable[[dict, Emit, Context], dict]:
+    """A job of zoo.studio.media_jobs (sounds, strokes, journeys), imported when one runs."""
+
+    def job(spec: dict, emit: Emit, ctx: Context) -> dict:
+        from zoo.studio import media_jobs
+
+        return media_jobs.KINDS[kind](spec, emit, ctx)
+
+    return job
+
+
 KINDS: dict[str, Callable[[dict, Emit, Context], dict]] = {
     "dream": dream, "atlas": atlas, "channels": channels, "fetch": fetch, "train": train, "export": export,
+    **{k: _media(k) for k in ("spectrogram", "sound", "strokes", "journey")},
 }

@@ -16,7 +16,12 @@ MODEL_NAME = Option("name", str, None, "the zoo model name to register", require
 
 DreamRequest = request_model(
     "DreamRequest", "A dream: the fields of `zoo dream` (files are studio references such as uploads/…/photo.png).",
-    [dream.INPUT, *dream.DREAM.pick(dream.STUDIO_FIELDS)], defaults={"init": "image", "seed": 0, "device": "cpu"})
+    [dream.INPUT, *dream.DREAM.pick(dream.STUDIO_FIELDS), *dream.DREAM.pick(dream.STUDIO_MEDIA_FIELDS)],
+    defaults={"init": "image", "seed": 0, "device": "cpu"})
+
+SpectrogramRequest = request_model(
+    "SpectrogramRequest", "The spectrogram picture a sound dream starts from (the worker decodes the sound).",
+    [dream.INPUT, *dream.SOUND.pick(("n_fft", "hop", "freq_scale", "stereo"))])
 
 # The training options the studio offers (the rest keep TrainConfig's defaults).
 TRAIN_FIELDS = ("dataset", "model", "label", "max_iter", "batch", "micro_batch", "base_lr", "lr_policy", "augment",

@@ -166,9 +166,10 @@ $("dream-class").addEventListener("keydown", (ev) => {
 function setInput(ref, name) {
   $("dream-input").value = ref || "";
   $("dream-input-name").textContent = ref ? name || ref : "no image";
-  const t = $("dream-input-thumb");
-  t.hidden = !ref; if (ref) t.src = fileUrl(ref, "?thumb=64");
   if (ref) $("dream-init").value = "image";
+  const t = $("dream-input-thumb");
+  if (window.zooMedia && zooMedia.input(ref, t)) return;  // a sound or an SVG: media.js shows it
+  t.hidden = !ref; if (ref) t.src = fileUrl(ref, "?thumb=64");
 }
 $("dream-image-file").addEventListener("change", async (ev) => {
   const f = ev.target.files[0]; if (!f) return;
@@ -201,7 +202,7 @@ $("dream-preset").addEventListener("change", () => {
 function dreamSpec() {
   const num = (id) => $(id).value === "" ? null : Number($(id).value);
   const kind = $("dream-init").value; const arg = $("dream-init-arg").value.trim();
-  return {
+  const spec = {
     input: $("dream-input").value || null, init: kind === "image" || !arg ? kind : `${kind}:${arg}`,
     model: $("dream-model").value || null, layers: layersOf(),
     weights: $("dream-weights").value.split(";").map((s) => s.trim()).filter(Boolean).map(Number),
@@ -209,13 +210,15 @@ function dreamSpec() {
     iterations: num("dream-iterations"), step: num("dream-step"), jitter: num("dream-jitter"), tile: num("dream-tile"),
     size: $("dream-size").value.trim() || null, seed: num("dream-seed") || 0, preset: $("dream-preset").value || null,
   };
+  return window.zooMedia ? zooMedia.spec(spec) : spec;  // a sound's, stroke dream's or journey's fields
 }
 
 function dreamProgress(p) {
   if (!p || p.percent == null) return;
   $("dream-progress").value = p.percent;
-  const where = p.octave ? `octave ${p.octave}/${p.octaves} · step ${p.step}/${p.steps}` +
-    (p.tiles > 1 ? ` · tile ${p.tile}/${p.tiles}` : "") + " · " : "";
+  const part = p.frame ? `frame ${p.frame}/${p.frames} · ` : p.chunk ? `chunk ${p.chunk}/${p.chunks} · ` : "";
+  const where = part + (p.octave ? `octave ${p.octave}/${p.octaves} · step ${p.step}/${p.steps}` +
+    (p.tiles > 1 ? ` · tile ${p.tile}/${p.tiles}` : "") + " · " : "");
   $("dream-progress-text").textContent = `${where}${p.percent}%` + (p.eta_s != null && p.percent < 100 ? ` · ETA ${fmtEta(p.eta_s)}` : "");
 }
 
@@ -247,6 +250,7 @@ function attachDream(job) {
 }
 
 function showResult(result, state) {
+  if (window.zooMedia && zooMedia.result(result, state)) return;  // a sound, an SVG or a journey (media.js)
   if (!result || !result.image) return;
   dream.result = result;
   const ref = result.ref || ("outputs/" + result.image.split("/").pop());

@@ -191,6 +191,9 @@ def start_config(cfg: TrainConfig, given: dict, resume: bool) -> tuple[TrainConf
         merged = merge_resume(state["config"], given, str(run_dir / checkpoint.NAME))
         merged.out = str(run_dir)
         return merged, state
+    from zoo.train.datasets import check_exists
+
+    check_exists(cfg.dataset)
     if (run_dir / checkpoint.NAME).exists():
         raise checkpoint.CheckpointError(
             f"{run_dir}: already has a checkpoint; add --resume to continue it or choose another --out"

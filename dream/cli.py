@@ -179,7 +179,7 @@ class _Sound:
         self.options = audio_run.SoundOptions(
             n_fft=a.n_fft, hop=a.hop, freq_scale=a.freq_scale, phase=a.phase, gl_iterations=a.gl_iterations,
             mix=a.mix, stereo=a.stereo, chunk=a.chunk, overlap=min(0.5, a.chunk / 4), loudness=not a.no_loudness,
-            rounds=a.rounds)
+            rounds=a.rounds, picture_scale=a.picture_scale)
 
     def is_recipe(self, path: Path) -> bool:
         return self.run.is_sound_recipe(path)

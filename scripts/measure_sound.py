@@ -1,7 +1,8 @@
 """Does a sound dream at the defaults survive resynthesis, and what does it cost? Old and new defaults side by side.
 
 For each `--picture-scale` (1: the spectrogram dreamt at full size, the defaults before 2026-12-07; 0.5: the
-defaults since) and each phase mode, dreams real sounds (espeak-ng speech, freedesktop's bell) with
+defaults since) and each phase mode, dreams real speech (espeak-ng; freedesktop's chimes are too short for
+block10's receptive field at this geometry) with
 `zoo dream` at the sound defaults and reports the CPU seconds of the dream against the sound's length, and
 the default blob's activation on the output against the input's, measured from the files by code that is
 not zoo's: PyAV decodes, scipy's STFT and this script's dB mapping make the picture, OpenCV dnn runs the
@@ -25,7 +26,6 @@ from scipy import signal
 ROOT = Path(__file__).resolve().parents[1]
 EFF = ROOT.parent / "shared" / "models" / "efficientnet_lite0"
 N_FFT, HOP, DB_RANGE = 1024, 512, 80.0  # the sound defaults' geometry
-BELL = Path("/usr/share/sounds/freedesktop/stereo/bell.oga")
 
 
 def samples(path: Path) -> np.ndarray:
@@ -68,10 +68,10 @@ def dream(src: Path, out: Path, scale: float, phase: str, blob: str) -> float:
     return (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
 
 
-def sounds(tmp: Path) -> list[Path]:
-    speech = tmp / "speech.wav"
-    subprocess.run(["espeak-ng", "-w", str(speech), "a dream of sound, deep in the zoo"], check=True)
-    return [speech] + ([BELL] if BELL.is_file() else [])
+def speech(tmp: Path) -> Path:
+    path = tmp / "speech.wav"
+    subprocess.run(["espeak-ng", "-w", str(path), "a dream of sound, deep in the zoo"], check=True)
+    return path
 
 
 def main() -> None:
@@ -82,7 +82,7 @@ def main() -> None:
     args = ap.parse_args()
     print("sound        phase       scale  seconds  cpu_s  audio_s/cpu_s  activation_out/in")
     with tempfile.TemporaryDirectory() as tmp:
-        for src in sounds(Path(tmp)):
+        for src in [speech(Path(tmp))]:
             x = samples(src)
             rate = av.open(str(src)).streams.audio[0].rate
             base = activation(picture(x), args.blob)

@@ -256,3 +256,21 @@ def test_recipe_reproduces_every_container_bit_for_bit(home, tmp_path, suffix): 
     y, _ = read(out)
     z, _ = read(again)
     np.testing.assert_array_equal(y, z)
+
+
+def test_a_record_from_before_picture_scale_reads_as_full_size():
+    """Records written before --picture-scale existed dreamt at full size: they reproduce as 1, not the new default."""
+    import json
+
+    from zoo.dream.presets import DreamParams
+    from zoo.dream.recipe import Recipe
+
+    job = audio_run.SoundJob(Recipe(model="m", weights_sha256="", layers=("b",), params=DreamParams()),
+                             audio_run.SoundOptions(), "/x.wav", 22050, 1, 100)
+    data = json.loads(job.to_json())
+    assert data["sound"]["picture_scale"] == audio_run.PICTURE_SCALE == 0.5
+    del data["sound"]["picture_scale"]
+    assert audio_run.SoundJob.from_json(json.dumps(data), "old.wav").options.picture_scale == 1.0
+    gray = np.random.default_rng(0).uniform(0, 255, (129, 40)).astype(np.float32)
+    assert spec.resized(gray, spec.scaled(gray.shape, 1.0)) is gray  # full size: the picture itself, untouched
+    assert spec.resized(gray, spec.scaled(gray.shape, 0.5)).shape == (64, 20)

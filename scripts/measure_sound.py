@@ -21,24 +21,12 @@ from pathlib import Path
 
 import av
 import numpy as np
+from check_sound_brain import samples  # PyAV's frames, channels mixed (this script's folder is on sys.path)
 from scipy import signal
 
 ROOT = Path(__file__).resolve().parents[1]
 EFF = ROOT.parent / "shared" / "models" / "efficientnet_lite0"
 N_FFT, HOP, DB_RANGE = 1024, 512, 80.0  # the sound defaults' geometry
-
-
-def samples(path: Path) -> np.ndarray:
-    """The first channel's samples as float64, from PyAV's frames."""
-    with av.open(str(path)) as c:
-        s = c.streams.audio[0]
-        parts = []
-        for f in c.decode(s):
-            a = f.to_ndarray().astype(np.float64)
-            if not f.format.is_planar:
-                a = a.reshape(-1, s.channels).T
-            parts.append(a / (32768.0 if f.format.name.startswith("s16") else 1.0))
-    return np.concatenate(parts, axis=1)[0]
 
 
 def picture(x: np.ndarray) -> np.ndarray:

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from zoo.dream import output, params, robust
+from zoo.dream import channel_files, output, params, robust
 from zoo.dream.brain import Brain
+from zoo.dream.channel_files import SETTINGS, picture, safe, settings_key
 from zoo.dream.objectives import channel_per_row
 from zoo.dream.presets import Legible
 
-SETTINGS = Legible(steps=64, lr=0.05, param="fft", transforms="standard")  # the channel pictures' default
 BATCH = 16  # channels per forward pass: rows are cheap next to the per-pass overhead on a CPU
 
 
@@ -36,18 +35,14 @@ class Done:
     total: int
 
 
-def safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "blob"
+__all__ = ["BATCH", "SETTINGS", "Done", "blobs_for", "folder", "page", "picture", "render", "safe", "sheet",
+           "write_pages"]
 
 
 def folder(cache: Path, brain: Brain, blob: str, size: int, settings: Legible, seed: int) -> Path:
     """Where a blob's channel pictures live: per brain and weights, blob, and what made them."""
-    key = f"{size}px-{settings.steps}st-{settings.param}-{settings.transforms}-s{seed}"
-    return cache / f"{safe(brain.name)}-{brain.weights_sha256[:16]}" / safe(blob) / key
-
-
-def picture(path: Path, channel: int) -> Path:
-    return path / f"ch{channel:04d}.png"
+    key = settings_key(size, settings.steps, settings.param, settings.transforms, seed)
+    return channel_files.folder(cache, brain.name, brain.weights_sha256, blob, key)
 
 
 def render(brain: Brain, blob: str, cache: Path, *, size: int = 128, settings: Legible = SETTINGS, seed: int = 0,

@@ -177,3 +177,5 @@ RECIPE_FIELDS = ("model", "layers", "weights", "init", "size", "frames", "zoom",
 # What the studio's Dream form sends.
 STUDIO_FIELDS = ("init", "model", "layers", "weights", "guide", *(o.name for o in PARAMS), "size", "seed", "preset",
                  "device")
+# What it sends besides for a sound, a stroke dream or a journey (zoo/studio/routes/media.py picks the job).
+STUDIO_MEDIA_FIELDS = (*(o.name for o in SOUND), *(o.name for o in VECTOR), "frames", "zoom", "fps")

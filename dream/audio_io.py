@@ -27,6 +27,8 @@ AUDIO_FORMATS: dict[str, tuple[str, str, int | None, dict[str, str]]] = {
     ".m4a": ("ipod", "aac", None, {"b": "128000"}),
 }
 AUDIO_SUFFIXES = (*AUDIO_FORMATS, ".oga", ".aac", ".aif", ".aiff", ".wma")
+# muxer options: FFmpeg's Ogg muxer draws a random stream serial number unless told to be bit-exact
+MUX_OPTIONS: dict[str, dict[str, str]] = {"ogg": {"fflags": "+bitexact"}}
 BYTES_PER_SAMPLE = 24  # float32 input and output, the per-chunk STFTs and the encoder's copy, per sample
 MAX_SECONDS = 6 * 3600.0  # a declared length above this is refused whatever memory is free
 SLACK = 1.02  # decoded samples may exceed the declared length by this much (and one second)
@@ -99,7 +101,8 @@ def read(track: Track, rate: int | None = None) -> np.ndarray:
     """Every sample of the track as float32 (channels x samples), at its own rate (or `rate`).
 
     A stream that runs past its declared length (or, with none declared, past what memory holds)
-    is refused rather than followed."""
+    is refused rather than followed. With a declared length the samples go straight into one
+    buffer of that size (no list of frames and no concatenated copy: the track is held once)."""
     av = _av()
     from zoo import memory
 
@@ -107,8 +110,7 @@ def read(track: Track, rate: int | None = None) -> np.ndarray:
     declared = int(track.samples * rate / track.rate)
     free = memory.available_bytes() // (BYTES_PER_SAMPLE * track.channels)
     limit = int(declared * SLACK) + rate if declared else int(free)
-    parts: list[np.ndarray] = []
-    total = 0
+    buf = _Samples(track.channels, declared)
     try:
         with av.open(str(track.path)) as c:
             s = c.streams.audio[0]
@@ -117,21 +119,43 @@ def read(track: Track, rate: int | None = None) -> np.ndarray:
             for frame in itertools.chain(c.decode(s), [None]):  # None: flush the resampler
                 for out in resampler.resample(frame):
                     a = out.to_ndarray()
-                    total += a.shape[1]
-                    if total > limit:
+                    if buf.total + a.shape[1] > limit:
                         raise UserError(f"{track.path}: holds more sound than it declares; refusing it")
-                    parts.append(a)
+                    if a.shape[0] != track.channels:
+                        raise UserError(f"{track.path}: decodes to {a.shape[0]} channels, declares {track.channels}")
+                    buf.add(a)
     except av.FFmpegError as e:
         raise UserError(f"{track.path}: cannot decode as sound ({type(e).__name__})") from None
+    total = buf.total
     if not total:
         raise UserError(f"{track.path}: holds no sound")
     if declared and total < declared * (2 - SLACK) - 0.1 * rate:  # FFmpeg skips frames it cannot decode
         raise UserError(f"{track.path}: decodes to {total / rate:.2f} s of the {track.seconds:.2f} s it "
                         "declares (corrupt frames, or cut short)")
-    x = np.concatenate(parts, axis=1).astype(np.float32, copy=False)
-    if x.shape[0] != track.channels:
-        raise UserError(f"{track.path}: decodes to {x.shape[0]} channels, declares {track.channels}")
-    return x
+    return buf.samples()
+
+
+class _Samples:
+    """Decoded frames gathered into one float32 buffer of the declared length (grown by halves past it)."""
+
+    def __init__(self, channels: int, declared: int) -> None:
+        self.data = np.empty((channels, max(declared, 1)), np.float32)
+        self.total = 0
+
+    def add(self, a: np.ndarray) -> None:
+        end = self.total + a.shape[1]
+        if end > self.data.shape[1]:
+            grown = np.empty((self.data.shape[0], max(end, self.data.shape[1] * 3 // 2)), np.float32)
+            grown[:, :self.total] = self.data[:, :self.total]
+            self.data = grown
+        self.data[:, self.total:end] = a
+        self.total = end
+
+    def samples(self) -> np.ndarray:
+        """The samples decoded: a view of the buffer (a few samples short of the declared length is
+        usual), a copy only when most of the buffer went unused."""
+        view = self.data[:, :self.total]
+        return np.ascontiguousarray(view) if self.total < self.data.shape[1] // 2 else view
 
 
 def check_writable(path: Path) -> Path:
@@ -152,7 +176,7 @@ def write(path: Path, samples: np.ndarray, rate: int, comment: str = "") -> Path
     channels = samples.shape[0]
     layout = {1: "mono", 2: "stereo"}.get(channels, f"{channels}c")
     try:
-        with atomic_path(path) as tmp, av.open(str(tmp), "w", format=fmt) as out:
+        with atomic_path(path) as tmp, av.open(str(tmp), "w", format=fmt, options=MUX_OPTIONS.get(fmt, {})) as out:
             if comment:
                 out.metadata["comment"] = comment
             stream = out.add_stream(codec, rate=codec_rate or rate)

@@ -32,6 +32,7 @@ SOUND_KEY = "zoo:sound"
 STEREO = ("channels", "midside")
 # The default dream for sound: lighter than a still's (a minute of sound is a picture ~5000 px wide).
 SOUND_PARAMS = DreamParams(octaves=3, octave_scale=1.4, iterations=6, step=1.5, jitter=16)
+PICTURE_SCALE = 0.5  # the dream's change is made on the picture at half size and scaled back up
 GUIDE_SECONDS = 10.0  # a guide sound's first seconds make its features
 
 
@@ -50,6 +51,7 @@ class SoundOptions:
     overlap: float = 0.5  # seconds
     loudness: bool = True
     rounds: int = 1  # dream, resynthesise, dream again at full size: features that survive resynthesis
+    picture_scale: float = PICTURE_SCALE  # the spectrogram is dreamt at this fraction of its size
 
     @property
     def geometry(self) -> spec.Geometry:
@@ -62,6 +64,7 @@ class SoundOptions:
             "--gl-iterations": not (1 <= self.gl_iterations <= 1000), "--mix": not (0.0 <= self.mix <= 1.0),
             "--stereo": self.stereo not in STEREO, "--chunk": not (0.1 <= self.chunk <= 3600),
             "--overlap": not (0.0 <= self.overlap < self.chunk / 2), "--rounds": not (1 <= self.rounds <= 100),
+            "--picture-scale": not (0.05 <= self.picture_scale <= 1.0),
         }
         for flag, bad in problems.items():
             if bad:
@@ -77,7 +80,8 @@ def sound_options(values: Mapping[str, Any]) -> SoundOptions:
     v = SOUND.values(dict(values))
     return SoundOptions(n_fft=v["n_fft"], hop=v["hop"], freq_scale=v["freq_scale"], phase=v["phase"],
                         gl_iterations=v["gl_iterations"], mix=v["mix"], stereo=v["stereo"], chunk=v["chunk"],
-                        overlap=min(0.5, v["chunk"] / 4), loudness=not v["no_loudness"], rounds=v["rounds"])
+                        overlap=min(0.5, v["chunk"] / 4), loudness=not v["no_loudness"], rounds=v["rounds"],
+                        picture_scale=v["picture_scale"])
 
 
 def sound_params(params: Mapping[str, Any], preset: str | None) -> dict[str, Any]:
@@ -92,7 +96,8 @@ _HELP = {"--n-fft": "between 32 and 16384 samples", "--hop": "between 1 and half
          "--freq-scale": f"one of {', '.join(spec.FREQ_SCALES)}", "--phase": f"one of {', '.join(phases.PHASES)}",
          "--gl-iterations": "between 1 and 1000", "--mix": "between 0 (dry) and 1 (wet)",
          "--stereo": f"one of {', '.join(STEREO)}", "--chunk": "between 0.1 and 3600 seconds",
-         "--overlap": "at least 0 and under half of --chunk", "--rounds": "between 1 and 100"}
+         "--overlap": "at least 0 and under half of --chunk", "--rounds": "between 1 and 100",
+         "--picture-scale": "between 0.05 and 1 (the spectrogram's size)"}
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,8 @@ class SoundJob:
             raise UserError(f"{where}: its sound recipe lacks recipe, sound, source, rate, channels or samples")
         rec = Recipe.from_json(json.dumps(data["recipe"]), where)
         opts = data["sound"]
+        if isinstance(opts, dict) and "picture_scale" not in opts:  # a record from before --picture-scale
+            opts = {**opts, "picture_scale": 1.0}
         names = set(SoundOptions.__dataclass_fields__)
         if not isinstance(opts, dict) or set(opts) != names:
             raise UserError(f"{where}: sound recipe field 'sound' must hold {', '.join(sorted(names))}")
@@ -182,9 +189,21 @@ def split_channels(x: np.ndarray, stereo: str) -> np.ndarray:
 
 
 def join_channels(y: np.ndarray, stereo: str) -> np.ndarray:
+    """Mid and side back to left and right, in place a block at a time (no copy of the track)."""
     if stereo == "midside" and y.shape[0] == 2:
-        return np.stack([y[0] + y[1], y[0] - y[1]])
+        for k in range(0, y.shape[1], BLOCK):
+            mid = y[0, k:k + BLOCK].copy()
+            y[0, k:k + BLOCK] += y[1, k:k + BLOCK]
+            np.subtract(mid, y[1, k:k + BLOCK], out=y[1, k:k + BLOCK])
     return y
+
+
+BLOCK = 1 << 16  # samples a block: whole-track sums and scalings go through blocks, never whole copies
+
+
+def peak(x: np.ndarray) -> float:
+    """The largest magnitude of a track (no temporary the size of the track)."""
+    return max(float(x.max()), -float(x.min())) if x.size else 0.0
 
 
 def limit(y: np.ndarray, ceiling: float, knee: float = 0.7) -> np.ndarray:
@@ -198,28 +217,44 @@ def limit(y: np.ndarray, ceiling: float, knee: float = 0.7) -> np.ndarray:
     return out
 
 
+def _blocks(y: np.ndarray):
+    for k in range(0, y.shape[1], BLOCK):
+        yield y[:, k:k + BLOCK]
+
+
+def _rms(y: np.ndarray, gain: float = 1.0, ceiling: float | None = None) -> float:
+    """RMS of `y` x `gain` (soft-limited to `ceiling` if given), summed in float64 a block at a time."""
+    total = 0.0
+    for b in _blocks(y):
+        if gain != 1.0:
+            b = b * np.float32(gain)
+        if ceiling is not None:
+            b = limit(b, ceiling)
+        total += float(np.sum(np.square(b, dtype=np.float64)))
+    return float(np.sqrt(total / max(y.size, 1)))
+
+
 def keep_loudness(y: np.ndarray, x: np.ndarray, rounds: int = 8) -> np.ndarray:
     """`y` at `x`'s RMS with its peaks soft-limited to `x`'s peak (at most full scale): no clipping.
 
     The limiter acts only when a peak would pass the input's; it takes a little energy, so the gain
-    before it is found by a few fixed-point rounds."""
-    rms = lambda a: float(np.sqrt(np.mean(np.square(a, dtype=np.float64))))  # noqa: E731
-    rms_x, rms_y = rms(x), rms(y)
+    before it is found by a few fixed-point rounds. `y` is changed in place, a block at a time."""
+    rms_x, rms_y = _rms(x), _rms(y)
     if rms_x == 0.0 or rms_y == 0.0:
         return y
-    ceiling = min(float(np.abs(x).max()), 1.0)
+    ceiling = min(peak(x), 1.0)
     gain = rms_x / rms_y
-    if float(np.abs(y).max()) * gain <= ceiling:  # no peak above the input's: scaled in place, no copy
+    if peak(y) * gain <= ceiling:  # no peak above the input's: scaled, no limiter
         y *= np.float32(gain)
         return y
-    out = limit(y * np.float32(gain), ceiling)
     for _ in range(rounds):
-        now = rms(out)
+        now = _rms(y, gain, ceiling)
         if abs(now - rms_x) < 1e-4 * rms_x:
             break
         gain *= rms_x / now
-        out = limit(y * np.float32(gain), ceiling)
-    return out
+    for b in _blocks(y):
+        b[...] = limit(b * np.float32(gain), ceiling)
+    return y
 
 
 # --- the run ------------------------------------------------------------------------------------
@@ -266,16 +301,18 @@ def plan_sound(rec: Recipe, x: np.ndarray, rate: int, opts: SoundOptions, *, bra
     blobs = [t.blob for t in pipeline.objective_targets(brain, pipeline.targets_for(brain, list(rec.layers)),
                                                         (g.bins, 512))]
     need = pipeline.min_side(brain, blobs)
-    if g.bins < need:
-        raise UserError(f"--n-fft {g.n_fft}: {g.bins} rows are too few for {brain.name} at {', '.join(blobs)}; "
-                        f"use --n-fft {2 * (need - 1)} or more")
-    size = max(min(int(round(opts.chunk * rate)), n), (need + 1) * g.hop)
+    rows = spec.scaled((g.bins, 1), opts.picture_scale)[0]
+    if rows < need:
+        raise UserError(f"--n-fft {g.n_fft}: {rows} rows (at --picture-scale {opts.picture_scale:g}) are too few for "
+                        f"{brain.name} at {', '.join(blobs)}; use --n-fft {2 * (int(need / opts.picture_scale) - 1)} "
+                        "or more")
+    size = max(min(int(round(opts.chunk * rate)), n), int(np.ceil((need / opts.picture_scale + 1) * g.hop)))
     spans = chunk_plan(n, size, int(round(opts.overlap * rate)))
-    blank = np.zeros((g.bins, g.frames(size), 3), np.float32)
+    blank = np.zeros((*spec.scaled((g.bins, g.frames(size)), opts.picture_scale), 3), np.float32)
     prep = run.prepare(rec.with_(guide=None, guide_sha256=None), start=blank, brain=brain, reproduce=reproduce,
                        say=say)
     prep = replace(prep, recipe=prep.recipe.with_(guide=rec.guide, guide_sha256=rec.guide_sha256))
-    top = spec.top_db(float(np.abs(x).max()) if x.size else 0.0, g)
+    top = spec.top_db(peak(x), g)
     if rec.guide:
         prep = replace(prep, objective=_guided(prep, Path(rec.guide), rec, opts))
     return _Setup(prep, spans, size, top, x.shape[0], opts.rounds)
@@ -289,8 +326,8 @@ def _guided(prep: run.Prepared, guide: Path, rec: Recipe, opts: SoundOptions):
     g = opts.geometry
     y = audio_io.read(track).mean(axis=0)[: int(GUIDE_SECONDS * track.rate)]
     y = np.pad(y, (0, max(0, prep.start.shape[1] * g.hop - y.shape[0])))
-    pic = spec.to_rgb(spec.picture(spec.to_db(spec.stft(y, g)), g, track.rate,
-                                   spec.top_db(float(np.abs(y).max()), g)))
+    gray = spec.picture(spec.to_db(spec.stft(y, g)), g, track.rate, spec.top_db(peak(y), g))
+    pic = spec.to_rgb(spec.resized(gray, spec.scaled(gray.shape, opts.picture_scale)))
     placed = pipeline.objective_targets(prep.brain, pipeline.targets_for(prep.brain, list(prep.recipe.layers)),
                                         pic.shape[:2])
     feats = {b: pipeline.guide_features(prep.brain, pic, b, rec.device) for b in {t.blob for t in placed}}
@@ -312,10 +349,13 @@ def dream_chunk(setup: _Setup, seg: np.ndarray, rate: int, opts: SoundOptions, s
         s = spec.stft(y, g)
         db = spec.to_db(s)
         before = spec.picture(db, g, rate, setup.top)
+        small = spec.resized(before, spec.scaled(before.shape, opts.picture_scale))
         base = setup.prep if r == 0 else setup.later
-        prep = replace(base, start=spec.to_rgb(before), recipe=base.recipe.with_(seed=seed + 7919 * r))
+        prep = replace(base, start=spec.to_rgb(small), recipe=base.recipe.with_(seed=seed + 7919 * r))
         done = run.run(prep, None, on_progress=on_progress, stop=stop)
         after = spec.from_rgb(done.image)
+        if small is not before:  # the change, made at a smaller size, scaled back onto the picture
+            after = before + spec.resized(after - small, before.shape)
         first = before if first is None else first
         mag = spec.resynth_magnitude(spec.dreamt_db(db, before, after, g, rate, setup.top, opts.mix))
         y = phases.RESYNTH[opts.phase](mag, s, g, y.shape[0], opts.gl_iterations)
@@ -330,32 +370,36 @@ def dream_samples(setup: _Setup, x: np.ndarray, rate: int, opts: SoundOptions, s
                   on_chunk: Callable[[int, int], None] | None = None,
                   on_progress: Callable[[run.Update], None] | None = None,
                   stop: threading.Event | None = None) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], bool]:
-    """Dream every chunk of every channel and cross-fade them: (samples, channel 0's pictures, interrupted)."""
-    chans = split_channels(x, opts.stereo)
-    out = np.zeros_like(chans)
+    """Dream every chunk of every channel and cross-fade them: (samples, channel 0's pictures, interrupted).
+
+    Memory: the input, one float32 output buffer the chunks are added into, one chunk's pictures
+    and channel 0's pictures as uint8 (what a PNG of them holds); no whole-track copy besides."""
+    from zoo.dream.output import to_uint8
+
+    out = np.zeros(x.shape, np.float32)
     pics: tuple[list[np.ndarray], list[np.ndarray]] = ([], [])
-    hop = opts.hop
     for k, (a, b) in enumerate(setup.spans):
         if on_chunk is not None:
             on_chunk(k, len(setup.spans))
         w = fade(setup.spans, k)
+        chans = split_channels(x[:, a:b], opts.stereo)
         for c in range(chans.shape[0]):
-            y, before, after, interrupted = dream_chunk(setup, chans[c, a:b], rate, opts, seed + k, on_progress,
-                                                        stop)
+            y, before, after, interrupted = dream_chunk(setup, chans[c], rate, opts, seed + k, on_progress, stop)
             if interrupted:
                 return join_channels(out, opts.stereo), _joined(pics), True
-            out[c, a:b] += w * y
+            y *= w
+            out[c, a:b] += y
             if c == 0:  # the picture output: each chunk's columns from where the previous one's end
-                first = 0 if k == 0 else max(0, (setup.spans[k - 1][1] - a) // hop)
-                pics[0].append(before[:, first:])
-                pics[1].append(after[:, first:])
-    y = join_channels(out, opts.stereo)
-    return (keep_loudness(y, x) if opts.loudness else y), _joined(pics), False
+                first = 0 if k == 0 else max(0, (setup.spans[k - 1][1] - a) // opts.hop)
+                pics[0].append(to_uint8(before[:, first:]))
+                pics[1].append(to_uint8(after[:, first:]))
+    join_channels(out, opts.stereo)
+    return (keep_loudness(out, x) if opts.loudness else out), _joined(pics), False
 
 
 def _joined(pics: tuple[list[np.ndarray], list[np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     if not pics[0]:
-        return np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32)
+        return np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8)
     return np.concatenate(pics[0], axis=1), np.concatenate(pics[1], axis=1)
 
 

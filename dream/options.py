@@ -89,6 +89,8 @@ SOUND = Group((
            "peak)"),  # not --loudness/--no-loudness: that pair widens --help's name column past 80
     Option("rounds", int, 1, "sound: dream, resynthesise, dream again (features that survive resynthesis)", lo=1,
            hi=100),
+    Option("picture_scale", float, 0.5, "sound: dream the spectrogram at this fraction of its size (the change is "
+           "scaled back up; 1: full size, 4x the work)", lo=0.05, hi=1.0),
 ))
 
 # Stroke dreams (an SVG) and journeys through the layers (dream/vector_cli.py).

@@ -117,6 +117,22 @@ def picture(db: np.ndarray, g: Geometry, rate: int, top: float) -> np.ndarray:
     return np.ascontiguousarray(p[::-1], dtype=np.float32)
 
 
+def scaled(shape: tuple[int, int], scale: float) -> tuple[int, int]:
+    """The (rows, columns) of a picture dreamt at `scale` of its size (at least one of each)."""
+    return max(1, int(round(shape[0] * scale))), max(1, int(round(shape[1] * scale)))
+
+
+def resized(gray: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A grey picture resampled to `shape`: bilinear, antialiased when shrinking (the same numbers on
+    every CPU run). The picture itself when it has that shape already."""
+    if gray.shape == tuple(shape):
+        return gray
+    t = torch.from_numpy(np.ascontiguousarray(gray, dtype=np.float32))[None, None]
+    shrink = shape[0] < gray.shape[0] or shape[1] < gray.shape[1]
+    out = torch.nn.functional.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False, antialias=shrink)
+    return out[0, 0].numpy()
+
+
 def to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(gray[:, :, None], 3, axis=2)
 

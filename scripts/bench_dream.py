@@ -23,10 +23,11 @@ and (issue 14, efficientnet_lite0's real weights):
 
 and with --audio only (issue 23, efficientnet_lite0, `zoo dream`'s sound defaults):
   7. seconds of sound dreamt per second of compute (goal: above 1, faster than real time), on 20 s of
-     44.1 kHz stereo (freedesktop's theme sounds in a row, or tones where the theme is not installed);
+     44.1 kHz stereo (freedesktop's theme sounds in a row, or tones where the theme is not installed).
+     The defaults before 2026-12-07 (--picture-scale 1) and now, side by side.
   8. with --audio-minutes M (default 10) also: peak resident memory of a child dreaming M minutes of
-     44.1 kHz stereo in one octave of one step on a shallow blob (target < 2 GB; the chunks bound it,
-     not the steps or the blob).
+     44.1 kHz stereo at the sound defaults but one step an octave (target < 2 GB; the chunks bound it,
+     not the steps).
 
 and (issue 26, `--channels`): channel pictures per minute for `zoo atlas --channels`, batched (one
 batch row per channel) against one channel at a time, on efficientnet_lite0's block7/output at 128 px.
@@ -479,6 +480,17 @@ def sound_track(path: Path, seconds: float, rate: int = 44100) -> Path:
     return path
 
 
+def own_peak() -> int:
+    """This process's peak resident bytes: VmHWM (ru_maxrss may carry the parent's across fork and exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def audio_child(spec: str) -> None:
     """Dream a track in this process and print wall, CPU and peak memory as JSON."""
     from zoo.dream import audio_run, run
@@ -486,50 +498,57 @@ def audio_child(spec: str) -> None:
     source, extra = spec.split("|")
     params = json.loads(extra)
     layers = params.pop("layers", ())
+    opts = audio_run.SoundOptions(**params.pop("sound", {}))
     rec = run.new_recipe(params={**audio_run.SOUND_PARAMS.to_dict(), **params}, input_path=source, layers=layers)
     t0, c0 = time.perf_counter(), time.process_time()
-    result = audio_run.run_sound(rec, Path(source), Path(source).with_name("dreamt.wav"), audio_run.SoundOptions())
+    result = audio_run.run_sound(rec, Path(source), Path(source).with_name("dreamt.wav"), opts)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_bytes": peak, "seconds": result.job.samples / result.job.rate,
-                      "chunks": result.chunks, "model": result.job.recipe.model}))
+    print(json.dumps({"wall_s": wall, "cpu_s": cpu, "peak_bytes": own_peak(),
+                      "seconds": result.job.samples / result.job.rate, "chunks": result.chunks,
+                      "model": result.job.recipe.model}))
 
 
-LIGHT = "block2/output"  # [8]: a shallow blob, so the long run measures the chunks' memory in minutes
+BEFORE = {"picture_scale": 1.0}  # [7]: the sound defaults before 2026-12-07 (the spectrogram dreamt at full size)
+
+
+def _child(src: Path, extra: dict) -> dict:
+    res = subprocess.run([sys.executable, __file__, "--child-audio", f"{src}|{json.dumps(extra)}"], capture_output=True,
+                         text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
 
 
 def _timed_section(tmp: Path, seconds: float) -> None:
+    """[7] the defaults before and now, one after the other on the same track and machine."""
     src = sound_track(tmp / "track.wav", seconds)
-    res = subprocess.run([sys.executable, __file__, "--child-audio", f"{src}|{{}}"], capture_output=True, text=True,
-                         check=True)
-    r = json.loads(res.stdout.strip().splitlines()[-1])
-    p = audio_run_defaults()
-    print(f"[7] {r['seconds']:.0f} s of 44.1 kHz stereo on {r['model']} at the sound defaults ({p}): "
-          f"{r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s cpu; {r['seconds'] / r['wall_s']:.3f} s of sound per "
-          f"second (goal > 1, faster than real time), peak memory {r['peak_bytes'] / 2**30:.2f} GiB")
+    rates = {}
+    for label, extra in (("before (--picture-scale 1)", {"sound": BEFORE}), ("now", {})):
+        r = _child(src, extra)
+        rates[label] = (r["seconds"] / r["wall_s"], r["seconds"] / r["cpu_s"])
+        print(f"[7] {r['seconds']:.0f} s of 44.1 kHz stereo on {r['model']} at the sound defaults {label} "
+              f"({audio_run_defaults(**extra.get('sound', {}))}): {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} s cpu; "
+              f"{rates[label][0]:.3f} s of sound per second, {rates[label][1]:.3f} per CPU second (goal: above 1 per "
+              f"second on 2 cores), peak memory {r['peak_bytes'] / 2**30:.2f} GiB", flush=True)
+    (w0, c0), (w1, c1) = rates.values()
+    print(f"[7] now / before: {w1 / w0:.2f}x wall, {c1 / c0:.2f}x CPU")
 
 
 def audio_section(minutes: float, seconds: float) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_audio_") as tmp:
         if seconds > 0:
             _timed_section(Path(tmp), seconds)
-        if minutes > 0:
-            src = sound_track(Path(tmp) / "long.wav", minutes * 60)
-            res = subprocess.run([sys.executable, __file__, "--child-audio",
-                                  f"{src}|{json.dumps({'octaves': 1, 'iterations': 1, 'layers': [LIGHT]})}"],
-                                 capture_output=True, text=True, check=True)
-            r = json.loads(res.stdout.strip().splitlines()[-1])
-            print(f"[8] {r['seconds'] / 60:.1f} min of 44.1 kHz stereo, {r['chunks']} chunks, 1 octave x 1 step on "
-                  f"{LIGHT}: "
-                  f"{r['wall_s']:.0f} s wall, peak memory {r['peak_bytes'] / 2**30:.2f} GiB (target < 2 GB)")
+        if minutes > 0:  # the defaults' geometry, brain, blob and octaves, one step an octave (memory: not the steps)
+            r = _child(sound_track(Path(tmp) / "long.wav", minutes * 60), {"iterations": 1})
+            print(f"[8] {r['seconds'] / 60:.1f} min of 44.1 kHz stereo, {r['chunks']} chunks, the sound defaults but "
+                  f"1 step an octave ({audio_run_defaults()}): {r['wall_s']:.0f} s wall, {r['cpu_s']:.0f} s cpu, "
+                  f"peak memory {r['peak_bytes'] / 2**30:.2f} GiB (target < 2 GB)")
 
 
-def audio_run_defaults() -> str:
+def audio_run_defaults(**sound) -> str:
     from zoo.dream import audio_run
 
-    p, o = audio_run.SOUND_PARAMS, audio_run.SoundOptions()
-    return (f"{p.octaves} octaves x {p.iterations} steps, n_fft {o.n_fft}, hop {o.hop}, {o.chunk:g} s chunks, "
-            f"{o.phase} phase")
+    p, o = audio_run.SOUND_PARAMS, audio_run.SoundOptions(**sound)
+    return (f"{p.octaves} octaves x {p.iterations} steps, n_fft {o.n_fft}, hop {o.hop}, picture scale "
+            f"{o.picture_scale:g}, {o.chunk:g} s chunks, {o.phase} phase")
 
 
 def channels_section(side: int = 128, steps: int = 8, count: int = 16, blob: str = "block7/output") -> None:

@@ -342,4 +342,5 @@ def test_the_sound_choices_are_the_sound_modules_own():
     for name, owner in (("phase", phase.PHASES), ("stereo", audio_run.STEREO)):
         o = dream_options.SOUND[name]
         assert [v for v in (*owner, "nope") if o.problem(v) is None] == list(owner), name
+    assert dream_options.SOUND["picture_scale"].default == audio_run.PICTURE_SCALE == audio_run.SoundOptions().picture_scale
     assert dream_options.SOUND["stereo"].error("wide") == '--stereo: must be one of channels, midside, not "wide"'

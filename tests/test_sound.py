@@ -146,7 +146,7 @@ def test_the_dream_survives_resynthesis(home, tmp_path, mode):  # noqa: F811
     blob = "block7/output"
     assert main(["dream", str(src), "-o", str(out), "--layer", blob, "--phase", mode, "--gl-iterations", "16",
                  "--n-fft", "256", "--hop", "128", "--octaves", "2", "--iterations", "6", "--step", "3",
-                 "--rounds", "3"]) == 0
+                 "--rounds", "3", "--picture-scale", "1"]) == 0  # 129 rows: too few to halve
     x, _ = read(src)
     y, _ = read(out)
     before = _activation(picture(x[0], 256, 128), blob)
@@ -222,3 +222,39 @@ def test_video_soundtrack_is_dreamt_too(home, tmp_path):  # noqa: F811
 
     _, opts, _ = video.job_from_json(video.read_video_recipe(out), str(out))
     assert opts.audio == "dream"
+
+
+@pytest.mark.parametrize("suffix", [".flac", ".ogg", ".mp3", ".m4a"])
+def test_recipe_reproduces_every_container_bit_for_bit(home, tmp_path, suffix):  # noqa: F811
+    """The record survives in each container's comment tag, and `--recipe` makes the same file again:
+    every encoder here is deterministic (Ogg's random stream serial is fixed by FFmpeg's bitexact flag)."""
+    src = tmp_path / "complete.oga"  # stereo: mid and side are dreamt; beside the output, as --recipe wants
+    src.write_bytes(theme_sound("complete").read_bytes())
+    out = tmp_path / f"dreamt{suffix}"
+    assert main(["dream", str(src), "-o", str(out), "--seed", "4", "--stereo", "midside", *FAST]) == 0
+    job = audio_run.SoundJob.from_json(audio_run.read_sound_recipe(out), str(out))
+    assert (job.recipe.seed, job.options.n_fft, job.options.stereo, job.rate) == (4, 256, "midside", 44100)
+    again = tmp_path / f"again{suffix}"
+    assert main(["dream", "--recipe", str(out), "-o", str(again)]) == 0
+    assert again.read_bytes() == out.read_bytes()
+    y, _ = read(out)
+    z, _ = read(again)
+    np.testing.assert_array_equal(y, z)
+
+
+def test_a_record_from_before_picture_scale_reads_as_full_size():
+    """Records written before --picture-scale existed dreamt at full size: they reproduce as 1, not the new default."""
+    import json
+
+    from zoo.dream.presets import DreamParams
+    from zoo.dream.recipe import Recipe
+
+    job = audio_run.SoundJob(Recipe(model="m", weights_sha256="", layers=("b",), params=DreamParams()),
+                             audio_run.SoundOptions(), "/x.wav", 22050, 1, 100)
+    data = json.loads(job.to_json())
+    assert data["sound"]["picture_scale"] == audio_run.PICTURE_SCALE == 0.5
+    del data["sound"]["picture_scale"]
+    assert audio_run.SoundJob.from_json(json.dumps(data), "old.wav").options.picture_scale == 1.0
+    gray = np.random.default_rng(0).uniform(0, 255, (129, 40)).astype(np.float32)
+    assert spec.resized(gray, spec.scaled(gray.shape, 1.0)) is gray  # full size: the picture itself, untouched
+    assert spec.resized(gray, spec.scaled(gray.shape, 0.5)).shape == (64, 20)

@@ -1,6 +1,6 @@
 """Issue 24's acceptance, measured outside zoo: SVG in, stroke dreams out, the journey through the layers.
 
-    python scripts/measure_vector.py [--part svg strokes journey] [--work DIR] [--docs]
+    python scripts/measure_vector.py [--part svg strokes journey reach] [--work DIR] [--docs]
 
 - svg: an Adwaita icon (Debian's adwaita-icon-theme) rasterised by zoo (resvg) and by CairoSVG at
   2000 px, mean |difference|; then `zoo dream ICON.svg --size 2000` runs and its output is 2000 wide.
@@ -12,9 +12,12 @@
   activation, against 400 random strokes drawn the way the dream starts them (three other seeds,
   same renderers).
 - journey: `zoo dream chelsea.png -o journey.mp4 --frames 48 --zoom 1.02 --fps 12 --layer-path
-  block2/output,block7/output,block14/output` at 256 px; PyAV counts the frames and the rate, OpenCV
-  dnn measures each decoded frame's mean square activation at the first and last blob, as a gain
-  over the start image; the first frames must gain more at the shallow blob, the last at the deep.
+  block2/output,block7/output,block14/output` at 256 px with JOURNEY_ARGS (or --journey-args,
+  --journey-path); PyAV counts the decoded frames and the rate, OpenCV dnn measures each decoded
+  frame's mean square activation at the shallow and the deep blob as a gain over the start photo's
+  at the same blob; the first frames should gain more at the shallow blob, the last at the deep.
+- reach: the stroke SVG just painted (run `strokes` first) against docs/img/vector-strokes.svg:
+  how far control points lie from their stroke's first, and one rasterise + backward pass.
 
 `--docs` writes docs/img/vector-strokes.svg and docs/img/journey.webp from these runs. The machine
 is shared: run it under `nice`. Prints one line per measurement.
@@ -170,12 +173,12 @@ def part_reach(work: Path) -> None:
 JOURNEY_ARGS = "--octaves 1 --iterations 4 --step 2"  # the settings the docs report; --journey-args changes them
 
 
-def part_journey(work: Path, docs: bool, extra: str = JOURNEY_ARGS) -> None:
+def part_journey(work: Path, docs: bool, extra: str = JOURNEY_ARGS, path: str = f"{SHALLOW},{MIDDLE},{DEEP}") -> None:
     import av
 
     start = photo(work / "chelsea.png", 256)
     zoo("dream", str(start), "-o", "journey.mp4", "--frames", "48", "--zoom", "1.02", "--fps", "12", "-m", MODEL,
-        "--layer-path", f"{SHALLOW},{MIDDLE},{DEEP}", "--size", "256", *shlex.split(extra), cwd=work)
+        "--layer-path", path, "--size", "256", *shlex.split(extra), cwd=work)
     with av.open(str(work / "journey.mp4")) as c:
         s = c.streams.video[0]
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(s)]
@@ -210,13 +213,15 @@ def main() -> None:
     ap.add_argument("--work", type=Path)
     ap.add_argument("--docs", action="store_true")
     ap.add_argument("--journey-args", default=JOURNEY_ARGS, help="zoo dream options of the journey")
+    ap.add_argument("--journey-path", default=f"{SHALLOW},{MIDDLE},{DEEP}", help="its --layer-path")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="vector-"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("ZOO_HOME", str(work / "home"))
     for part in args.part:
         {"svg": lambda: part_svg(work), "strokes": lambda: part_strokes(work, args.docs),
-         "journey": lambda: part_journey(work, args.docs, args.journey_args), "reach": lambda: part_reach(work)}[part]()
+         "journey": lambda: part_journey(work, args.docs, args.journey_args, args.journey_path),
+         "reach": lambda: part_reach(work)}[part]()
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from zoo.dream import audio_io, pipeline, run
@@ -66,6 +67,25 @@ class SoundOptions:
             if bad:
                 raise UserError(f"{flag}: {_HELP[flag]}")
         return self
+
+
+def sound_options(values: Mapping[str, Any]) -> SoundOptions:
+    """The SoundOptions of the SOUND group's values (zoo dream's options, a studio request; None or absent:
+    the declared default), so every door maps them the same way."""
+    from zoo.dream.options import SOUND
+
+    v = SOUND.values(dict(values))
+    return SoundOptions(n_fft=v["n_fft"], hop=v["hop"], freq_scale=v["freq_scale"], phase=v["phase"],
+                        gl_iterations=v["gl_iterations"], mix=v["mix"], stereo=v["stereo"], chunk=v["chunk"],
+                        overlap=min(0.5, v["chunk"] / 4), loudness=not v["no_loudness"], rounds=v["rounds"])
+
+
+def sound_params(params: Mapping[str, Any], preset: str | None) -> dict[str, Any]:
+    """A sound dream's picture parameters: those not given take SOUND_PARAMS (unless a preset gives them)."""
+    if preset is not None:
+        return dict(params)
+    base = SOUND_PARAMS.to_dict()
+    return {k: (base[k] if v is None and k in base else v) for k, v in params.items()}
 
 
 _HELP = {"--n-fft": "between 32 and 16384 samples", "--hop": "between 1 and half of --n-fft",
@@ -345,13 +365,14 @@ def run_sound(rec: Recipe, source: Path, target: Path | None, opts: SoundOptions
               on_chunk: Callable[[int, int], None] | None = None,
               on_progress: Callable[[run.Update], None] | None = None,
               stop: threading.Event | None = None, reproduce: bool = False,
-              decoded: tuple[audio_io.Track, np.ndarray] | None = None) -> SoundRun:
+              decoded: tuple[audio_io.Track, np.ndarray] | None = None, brain: Brain | None = None) -> SoundRun:
     """Dream a sound file and write the dreamt sound (or, for a .png target, its dreamt spectrogram).
 
-    `decoded` is the source's `load` when the caller decoded it already (to fail before showing progress)."""
+    `decoded` is the source's `load` when the caller decoded it already (to fail before showing progress);
+    `brain` one the caller keeps loaded (the studio's worker)."""
     opts.check()
     track, x = decoded or load(source)
-    setup = plan_sound(rec, x, track.rate, opts, reproduce=reproduce, say=say)
+    setup = plan_sound(rec, x, track.rate, opts, brain=brain, reproduce=reproduce, say=say)
     for note in setup.prep.notes:
         say(note)
     job = SoundJob(setup.prep.recipe, opts, str(source.resolve()), track.rate, x.shape[0], x.shape[1])

@@ -38,6 +38,7 @@ class Brain:
     graph: Any = None  # convert.graph.Graph when known: truncation, stride and memory estimates
     input_size: tuple[int, int] | None = None  # the deploy size (H, W): fixed-size heads run on tiles of it
     trained_blobs: tuple[str, ...] | None = None  # for a fine-tune: blobs its training changed (card field)
+    colour_cov: tuple[tuple[float, ...], ...] = ()  # its training pictures' RGB covariance (card field); (): ImageNet's
     _nets: dict[tuple[tuple[str, ...], str], Net] = field(default_factory=dict, repr=False)
     _fixed: dict[str, bool] = field(default_factory=dict, repr=False)
 
@@ -277,6 +278,7 @@ def load_brain(name: str | None) -> Brain:
         graph=graph,
         input_size=tuple(card.input_size),  # type: ignore[arg-type]
         trained_blobs=_trained(card),
+        colour_cov=tuple(getattr(card, "colour_cov", ()) or ()),
     )
 
 

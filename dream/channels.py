@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import html
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from zoo.dream import output, params, robust
+from zoo.dream import channel_files, output, robust
 from zoo.dream.brain import Brain
+from zoo.dream.channel_files import SETTINGS, picture, safe, settings_key
 from zoo.dream.objectives import channel_per_row
 from zoo.dream.presets import Legible
 
-SETTINGS = Legible(steps=64, lr=0.05, param="fft", transforms="standard")  # the channel pictures' default
 BATCH = 16  # channels per forward pass: rows are cheap next to the per-pass overhead on a CPU
 
 
@@ -36,18 +35,16 @@ class Done:
     total: int
 
 
-def safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "blob"
+__all__ = ["BATCH", "SETTINGS", "Done", "blobs_for", "folder", "page", "picture", "render", "safe", "sheet",
+           "write_pages"]
 
 
 def folder(cache: Path, brain: Brain, blob: str, size: int, settings: Legible, seed: int) -> Path:
     """Where a blob's channel pictures live: per brain and weights, blob, and what made them."""
-    key = f"{size}px-{settings.steps}st-{settings.param}-{settings.transforms}-s{seed}"
-    return cache / f"{safe(brain.name)}-{brain.weights_sha256[:16]}" / safe(blob) / key
-
-
-def picture(path: Path, channel: int) -> Path:
-    return path / f"ch{channel:04d}.png"
+    key = settings_key(size, settings.steps, settings.param, settings.transforms, seed)
+    if settings.param == "fft" and settings.decay not in (None, 1.0):  # the atlas's own decay (1) adds nothing
+        key += f"-d{settings.decay:g}"
+    return channel_files.folder(cache, brain.name, brain.weights_sha256, blob, key)
 
 
 def render(brain: Brain, blob: str, cache: Path, *, size: int = 128, settings: Legible = SETTINGS, seed: int = 0,
@@ -58,8 +55,9 @@ def render(brain: Brain, blob: str, cache: Path, *, size: int = 128, settings: L
     where = folder(cache, brain, blob, size, settings, seed)
     where.mkdir(parents=True, exist_ok=True)
     chans = list(range(brain.channels[blob])) if channels is None else list(channels)
-    colour = settings.colour or tuple(tuple(float(v) for v in row) for row in params.imagenet_colour())
-    settings = settings.with_(colour=colour)
+    if settings.colour is None:  # the brain's training colours (ImageNet's for ImageNet brains)
+        colour, source = robust.colour_for(brain)
+        settings = settings.with_(colour=tuple(tuple(float(v) for v in row) for row in colour), colour_from=source)
     _write_settings(where, brain, blob, size, settings, seed)
     todo = [c for c in chans if not picture(where, c).exists()]
     done = len(chans) - len(todo)

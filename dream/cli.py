@@ -26,7 +26,7 @@ from zoo.cli_output import err_console, make_progress, print_json, print_table
 from zoo.errors import UserError
 from zoo.options import typer_parameter
 
-out = Console(highlight=False)
+out = Console(highlight=False, soft_wrap=True)  # piped lines stay whole for grep
 err = err_console()
 
 Device = enum.Enum("Device", {"cpu": "cpu", "cuda": "cuda"}, type=str)
@@ -178,10 +178,7 @@ class _Sound:
         from zoo.dream import audio_io, audio_run, sound_cli
 
         self.io, self.run, self.cli = audio_io, audio_run, sound_cli
-        self.options = audio_run.SoundOptions(
-            n_fft=a.n_fft, hop=a.hop, freq_scale=a.freq_scale, phase=a.phase, gl_iterations=a.gl_iterations,
-            mix=a.mix, stereo=a.stereo, chunk=a.chunk, overlap=min(0.5, a.chunk / 4), loudness=not a.no_loudness,
-            rounds=a.rounds)
+        self.options = audio_run.sound_options(vars(a))
 
     def is_recipe(self, path: Path) -> bool:
         return self.run.is_sound_recipe(path)
@@ -194,10 +191,7 @@ class _Sound:
         from zoo.dream import starts
 
         starts.parse_init(a.init)
-        params = {o.name: getattr(a, o.name) for o in PARAMS}
-        if a.preset is None:
-            base = self.run.SOUND_PARAMS.to_dict()
-            params = {k: (base[k] if v is None and k in base else v) for k, v in params.items()}
+        params = self.run.sound_params({o.name: getattr(a, o.name) for o in PARAMS}, a.preset)
         return _new_recipe(a, path, clip=True, params=params)  # the classic loop, as for a clip
 
 

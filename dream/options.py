@@ -64,8 +64,9 @@ LEGIBLE = Group((
            "docs/legible.md)", choices=("auto", "classic", "legible"), metavar="LOOK"),
     Option("param", str, None, "legible: how the picture is held (default fft)", choices=tuple(PARAM_KINDS),
            metavar="KIND"),
-    Option("transforms", str, None, "legible: the random transforms each step: crops (classes), standard, light "
-           "or none", rule=lambda v: one_of(TRANSFORM_SETS, v), metavar="SET"),  # (listed in words: --help's column)
+    # the sets in words (--help's column); zoo.dream.legible.class_transforms picks a class's
+    Option("transforms", str, None, "legible: the random transforms each step: zoom, crops (classes from a photo, "
+           "from noise), standard, light or none", rule=lambda v: one_of(TRANSFORM_SETS, v), metavar="SET"),
     Option("rgb", bool, False, "legible: optimise plain RGB, not the training data's decorrelated colours"),
     Option("diversity", int, None, "legible: N different pictures side by side", lo=1, hi=64),
 ))
@@ -175,3 +176,5 @@ RECIPE_FIELDS = ("model", "layers", "weights", "init", "size", "frames", "zoom",
 # What the studio's Dream form sends.
 STUDIO_FIELDS = ("init", "model", "layers", "weights", "guide", *(o.name for o in PARAMS), "size", "seed", "preset",
                  "device")
+# What it sends besides for a sound, a stroke dream or a journey (zoo/studio/routes/media.py picks the job).
+STUDIO_MEDIA_FIELDS = (*(o.name for o in SOUND), *(o.name for o in VECTOR), "frames", "zoom", "fps")

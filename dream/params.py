@@ -35,21 +35,31 @@ def imagenet_colour() -> np.ndarray:
     return sqrt_cov(IMAGENET_EIGVAL, IMAGENET_EIGVEC)
 
 
-def dataset_colour(images: Iterable[np.ndarray]) -> np.ndarray:
-    """C^1/2 of the RGB covariance of a data set's pixels (HxWx3 arrays, 0..255), for brains trained
-    on pictures unlike ImageNet's."""
+def colour_covariance(images: Iterable[np.ndarray], every: int = 7) -> np.ndarray:
+    """The RGB covariance (pixels in 0..1, divided by n) of a data set's pixels (HxWx3 arrays,
+    0..255), from every `every`-th pixel of each: what `zoo train` records in a brain's card."""
     total, outer, n = np.zeros(3), np.zeros((3, 3)), 0
     for rgb in images:
-        px = np.asarray(rgb, np.float64).reshape(-1, 3)[::7] / 255.0  # every 7th pixel is plenty
+        px = np.asarray(rgb, np.float64).reshape(-1, 3)[::every] / 255.0
         total += px.sum(0)
         outer += px.T @ px
         n += len(px)
     if n < 2:
         raise ValueError("no pixels to measure a colour covariance on")
     mean = total / n
-    cov = outer / n - np.outer(mean, mean)
-    val, vec = np.linalg.eigh(cov)
+    return outer / n - np.outer(mean, mean)
+
+
+def colour_from_covariance(cov: np.ndarray) -> np.ndarray:
+    """C^1/2 of a recorded RGB covariance, by its eigen decomposition."""
+    val, vec = np.linalg.eigh(np.asarray(cov, np.float64))
     return sqrt_cov(val, vec)
+
+
+def dataset_colour(images: Iterable[np.ndarray]) -> np.ndarray:
+    """C^1/2 of the RGB covariance of a data set's pixels, for brains trained on pictures unlike
+    ImageNet's."""
+    return colour_from_covariance(colour_covariance(images))
 
 
 def folder_colour(folder: Path, limit: int = 200) -> np.ndarray:
@@ -105,12 +115,16 @@ def _freq_scale(h: int, w: int, decay: float = 1.0) -> Tensor:
 
 
 class Fourier:
-    """A spectrum scaled by 1/frequency: low frequencies (shapes) move as easily as high ones."""
+    """A spectrum scaled by 1/frequency**decay: low frequencies (shapes) move as easily as high ones
+    at decay 1 (lucid's), and more easily above it (what a class needs to read as one at 300 px)."""
 
-    def __init__(self, shape: Sequence[int], colour: Colour, gen: torch.Generator, sd: float = 0.01):
+    def __init__(self, shape: Sequence[int], colour: Colour, gen: torch.Generator, sd: float = 0.01,
+                 decay: float = 1.0):
         n, c, self.h, self.w = shape
         self.colour = colour
-        self.scale = _freq_scale(self.h, self.w) / 4.0  # with the orthonormal FFT: pixels of unit-ish spread
+        side = max(self.h, self.w)  # the lowest frequency keeps the same scale whatever the decay
+        self.scale = _freq_scale(self.h, self.w, decay) * side ** (1.0 - decay) / 4.0  # with the orthonormal FFT:
+        # pixels of unit-ish spread
         spec = torch.randn((n, c, self.h, self.w // 2 + 1, 2), generator=gen) * sd
         self.t = spec.requires_grad_(True)
 
@@ -161,3 +175,8 @@ class Laplacian:
 
 Param = Pixels | Fourier | Laplacian
 PARAMS: dict[str, Callable[..., Param]] = {"pixels": Pixels, "fft": Fourier, "laplacian": Laplacian}
+
+
+def make(kind: str, shape: Sequence[int], colour: Colour, gen: torch.Generator, decay: float = 1.0) -> Param:
+    """A parametrisation of `kind`; `decay` shapes the Fourier spectrum (the others have none)."""
+    return Fourier(shape, colour, gen, decay=decay) if kind == "fft" else PARAMS[kind](shape, colour, gen)

@@ -37,7 +37,9 @@ class DreamParams:
 
 
 PARAM_KINDS = ("pixels", "fft", "laplacian")  # zoo.dream.params.PARAMS
-TRANSFORM_SETS = ("standard", "crops", "light", "none")  # zoo.dream.transforms.SETS
+OLD_DECAY = 1.0  # the Fourier decay of legible recipes written before `decay` was recorded
+NOISE_DECAY, PHOTO_DECAY = 1.5, 1.0  # the Fourier decay of a new recipe, from noise and from a photo
+TRANSFORM_SETS = ("standard", "crops", "zoom", "light", "none")  # zoo.dream.transforms.SETS
 
 
 @dataclass(frozen=True)
@@ -48,13 +50,21 @@ class Legible:
     lr: float = 0.05
     param: str = "fft"  # pixels | fft | laplacian
     decorrelate: bool = True
-    transforms: str = "auto"  # auto (crops for classes, else standard) | standard | crops | light | none
+    transforms: str = "auto"  # auto (classes: zoom from a photo, crops from noise; else standard) | a set
     diversity: int = 1  # pictures in the batch; over 1 a diversity term pushes them apart
     diversity_weight: float = 1.0
     colour: tuple[tuple[float, ...], ...] | None = None  # the C^1/2 used; filled in by prepare
+    colour_from: str = ""  # whose colour covariance that is (ImageNet, its training pictures); said, not used
+    decay: float | None = None  # the Fourier spectrum falls as 1/frequency**decay; None: by the start (for_start)
 
     def with_(self, **changes: object) -> Legible:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def for_start(self, photo: bool) -> Legible:
+        """The decay filled in for the start, when not given: from noise a steeper spectrum (1.5) grows
+        shapes before texture; a photo has its shapes and takes lucid's 1/frequency, so the class's
+        detail can be painted over it (measured with the judge: docs/legible.md)."""
+        return self if self.decay is not None else replace(self, decay=PHOTO_DECAY if photo else NOISE_DECAY)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -72,6 +82,7 @@ class Legible:
             if key in data and not check(data[key]):
                 raise UserError(f"{source}: recipe field 'legible.{key}' is out of range or of the wrong type")
         data = dict(data)
+        data.setdefault("decay", OLD_DECAY)  # written before the field: they ran with 1/frequency
         if data.get("colour") is not None:
             data["colour"] = tuple(tuple(float(v) for v in row) for row in data["colour"])
         return cls(**data)
@@ -94,6 +105,7 @@ _CHECKS: dict[str, Callable[[object], bool]] = {
     "steps": _int(1, 100_000), "lr": _num(1e-6, 10.0), "param": lambda v: v in PARAM_KINDS,
     "decorrelate": lambda v: isinstance(v, bool), "transforms": lambda v: v in (*TRANSFORM_SETS, "auto"),
     "diversity": _int(1, 64), "diversity_weight": _num(0.0, 1e6), "colour": _matrix,
+    "colour_from": lambda v: isinstance(v, str) and len(v) <= 4096, "decay": lambda v: v is None or _num(0.0, 4.0)(v),
 }
 
 

@@ -73,8 +73,9 @@ def dream(
 
 def _dream(net, objective, pre, size, settings, *, seed, start, on_progress, on_step, device):
     gen = torch.Generator().manual_seed(seed)
+    settings = settings.for_start(start is not None)
     colour = param_mod.Colour(np.array(settings.colour) if settings.decorrelate and settings.colour else None)
-    p = param_mod.PARAMS[settings.param]((settings.diversity, 3, *size), colour, gen)
+    p = param_mod.make(settings.param, (settings.diversity, 3, *size), colour, gen, settings.decay)
     for t in p.params():
         t.data = t.data.to(device)
     if start is not None:
@@ -110,10 +111,14 @@ def strip(pictures: np.ndarray) -> np.ndarray:
     return np.concatenate(list(pictures), axis=1) if len(pictures) > 1 else pictures[0]
 
 
-def colour_for(brain, dataset: str | None = None) -> np.ndarray:
-    """The colour transform for a brain: its training set's when given, ImageNet's otherwise."""
+def colour_for(brain, dataset: str | None = None) -> tuple[np.ndarray, str]:
+    """The colour transform for a brain and where it comes from: a folder of pictures when given,
+    else the covariance its card records of its training pictures (`zoo train` measures it),
+    else ImageNet's."""
     if dataset:
         from pathlib import Path
 
-        return param_mod.folder_colour(Path(dataset))
-    return param_mod.imagenet_colour()
+        return param_mod.folder_colour(Path(dataset)), f"pictures in {dataset}"
+    if getattr(brain, "colour_cov", ()):
+        return param_mod.colour_from_covariance(np.array(brain.colour_cov)), "its training pictures"
+    return param_mod.imagenet_colour(), "ImageNet"

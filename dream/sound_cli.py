@@ -93,11 +93,11 @@ def reproduce_cmd(recipe: Path, given: list[Path], target: Path | None, device: 
             rec = rec.with_(input=str(source.resolve()), input_sha256=file_sha256(source) if source.is_file()
                             else None)
     else:
-        source = locate(rec.input, recipe, "input")
+        source = locate(rec.input, recipe, "input", rec.input_sha256)  # outside its folder: by checksum only
         assert source is not None
         if rec.input_sha256 and file_sha256(source) != rec.input_sha256:
             raise UserError(f"{source}: not the sound this recipe was made from (sha256 differs)")
     if rec.guide:
-        rec = rec.with_(guide=str(locate(rec.guide, recipe, "guide")))
+        rec = rec.with_(guide=str(locate(rec.guide, recipe, "guide", rec.guide_sha256)))
     target = target or recipe.with_name(f"{recipe.stem}-again{recipe.suffix}")
     sound_cmd(rec, source, target, job.options, out, err, reproduce=True)

@@ -121,9 +121,18 @@ def crops(size: int) -> list[Transform]:
             random_rotate(list(range(-10, 11))), jitter(round(4 * k))]
 
 
+def zoom(size: int) -> list[Transform]:
+    """`crops` with each view then shrunk to 0.6..1 of its size: the brain sees the picture from a half
+    crop enlarged 2x down to the whole picture at 0.6x, so the class must read at every scale
+    between (the whole picture seen small is how another eye reads it at a glance); the default for classes."""
+    k = max(1.0, size / 224)
+    return [pad(round(12 * k)), jitter(round(8 * k)), random_crop([0.5 + i / 20 for i in range(11)]),
+            random_scale([0.6 + i / 20 for i in range(9)]), random_rotate(list(range(-10, 11))), jitter(round(4 * k))]
+
+
 def none(size: int) -> list[Transform]:
     return []
 
 
-SETS: dict[str, Callable[[int], list[Transform]]] = {"standard": standard, "crops": crops, "light": light,
-                                                     "none": none}
+SETS: dict[str, Callable[[int], list[Transform]]] = {"standard": standard, "crops": crops, "zoom": zoom,
+                                                     "light": light, "none": none}

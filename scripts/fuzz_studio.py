@@ -50,21 +50,26 @@ def value(rng: random.Random, field: str = ""):
     return rng.choice(NUMBERS)
 
 
-FIELDS = {
-    "/api/dream": ["input", "init", "model", "layers", "weights", "guide", "octaves", "octave_scale", "iterations",
-                   "step", "jitter", "tile", "size", "seed", "preset", "device"],
-    "/api/atlas": ["model", "start", "size", "octaves", "iterations", "step", "seed", "blobs", "device"],
-    "/api/brains/import": ["name", "prototxt", "weights", "mean", "labels", "mean_pixel", "channel_order", "scale"],
-    "/api/train": ["run", "dataset", "model", "label", "max_iter", "batch", "micro_batch", "base_lr", "lr_policy",
-                   "augment", "init", "freeze_to", "eval_every", "workers", "seed", "name", "resume"],
-}
+def _fields() -> dict[str, list[str]]:
+    """Every POST body's fields, read from the studio's request models (the options' one declaration)."""
+    from zoo.studio import models
+
+    bodies = {"/api/dream": models.DreamRequest, "/api/atlas": models.AtlasRequest,
+              "/api/brains/import": models.ImportRequest, "/api/train": models.TrainRequest,
+              "/api/spectrogram": models.SpectrogramRequest, "/api/channels": models.ChannelsRequest}
+    return {path: list(model.model_fields) for path, model in bodies.items()}
+
+
+FIELDS = _fields()
 GETS = ["/api/files/{n}", "/api/brains/{n}", "/api/brains/{n}/labels", "/api/brains/{n}/graph?size={v}",
         "/api/atlases/{n}", "/api/jobs/{n}", "/api/jobs/{n}/preview", "/api/files/uploads/{n}?thumb={v}",
         "/api/files/outputs/{n}?format={v}", "/api/health", "/api/brains", "/api/gallery", "/api/runs",
-        "/api/jobs", "/api/presets", "/api/datasets", "/api/atlases", "/{n}", "/static/{n}"]
+        "/api/jobs", "/api/presets", "/api/datasets", "/api/atlases", "/{n}", "/static/{n}", "/api/media",
+        "/api/brains/{n}/channels/{n}?size={v}", "/api/brains/efficientnet_lite0/channels/{n}",
+        "/api/channel-pictures/{n}", "/api/jobs/{n}/events"]
 OTHERS = [("DELETE", "/api/gallery/{n}"), ("DELETE", "/api/brains/{n}"), ("POST", "/api/brains/{n}/fetch"),
           ("POST", "/api/jobs/{n}/stop"), ("POST", "/api/runs/{n}/export")]
-UPLOAD_KINDS = ["image", "prototxt", "weights", "mean", "mean", "labels", "png", "exe", ""]
+UPLOAD_KINDS = ["image", "prototxt", "weights", "mean", "labels", "sound", "svg", "png", "exe", ""]
 
 
 def _quote(text: str) -> str:
@@ -87,7 +92,7 @@ def one_request(rng: random.Random, uploads: list[bytes]) -> tuple[str, str, dic
         method, body_bytes = "POST", raw
     elif r < 0.55:
         kind = rng.choice(UPLOAD_KINDS)
-        name = rng.choice(NAMES + ["photo.png", "net.prototxt", "w.caffemodel"])
+        name = rng.choice(NAMES + ["photo.png", "net.prototxt", "w.caffemodel", "voice.wav", "a.svg", "x.svgz"])
         path = f"/api/uploads?kind={_quote(kind)}&filename={_quote(name)}"
         method, body_bytes = "POST", rng.choice(uploads)
         if rng.random() < 0.1:
@@ -136,9 +141,14 @@ def bodies(rng: random.Random) -> list[bytes]:
     mean = caffe_pb2.BlobProto()
     mean.shape.dim.extend([-1, -2, 2])
     mean.data.extend([0.0] * 4)
+    # a WAV header declaring ~1 TB of samples, an SVG with an external reference, entity and script
+    wav = b"RIFF" + struct.pack("<I", 2**32 - 1) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 2, 44100, 176400, 4,
+                                                                           16) + b"data" + struct.pack("<I", 2**32 - 9)
+    svg = (b'<?xml version="1.0"?><!DOCTYPE s [<!ENTITY e SYSTEM "file:///etc/passwd">]><svg xmlns="http://www.w3.org/2000/svg"'
+           b' width="99999999" height="10"><image href="file:///etc/passwd"/><script>alert(1)</script>&e;</svg>')
     return [mean.SerializeToString(), b"", b"\x00" * 100, rng.randbytes(5000), good, good[: len(good) // 2],
             png_header(30000, 30000), png_header(0, 5), proto, proto * 200, b"layer {" * 1000,
-            b"GIF89a" + b"\xff" * 50, "é\u202e".encode() * 100]
+            b"GIF89a" + b"\xff" * 50, "é\u202e".encode() * 100, wav, wav[:30], svg, b"\x1f\x8b" + svg]
 
 
 class LogCatcher(logging.Handler):

@@ -35,6 +35,26 @@ def theme_sound(name: str) -> Path:
     return path
 
 
+def flac(src: Path, path: Path) -> bytearray:
+    """The sound re-encoded as FLAC by PyAV (its STREAMINFO declares the length)."""
+    with av.open(str(src)) as i, av.open(str(path), "w") as o:
+        s = o.add_stream("flac", rate=i.streams.audio[0].rate)
+        for f in i.decode(i.streams.audio[0]):
+            f.pts = None
+            for p in s.encode(f):
+                o.mux(p)
+        for p in s.encode():
+            o.mux(p)
+    return bytearray(path.read_bytes())
+
+
+def days_long(src: Path, path: Path) -> bytes:
+    """The sound as FLAC whose STREAMINFO's 36-bit sample count is set to its largest (36 days at 22050 Hz)."""
+    b = flac(src, path)
+    v = int.from_bytes(b[18:26], "big") | (2 ** 36 - 1)
+    return bytes(b[:18] + v.to_bytes(8, "big") + b[26:])
+
+
 def read(path: Path) -> tuple[np.ndarray, int]:
     """(channels x samples float64, rate), decoded by PyAV's frames alone (no resampler)."""
     parts = []

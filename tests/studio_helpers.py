@@ -44,6 +44,17 @@ def serve(settings):
         thread.join(timeout=20)
 
 
+def wait_job(client, job_id: str, timeout: float = 240) -> dict:
+    """A job's state once it has finished (polled over the API of a TestClient or an httpx client)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        j = client.get(f"/api/jobs/{job_id}").json()
+        if j["state"] in ("done", "failed", "stopped", "cancelled"):
+            return j
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
 def chromium(tmp: Path):
     """Debian's headless Chromium through its chromedriver (never a downloaded browser)."""
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):

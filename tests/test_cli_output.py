@@ -72,6 +72,13 @@ def test_list_piped_is_plain_tab_separated_and_greps_the_whole_row():
     assert row.split("\t")[:4] == ["finetune_flickr_style", "classify", "227x227 BGR", "20"]
 
 
+def test_labels_piped_keep_each_label_on_its_own_line():
+    """`zoo labels ... | grep` finds a long label whole (before, lines were wrapped at 80 columns)."""
+    lines = piped("labels", "efficientnet_lite0", "--grep", "whale").stdout.splitlines()
+    assert "  147  grey whale, gray whale, devilfish, Eschrichtius gibbosus, Eschrichtius robustus" in lines, lines
+    assert len(lines) == 2, lines
+
+
 def test_list_on_an_80_column_terminal_never_cuts_a_name():
     names = [m["name"] for m in json.loads(piped("list", "--json").stdout)]
     lines = screen_lines(on_terminal("list"))

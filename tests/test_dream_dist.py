@@ -96,3 +96,51 @@ def test_a_destroyed_group_leaves_no_gloo_threads_behind():
     assert r.returncode == 0, r.stderr[-2000:]
     threads = r.stdout.strip()
     assert "gloo" not in threads, threads
+
+
+def _rank_pids(root: int) -> dict[int, int]:
+    """{RANK: pid} of the processes under `root` that torchrun started (read from their environment)."""
+    found, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        todo += map(int, children)
+        ranks = [e[5:] for e in env if e.startswith(b"RANK=")]
+        if ranks and pid != root:
+            found[int(ranks[0])] = pid
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc to find the ranks")
+def test_a_rank_killed_mid_dream_is_one_line_naming_it(home, tmp_path):
+    """kill -9 on rank 1 while both ranks dream: the user reads one line naming the rank and the signal,
+    not gloo's and torchrun's 80-line report, exit 1, and no output file is left half-written."""
+    import signal
+    import time
+
+    src = tmp_path / "a.png"
+    Image.fromarray(data.astronaut()).resize((256, 256)).save(src)
+    out = tmp_path / "o.png"
+    proc = subprocess.Popen([sys.executable, "-m", "zoo.cli", "dream", str(src), "-o", str(out), *MODEL,
+                             "--iterations", "400", "--octaves", "1", "--tile", "128", "--nproc", "2"],
+                            env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(ranks := _rank_pids(proc.pid)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(ranks) == 2, "torchrun never started two ranks"
+        time.sleep(3)  # let them join the group and start dreaming
+        os.kill(ranks[1], signal.SIGKILL)
+        _, err = proc.communicate(timeout=240)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    errors = [x for x in err.splitlines() if x.startswith("error")]
+    assert proc.returncode == 1, (proc.returncode, err[-3000:])
+    assert errors == ["error: --nproc 2: rank 1 was killed by signal 9; the other ranks were stopped"], err[-3000:]
+    assert "Traceback" not in err and "ChildFailedError" not in err and "=====" not in err, err[-3000:]
+    assert not out.exists() and not list(tmp_path.glob("*.tmp*"))

@@ -256,7 +256,21 @@ def test_an_atlas_option_is_refused_alike_by_the_cli_and_the_studio(o, client, c
         assert line == studio_line(client, "/api/atlas", {"model": "efficientnet_lite0", o.name: sent}), value
 
 
-# --- the legible look's, sound's and vector's options and --channels/--batch: CLI-only doors -----------
+# --- sound's, strokes' and the journey's options: the studio takes them too ---------------------------
+
+MEDIA_DOORS = [o for o in dream_options.DREAM if o.name in dream_options.STUDIO_MEDIA_FIELDS and o.kind is not bool]
+
+
+@pytest.mark.parametrize("o", MEDIA_DOORS, ids=lambda o: o.name)
+def test_a_media_option_is_refused_alike_by_the_cli_and_the_studio(o, client, capsys):
+    for value in _also_refused(o):
+        sent = [value] if o.many else value
+        line = cli_line(["dream", "--init", "noise", *as_cli(o, sent)], capsys)
+        assert line.startswith(f"{o.flag}: "), line
+        assert line == studio_line(client, "/api/dream", {"init": "noise", o.name: sent}), value
+
+
+# --- the legible look's options, --audio and --channels/--batch: CLI-only doors --------------------------
 
 CLI_ONLY = [*dream_options.LEGIBLE, *dream_options.SOUND, *dream_options.VECTOR, dream_options.DREAM["audio"]]
 
@@ -291,7 +305,7 @@ def test_the_legible_words_a_user_reads(capsys):
     cases = [
         (["--look", "nice"], '--look: must be one of auto, classic, legible, not "nice"'),
         (["--param", "rgb"], '--param: must be one of pixels, fft, laplacian, not "rgb"'),
-        (["--transforms", "all"], '--transforms: must be one of standard, crops, light, none, not "all"'),
+        (["--transforms", "all"], '--transforms: must be one of standard, crops, zoom, light, none, not "all"'),
         (["--diversity", "65"], "--diversity: must be between 1 and 64, not 65"),
         (["--diversity", "2.5"], "--diversity: must be a whole number, not 2.5"),
     ]

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from dream_helpers import built_home, home  # noqa: F401 - fixtures
 from scipy import signal
-from sound_helpers import espeak, picture, read, snr_db, theme_sound
+from sound_helpers import days_long, espeak, picture, read, snr_db, theme_sound
+from sound_helpers import flac as _flac
 from zoo.dream import audio_run, phase
 from zoo.dream import spectrogram as spec
 
@@ -170,21 +171,6 @@ def test_recipe_reproduces_bit_for_bit_and_png_output(home, tmp_path):  # noqa: 
         assert im.size[1] == 129 and audio_run.SOUND_KEY in im.text
 
 
-def _flac(src: Path, path: Path) -> bytearray:
-    """The sound re-encoded as FLAC by PyAV (its STREAMINFO declares the length)."""
-    import av
-
-    with av.open(str(src)) as i, av.open(str(path), "w") as o:
-        s = o.add_stream("flac", rate=i.streams.audio[0].rate)
-        for f in i.decode(i.streams.audio[0]):
-            f.pts = None
-            for p in s.encode(f):
-                o.mux(p)
-        for p in s.encode():
-            o.mux(p)
-    return bytearray(path.read_bytes())
-
-
 @pytest.mark.parametrize("case", ["text", "empty", "days", "cut", "corrupt"])
 def test_bad_sound_is_one_line_and_writes_nothing(home, tmp_path, capsys, case):  # noqa: F811
     folder = tmp_path / "in"
@@ -195,9 +181,7 @@ def test_bad_sound_is_one_line_and_writes_nothing(home, tmp_path, capsys, case):
     elif case == "empty":
         bad.write_bytes(b"")
     elif case == "days":  # STREAMINFO's 36-bit sample count set to its largest: 36 days at 22050 Hz
-        b = _flac(espeak(tmp_path / "voice.wav"), bad)
-        v = int.from_bytes(b[18:26], "big") | (2 ** 36 - 1)
-        bad.write_bytes(b[:18] + v.to_bytes(8, "big") + b[26:])
+        bad.write_bytes(days_long(espeak(tmp_path / "voice.wav"), bad))
     elif case == "cut":  # a real sound cut inside its header
         bad.write_bytes(_flac(espeak(tmp_path / "voice.wav"), bad)[:30])
     else:  # the middle third of its frames overwritten with noise

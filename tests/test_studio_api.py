@@ -19,6 +19,7 @@ from PIL import Image
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
+from studio_helpers import wait_job as wait  # noqa: E402
 
 from tests.conftest import SHARED
 from zoo.studio.app import Settings, create_app  # noqa: E402
@@ -82,16 +83,6 @@ def coffee(home, client) -> dict:
     r = client.post("/api/uploads?kind=image&filename=coffee.png", content=buf.getvalue())
     assert r.status_code == 200, r.text
     return r.json()
-
-
-def wait(client, job_id: str, timeout: float = 240) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        j = client.get(f"/api/jobs/{job_id}").json()
-        if j["state"] in ("done", "failed", "stopped", "cancelled"):
-            return j
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def events(client, job_id: str) -> tuple[list[dict], list[dict]]:

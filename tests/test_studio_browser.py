@@ -206,9 +206,11 @@ def test_import_det3_dream_and_fine_tune_in_the_browser(studio):
     assert "conv3" in blob.text and "64×" in blob.text  # the blob's shape at the image size
     d.execute_script("arguments[0].scrollIntoView()", blob)
     d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", blob)
+    wait(d, lambda d: "64 channels" in by_id(d, "graph-channels").text)  # the blob's channels, none made yet
+    shot(d, shots, "brains", at="graph-title")
+    by_id(d, "graph-dream-blob").click()
     wait(d, lambda d: "conv3" in by_id(d, "dream-layers").get_attribute("value"))
     assert Select(by_id(d, "dream-model")).first_selected_option.get_attribute("value") == "det3"
-    shot(d, shots, "brains", at="graph-title")
     # dream with the imported brain
     tab(d, "dream")
     Select(by_id(d, "dream-init")).select_by_value("noise")
@@ -370,3 +372,47 @@ def test_the_form_keeps_the_preview_in_view_checks_names_and_lists_datasets(stud
     by_id(d, "train-start").click()
     wait(d, lambda d: by_id(d, "train-error").text == says.replace("my.net", "a.b"))
     d.save_screenshot(str(shots / "studio-train-datasets.png"))
+
+
+def test_graph_blob_shows_its_channel_pictures_and_a_channel_fills_the_dream_form(studio):
+    """Brains page: the graph's labels fit their boxes as the browser draws them; clicking a blob shows
+    the channel pictures already made (three, made through the API at a tiny size) and a button that
+    makes the rest, which appear as they come; clicking a channel puts `--layer BLOB:CHANNEL` and its
+    brain into the Dream form."""
+    import httpx
+
+    d, home, _, shots = studio
+    url = d.current_url.split("/#")[0].rstrip("/")
+    with httpx.Client(base_url=url, timeout=60) as c:
+        if c.get("/api/brains/efficientnet_lite0/graph").status_code == 400:  # built by "fetch" on first use
+            job = c.post("/api/brains/efficientnet_lite0/fetch").json()
+            wait(d, lambda d: c.get(f"/api/jobs/{job['id']}").json()["state"] == "done", 300)
+        job = c.post("/api/channels", json={"model": "efficientnet_lite0", "blob": "block0/output", "size": 32,
+                                            "iterations": 2, "channels": [0, 1, 2]}).json()
+        wait(d, lambda d: c.get(f"/api/jobs/{job['id']}").json()["state"] == "done", 300)
+    tab(d, "brains")
+    wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, '.brain-card[data-name="efficientnet_lite0"] .brain-graph'))
+    d.find_element(By.CSS_SELECTOR, '.brain-card[data-name="efficientnet_lite0"] .brain-graph').click()
+    blob = wait(d, lambda d: d.find_element(By.CSS_SELECTOR, '#graph-view .graph-blob[data-blob="block0/output"]'))
+    over = d.execute_script("""
+        const out = [];
+        for (const g of document.querySelectorAll('#graph-view g.layer')) {
+          const w = +g.querySelector('rect').getAttribute('width');
+          for (const t of g.querySelectorAll('text')) if (t.getComputedTextLength() > w - 2 * 6) out.push(t.textContent);
+        }
+        return [out, document.querySelectorAll('#graph-view g.layer').length];""")
+    assert over[0] == [] and over[1] > 100, over
+    d.execute_script("arguments[0].scrollIntoView({block: 'center'})", blob)
+    d.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", blob)
+    wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#graph-channel-grid figure")) == 16)
+    loaded = "return [...document.querySelectorAll('#graph-channel-grid img')].filter((i) => i.naturalWidth === 32).length"
+    wait(d, lambda d: d.execute_script(loaded) == 3)  # the three made, shown at once
+    assert "make 13 channel pictures" in by_id(d, "graph-make-channels").text
+    by_id(d, "graph-make-channels").click()
+    wait(d, lambda d: d.execute_script(loaded) == 16, 300)
+    wait(d, lambda d: by_id(d, "graph-channels-text").text.startswith("done"))
+    shot(d, shots, "channels", at="graph-title")
+    d.find_element(By.CSS_SELECTOR, '#graph-channel-grid figure[data-channel="5"]').click()
+    wait(d, lambda d: by_id(d, "page-dream").is_displayed())
+    wait(d, lambda d: by_id(d, "dream-layers").get_attribute("value") == "block0/output:5")
+    assert Select(by_id(d, "dream-model")).first_selected_option.get_attribute("value") == "efficientnet_lite0"

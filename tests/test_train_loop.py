@@ -172,6 +172,12 @@ def test_exported_caffemodel_matches_module_in_opencv(faces, tmp_path, zoo_home)
 
     card = load_registry().get("faces_test")
     assert card.labels.names == ("female", "male") and card.num_classes == 2 and card.output == "prob1"
+    # the training pictures' colour covariance, measured at training time, is the card's and the brain's
+    cov = np.array(checkpoint.load(run)["colour_cov"])
+    assert cov.shape == (3, 3) and np.all(np.linalg.eigvalsh(cov) > 0) and card.colour_cov == tuple(map(tuple, cov))
+    from zoo.dream.brain import load_brain
+
+    assert load_brain("faces_test").colour_cov == card.colour_cov
     assert "conv6-2" not in ex.prototxt.read_text()  # the box regressor is not part of the classifier
     img = next((faces / "female").glob("*.jpg"))
     assert zoo.cli.main(["classify", "--model", "faces_test", str(img)]) == 0

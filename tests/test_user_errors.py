@@ -122,7 +122,9 @@ def test_unnamed_layer_and_reserved_names_become_torch_modules(tmp_path, capsys)
 def test_out_that_cannot_be_made_and_a_bad_name_come_before_any_training(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    missing = str(tmp_path / "no-dataset")
+    missing = tmp_path / "empty-dataset"  # a folder: refused only when read, after --out is made
+    missing.mkdir()
+    missing = str(missing)
     one_line(capsys, 1, ["train", "--dataset", missing, "--out", str(blocker / "run")], "a-file/run", "cannot create")
     one_line(capsys, 2, ["train", "--dataset", missing, "--out", str(tmp_path / "r"), "--name", ".."], "--name")
     assert not (tmp_path / "r").exists()
@@ -264,3 +266,71 @@ def test_nproc_2_failure_is_one_line_not_torchrun_report(tmp_path):
     errors = [x for x in p.stderr.splitlines() if x.startswith("error")]
     assert p.returncode == 1 and len(errors) == 1, p.stderr[-3000:]
     assert "Traceback" not in p.stderr and "ChildFailedError" not in p.stderr and "=====" not in p.stderr
+
+
+def _immutable(folder: Path) -> bool:
+    """chattr +i on `folder` (which holds even for root, unlike chmod); False where it cannot be done."""
+    import shutil
+    import subprocess
+
+    return shutil.which("chattr") is not None and subprocess.run(["chattr", "+i", str(folder)]).returncode == 0
+
+
+def test_a_clip_into_a_folder_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    """-o into a folder nobody may write to (immutable): one line naming what could not be written
+    (the clip's frame folder beside the output), exit 1, and nothing appears there."""
+    import subprocess
+
+    pytest.importorskip("av")
+    from tests.video_helpers import make_clip
+
+    clip = make_clip(tmp_path / "c.mp4", n=3, side=32, audio=False)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    if not _immutable(locked):
+        pytest.skip("chattr +i is not available here")
+    try:
+        one_line(capsys, 1, ["dream", str(clip), "-o", str(locked / "out.mp4"), "-m", "efficientnet_lite0",
+                             "--layer", "stem", "--octaves", "1", "--iterations", "1", "--frame-iterations", "1"],
+                 "locked/out", "not permitted")
+        assert list(locked.iterdir()) == []
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)])
+
+
+def test_a_clip_on_a_full_disk_is_one_line_and_leaves_no_half_video(tmp_path):
+    """The disk fills (RLIMIT_FSIZE: no file over 12 kB) while the built-in brain is built and the
+    clip's frames are written: one line, exit 1, and no out.mp4 (a half-written video never takes
+    the output's name)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("av")
+    from tests.video_helpers import make_clip
+
+    clip = make_clip(tmp_path / "c.mp4", n=6, side=96, audio=False)
+    out = tmp_path / "out" / "o.mp4"
+    out.parent.mkdir()
+    env = {**__import__("os").environ, "ZOO_HOME": str(tmp_path / "home")}
+    p = subprocess.run([sys.executable, "-c", LIMITED, "12000", "dream", str(clip), "-o", str(out), "-m",
+                        "efficientnet_lite0", "--layer", "stem", "--octaves", "1", "--iterations", "1",
+                        "--frame-iterations", "1"], capture_output=True, text=True, timeout=300, env=env)
+    err = p.stderr.strip().splitlines()
+    assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert err[-1].startswith("error: ") and sum(x.startswith("error") for x in err) == 1, p.stderr
+    assert not out.exists()
+
+
+def test_a_missing_dataset_is_refused_before_the_run_folder_or_the_brain(tmp_path, capsys):
+    """No --out folder made, and no brain fetched (offline that was a network error first)."""
+    one_line(capsys, 1, ["train", "--dataset", str(tmp_path / "gone"), "--out", str(tmp_path / "run")],
+             "gone: no such folder")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "home" / "models").exists()
+
+
+def test_info_on_a_fifo_says_what_it_is(tmp_path, capsys):
+    import os
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    one_line(capsys, 1, ["info", str(fifo)], "pipe: not a regular file")

@@ -118,6 +118,8 @@ _FIELDS: dict[str, Callable[[Any], bool]] = {
     "logits": lambda v: v is None or isinstance(v, str),
     "classifier": lambda v: v is None or isinstance(v, str),
     "output": lambda v: v is None or isinstance(v, str),
+    "colour_cov": lambda v: v is None or (isinstance(v, list) and len(v) == 3 and all(
+        isinstance(r, list) and len(r) == 3 and all(isinstance(x, float) for x in r) for r in v)),
 }
 
 

@@ -185,6 +185,14 @@ def _lfw(**kw) -> ImageList:
 NAMED: dict[str, Resolver] = {"arthistory": _arthistory, "lfw": _lfw}
 
 
+def check_exists(dataset: str) -> None:
+    """Refuse a dataset that is neither a named one nor a folder, before a run makes its folder or
+    fetches its brain."""
+    if dataset and dataset not in NAMED and not Path(dataset).expanduser().is_dir():
+        what = "not a folder" if Path(dataset).exists() else "no such folder"
+        raise DatasetError(f"{dataset}: {what} (and not one of: {', '.join(NAMED)})")
+
+
 def resolve(dataset: str, *, label: str = "", **options) -> ImageList:
     """An ImageList for a named dataset (downloaded on first use) or a class-folder path."""
     if dataset in NAMED and not Path(dataset).is_dir():

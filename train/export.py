@@ -61,7 +61,8 @@ def deploy_graph(net: TrainNet, classes: list[str]):
     return keep
 
 
-def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[str, Path], graph) -> dict:
+def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[str, Path], graph,
+               colour_cov: list[list[float]] | None = None) -> dict:
     from zoo.register import local_file
 
     p = net.preprocess
@@ -98,7 +99,7 @@ def card_table(net: TrainNet, cfg: TrainConfig, classes: list[str], files: dict[
         "files": {role: local_file(path) for role, path in files.items()},
         "dream_blobs": dream_blobs,
         "trained_blobs": preview.changed_dream_blobs(graph, src, trained),
-    }
+    } | ({"colour_cov": colour_cov} if colour_cov else {})
 
 
 def export_run(run_dir: Path, name: str, *, register_card: bool = True) -> Exported:
@@ -111,7 +112,7 @@ def export_run(run_dir: Path, name: str, *, register_card: bool = True) -> Expor
     from zoo.registry import user_toml
 
     check_new_name(name)
-    net, cfg, classes, _ = restore(Path(run_dir))
+    net, cfg, classes, state = restore(Path(run_dir))
     cfg.name = name
     graph = deploy_graph(net, classes)
     graph.name = name
@@ -122,7 +123,7 @@ def export_run(run_dir: Path, name: str, *, register_card: bool = True) -> Expor
         convert.write_onnx(graph, tmp / ONNX)
         write_text_atomic(tmp / "labels.txt", "\n".join(classes) + "\n")
     files = {"prototxt": dest / PROTOTXT, "weights": dest / CAFFEMODEL}
-    table = card_table(net, cfg, classes, files, graph)
+    table = card_table(net, cfg, classes, files, graph, state.get("colour_cov"))
     toml = None
     if register_card:
         register_card(name, table)

@@ -45,6 +45,7 @@ class Data:
     train_idx: np.ndarray
     val_idx: np.ndarray
     notes: list[str] = field(default_factory=list)
+    colour_cov: list[list[float]] | None = None  # RGB covariance of the training pictures (the card's colour_cov)
 
 
 @dataclass
@@ -89,7 +90,20 @@ def prepare_data(cfg: TrainConfig, side: int, d: Dist, show: bool) -> Data:
     classes = [source.classes[c] for c in kept]
     notes.append(f"train {len(tr)} / held out {len(va)} images in {len(classes)} classes")
     notes.append("held out per class: " + counts_line(classes, labels[va]))
-    return Data(source, classes, label_map, idx[tr], idx[va], notes)
+    return Data(source, classes, label_map, idx[tr], idx[va], notes, colour_cov(source, idx[tr]))
+
+
+COLOUR_SAMPLE = 64  # training pictures the colour covariance is measured on (evenly spread, every 7th pixel)
+
+
+def colour_cov(source, train_idx: np.ndarray) -> list[list[float]]:
+    """The training pictures' RGB covariance, recorded so a legible dream of this brain draws its
+    colours as the brain saw them (zoo.dream.params.colour_from_covariance)."""
+    from zoo.dream.params import colour_covariance
+
+    picks = np.unique(np.linspace(0, len(train_idx) - 1, min(COLOUR_SAMPLE, len(train_idx))).round().astype(int))
+    cov = colour_covariance(np.asarray(source[int(train_idx[i])]) for i in picks)
+    return [[float(v) for v in row] for row in (cov + cov.T) / 2]
 
 
 def _source(images, side: int, show: bool):
@@ -139,8 +153,10 @@ def evaluate(net: TrainNet, data: Data, netin: NetInput, size: tuple[int, int], 
     return {"val_loss": loss / total, "val_top1": top1 / total, "val_topk": topk / total}
 
 
-def _state(net: TrainNet, opt, it: int, cfg: TrainConfig, classes: list[str], best: float, result) -> dict:
+def _state(net: TrainNet, opt, it: int, cfg: TrainConfig, classes: list[str], best: float, result,
+           colour: list[list[float]] | None = None) -> dict:
     return {
+        "colour_cov": colour,
         "model": net.module.state_dict(),
         "optimizer": opt.state_dict(),
         "iter": it,
@@ -175,6 +191,9 @@ def start_config(cfg: TrainConfig, given: dict, resume: bool) -> tuple[TrainConf
         merged = merge_resume(state["config"], given, str(run_dir / checkpoint.NAME))
         merged.out = str(run_dir)
         return merged, state
+    from zoo.train.datasets import check_exists
+
+    check_exists(cfg.dataset)
     if (run_dir / checkpoint.NAME).exists():
         raise checkpoint.CheckpointError(
             f"{run_dir}: already has a checkpoint; add --resume to continue it or choose another --out"
@@ -385,7 +404,8 @@ def _evaluate(run: Run, done: int, lr: float, row: dict | None) -> dict:
 
 def _checkpoint(run: Run, done: int) -> None:
     """Save atomically, flush the log, render the preview (which never stops training)."""
-    _save(run.run_dir, _state(run.net, run.opt, done, run.cfg, run.data.classes, run.best, run.result), done)
+    _save(run.run_dir, _state(run.net, run.opt, done, run.cfg, run.data.classes, run.best, run.result,
+                                  run.data.colour_cov), done)
     run.last_ckpt = done
     run.book.flush()
     if not run.preview_blob:

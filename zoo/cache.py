@@ -198,7 +198,10 @@ def _ensure_builtin(card: ModelCard, say: Callable[[str], None]) -> None:
         if is_cached(card) and not corrupt_roles(card):
             return
         say(f"building {card.name} from the installed package (first use, no download)")
-        build(d)
+        try:
+            build(d)
+        except OSError as e:  # a full disk or a quota: the build's files are written whole or not at all
+            raise UserError(f"cannot build {card.name} into {d}: {e.strerror or e}") from None
         bad = corrupt_roles(card)
         if bad:
             # Another numeric stack could round differently: keep the files, but say so.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 import typing
 
@@ -79,6 +80,16 @@ def main(argv: list[str] | None = None) -> int:
         return _run(args)
 
 
+# the machine, not zoo, refused: a full disk, a size limit, a quota, a folder nobody may write to
+_MACHINE_REFUSED = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _refused(e: OSError) -> str:
+    """One line for an OSError the user can act on: the file (when the OS named it) and why."""
+    why = e.strerror or str(e)
+    return f"cannot write {e.filename}: {why}" if e.filename else f"a write failed: {why} (is the disk full?)"
+
+
 def _run(args: list[str]) -> int:
     _register_for(args)
     try:
@@ -96,6 +107,11 @@ def _run(args: list[str]) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return 130
+    except OSError as e:
+        if e.errno not in _MACHINE_REFUSED:
+            raise
+        _say(f"error: {_refused(e)}")
+        return 1
     except typer.Exit as e:
         return e.exit_code
     except Exception as e:  # click's usage errors (typer vendors click) carry their own exit code: 2

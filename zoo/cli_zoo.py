@@ -119,6 +119,8 @@ def print_model_card(name: str, as_json: bool = False) -> None:
     path = Path(name)
     if path.is_dir():
         raise UserError(f"{name}: is a folder; give a prototxt file or a model name (see `zoo list`)")
+    if path.exists():  # there, but info took no file: a FIFO, a device, a socket
+        raise UserError(f"{name}: not a regular file; give a prototxt file or a model name (see `zoo list`)")
     if not is_valid_name(name) or (path.suffix and name not in load_registry()):
         raise UserError(f"{name}: no such file, and not a model name (see `zoo list`)")
     if as_json:

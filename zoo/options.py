@@ -189,6 +189,10 @@ class Group:
     def pick(self, names: Iterable[str]) -> list[Option]:
         return [self.by_name[n] for n in names]
 
+    def values(self, given: dict[str, Any]) -> dict[str, Any]:
+        """Every option's value: the given one, else (None or absent) its declared default."""
+        return {o.name: o.default if given.get(o.name) is None else given[o.name] for o in self.options}
+
     def from_cli(self, raw: dict[str, Any]) -> dict[str, Any]:
         """The command's values checked: text as numbers where the option is numeric; UsageError (exit 2,
         one line) on the first refused one."""

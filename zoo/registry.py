@@ -101,6 +101,7 @@ class ModelCard:
     dream_blobs: tuple[DreamBlob, ...] = ()
     scale: float = 1.0
     trained_blobs: tuple[str, ...] = ()  # a fine-tune's blobs that training changed (the rest are the base's)
+    colour_cov: tuple[tuple[float, ...], ...] = ()  # RGB covariance (0..1) of the training pictures; (): ImageNet's
     mean: tuple[float, float, float] | None = None
     resize: int = 256
     transpose: bool = False
@@ -244,6 +245,7 @@ _CARD_KEYS: dict[str, Any] = {
     "input_size": list, "channel_order": str, "scale": (int, float), "mean": list, "resize": int,
     "transpose": bool, "num_classes": int, "output": str, "default_blob": str, "classifier": str,
     "labels": dict, "files": dict, "dream_blobs": list, "trained_blobs": list,
+    "colour_cov": list,
 }
 _REQUIRED = ("title", "task", "license", "origin", "input_size", "channel_order", "num_classes", "output",
              "default_blob", "labels")
@@ -254,6 +256,33 @@ MAX_SIDE = 20_000  # the largest picture any reader accepts (zoo.memory.MAX_PIXE
 
 def _finite(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _colour_cov(v: list, where: str) -> tuple[tuple[float, ...], ...]:
+    """A 3x3 symmetric covariance of finite numbers, its diagonal not negative (a dream's colours
+    are drawn through its square root)."""
+    ok = len(v) == 3 and all(isinstance(r, list) and len(r) == 3 and all(_finite(x) for x in r) for r in v)
+    if not ok or any(v[i][j] != v[j][i] for i in range(3) for j in range(3)) or min(v[i][i] for i in range(3)) < 0:
+        raise RegistryError(f"{where}: colour_cov must be a symmetric 3x3 table of finite numbers (RGB covariance)")
+    return tuple(tuple(float(x) for x in r) for r in v)
+
+
+def _optional(t: dict[str, Any], where: str) -> dict[str, Any]:
+    """The optional keys of a checked card table, as ModelCard fields."""
+    trained = t.get("trained_blobs", [])
+    if not all(isinstance(b, str) for b in trained):
+        raise RegistryError(f"{where}: trained_blobs must be a list of blob names")
+    optional: dict[str, Any] = {k: t[k] for k in ("notes", "builtin", "resize", "transpose", "classifier")
+                                if k in t}
+    if "scale" in t:
+        optional["scale"] = float(t["scale"])
+    if t.get("mean") is not None:
+        optional["mean"] = tuple(float(v) for v in t["mean"])
+    if trained:
+        optional["trained_blobs"] = tuple(trained)
+    if "colour_cov" in t:
+        optional["colour_cov"] = _colour_cov(t["colour_cov"], where)
+    return optional
 
 
 def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
@@ -299,17 +328,7 @@ def parse_card(name: str, table: Mapping[str, Any], source: str) -> ModelCard:
     if labels.file and labels.file not in files:
         raise RegistryError(f"{where}.labels: file {labels.file!r} is not a file of this model")
     blobs = tuple(_dream_blob(b, f"{where}.dream_blobs[{i}]") for i, b in enumerate(t.get("dream_blobs", [])))
-    trained = t.get("trained_blobs", [])
-    if not all(isinstance(b, str) for b in trained):
-        raise RegistryError(f"{where}: trained_blobs must be a list of blob names")
-    optional: dict[str, Any] = {k: t[k] for k in ("notes", "builtin", "resize", "transpose", "classifier")
-                                if k in t}
-    if "scale" in t:
-        optional["scale"] = float(t["scale"])
-    if mean is not None:
-        optional["mean"] = tuple(float(v) for v in mean)
-    if trained:
-        optional["trained_blobs"] = tuple(trained)
+    optional = _optional(t, where)
     return ModelCard(
         name=name, title=t["title"], task=t["task"], license=t["license"], origin=t["origin"],
         input_size=(size[0], size[1]), channel_order=t["channel_order"], num_classes=t["num_classes"],

@@ -21,8 +21,9 @@ from zoo.studio.routes.pages import STATIC
 from zoo.studio.state import DEFAULT_LIMITS, Settings, Studio
 
 __all__ = ["DEFAULT_LIMITS", "Settings", "create_app", "is_loopback"]
-DESCRIPTION = ("Every action of the studio as a JSON endpoint. Jobs (dream, atlas, fetch, train, export) run one "
-               "at a time in a worker process; follow them with `GET /api/jobs/{id}/events` (server-sent events).")
+DESCRIPTION = ("Every action of the studio as a JSON endpoint. Jobs (dream, sound, strokes, journey, atlas, channels, "
+               "fetch, train, export) run one at a time in a worker process; follow them with "
+               "`GET /api/jobs/{id}/events` (server-sent events).")
 
 
 def is_loopback(host: str) -> bool:

@@ -139,15 +139,17 @@ def warm(model: str | None) -> None:
 # --- dream ----------------------------------------------------------------------------------------
 
 
-def recipe_of(spec: dict):
-    """The Recipe a Dream form describes, built as `zoo dream` builds it from its options."""
+def recipe_of(spec: dict, **over):
+    """The Recipe a Dream form describes, built as `zoo dream` builds it from its options (`over`: arguments
+    of run.new_recipe a job sets itself, such as a sound's parameters or a journey's frames)."""
     from zoo.dream import run
 
     params = {k: spec.get(k) for k in ("octaves", "octave_scale", "iterations", "step", "jitter", "tile")}
-    return run.new_recipe(model=spec.get("model"), layers=spec.get("layers") or (), weights=spec.get("weights") or (),
-                          preset=spec.get("preset") or None, params=params, init=spec.get("init") or "image",
-                          input_path=spec.get("input"), guide_path=spec.get("guide"), size=spec.get("size") or None,
-                          seed=int(spec.get("seed") or 0), device=spec.get("device") or "cpu")
+    given = dict(model=spec.get("model"), layers=spec.get("layers") or (), weights=spec.get("weights") or (),
+                 preset=spec.get("preset") or None, params=params, init=spec.get("init") or "image",
+                 input_path=spec.get("input"), guide_path=spec.get("guide"), size=spec.get("size") or None,
+                 seed=int(spec.get("seed") or 0), device=spec.get("device") or "cpu")
+    return run.new_recipe(**{**given, **over})
 
 
 def dream(spec: dict, emit: Emit, ctx: Context) -> dict:
@@ -208,6 +210,47 @@ def atlas(spec: dict, emit: Emit, ctx: Context) -> dict:
     with output.atomic_path(folder / "atlas.json") as tmp:
         tmp.write_text(json.dumps(index, indent=1), encoding="utf-8")
     return {"folder": str(folder), "entries": len(result.entries), "stopped": not result.complete}
+
+
+def channels(spec: dict, emit: Emit, ctx: Context) -> dict:
+    """`zoo atlas --channels BLOB` for one blob (zoo.dream.channels.render, into the same cache): each
+    picture is a `channel` event as soon as it is written; Stop keeps the finished ones, and the next
+    job for the blob starts where this one stopped."""
+    from zoo.dream import channels as ch
+    from zoo.dream import pipeline
+    from zoo.registry import zoo_home
+
+    brain = load_brain(spec["model"])
+    blob = ch.blobs_for(brain, [spec["blob"]])[0]
+    wanted = list(spec.get("channels") or range(brain.channels[blob]))
+    settings, size, seed = ch.SETTINGS.with_(steps=spec.get("iterations")), int(spec.get("size", 128)), int(
+        spec.get("seed", 0))
+    root = zoo_home() / "atlas"
+    where = ch.folder(root, brain, blob, size, settings, seed)
+    batch = int(spec.get("batch") or ch.BATCH)
+    have = {"done": sum(ch.picture(where, c).is_file() for c in wanted)}
+
+    def on_step(step: int, steps: int) -> None:
+        if ctx.stopped():
+            raise KeyboardInterrupt  # the loop keeps what it made; render then stops before writing
+        running = min(batch, len(wanted) - have["done"])
+        emit({"type": "progress", "done": have["done"], "total": len(wanted), "step": step, "steps": steps,
+              "percent": round(100.0 * (have["done"] + running * step / steps) / max(1, len(wanted)), 1)})
+
+    def on_done(d) -> None:
+        have["done"] += 1
+        emit({"type": "channel", "blob": blob, "channel": d.channel, "ref": d.path.relative_to(root).as_posix(),
+              "done": have["done"], "total": len(wanted)})
+
+    emit({"type": "start", "done": have["done"], "total": len(wanted), "percent": 0.0})
+    try:
+        ch.render(brain, blob, root, size=size, settings=settings, seed=seed, batch=batch,
+                  device=pipeline.check_device(spec.get("device") or "cpu"), channels=wanted, on_done=on_done,
+                  on_step=on_step)
+    except KeyboardInterrupt:
+        return {"blob": blob, "pictures": have["done"], "total": len(wanted), "stopped": True}
+    emit({"type": "progress", "done": len(wanted), "total": len(wanted), "percent": 100.0})
+    return {"blob": blob, "pictures": have["done"], "total": len(wanted), "stopped": False}
 
 
 # --- brains ---------------------------------------------------------------------------------------
@@ -296,6 +339,18 @@ def export(spec: dict, emit: Emit, ctx: Context) -> dict:
     return {"model": ex.name, "folder": str(ex.folder)}
 
 
+def _media(kind: str) -> Callable[[dict, Emit, Context], dict]:
+    """A job of zoo.studio.media_jobs (sounds, strokes, journeys), imported when one runs."""
+
+    def job(spec: dict, emit: Emit, ctx: Context) -> dict:
+        from zoo.studio import media_jobs
+
+        return media_jobs.KINDS[kind](spec, emit, ctx)
+
+    return job
+
+
 KINDS: dict[str, Callable[[dict, Emit, Context], dict]] = {
-    "dream": dream, "atlas": atlas, "fetch": fetch, "train": train, "export": export,
+    "dream": dream, "atlas": atlas, "channels": channels, "fetch": fetch, "train": train, "export": export,
+    **{k: _media(k) for k in ("spectrogram", "sound", "strokes", "journey")},
 }

@@ -4,7 +4,7 @@ the OpenAPI schema the page reads its form from."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -16,7 +16,12 @@ MODEL_NAME = Option("name", str, None, "the zoo model name to register", require
 
 DreamRequest = request_model(
     "DreamRequest", "A dream: the fields of `zoo dream` (files are studio references such as uploads/…/photo.png).",
-    [dream.INPUT, *dream.DREAM.pick(dream.STUDIO_FIELDS)], defaults={"init": "image", "seed": 0, "device": "cpu"})
+    [dream.INPUT, *dream.DREAM.pick(dream.STUDIO_FIELDS), *dream.DREAM.pick(dream.STUDIO_MEDIA_FIELDS)],
+    defaults={"init": "image", "seed": 0, "device": "cpu"})
+
+SpectrogramRequest = request_model(
+    "SpectrogramRequest", "The spectrogram picture a sound dream starts from (the worker decodes the sound).",
+    [dream.INPUT, *dream.SOUND.pick(("n_fft", "hop", "freq_scale", "stereo"))])
 
 # The training options the studio offers (the rest keep TrainConfig's defaults).
 TRAIN_FIELDS = ("dataset", "model", "label", "max_iter", "batch", "micro_batch", "base_lr", "lr_policy", "augment",
@@ -33,6 +38,16 @@ AtlasRequest = request_model(
     dream.ATLAS.pick(("model", "start", "size", "octaves", "iterations", "step", "seed", "blobs")),
     defaults={"start": "noise", "size": 128, "octaves": 2, "iterations": 5, "step": 1.5, "seed": 0},
     extra={"device": (Literal["cpu", "cuda"], "cpu")})
+
+ChannelsRequest = request_model(
+    "ChannelsRequest", "`zoo atlas --channels BLOB`: every channel's picture of one blob (or the channels "
+    "listed), cached in $ZOO_HOME/atlas; pictures already there are kept.",
+    dream.ATLAS.pick(("model", "size", "iterations", "seed", "batch")),
+    defaults={"size": 128, "iterations": 64, "seed": 0, "batch": 16},
+    extra={"blob": (str, Field(description="a dreamable blob of the brain", min_length=1, max_length=500)),
+           "channels": (list[Annotated[int, Field(ge=0, le=1_000_000)]] | None,
+                        Field(None, max_length=4096, description="only these channels (default: every one)")),
+           "device": (Literal["cpu", "cuda"], "cpu")})
 
 ImportRequest = request_model(
     "ImportRequest", "`zoo convert --name`: uploaded Caffe files registered as a zoo model.", [MODEL_NAME],

@@ -17,7 +17,7 @@ from zoo.studio.worker import JobStore
 
 MB = 1 << 20
 DEFAULT_LIMITS = {"image": 64 * MB, "prototxt": 4 * MB, "weights": 2048 * MB, "mean": 64 * MB, "labels": 4 * MB,
-                  "png": 64 * MB}
+                  "png": 64 * MB, "sound": 512 * MB, "svg": 32 * MB}
 UPLOAD_KINDS = tuple(DEFAULT_LIMITS)
 
 

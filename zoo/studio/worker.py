@@ -161,7 +161,7 @@ class JobStore:
     def _last_brain(self) -> str:
         """The brain the worker loads before its first job: the last one dreamt with, else the built-in."""
         for job in sorted(self.jobs.values(), key=lambda j: j.created, reverse=True):
-            if job.kind in ("dream", "atlas") and job.spec.get("model"):
+            if job.kind in ("dream", "atlas", "channels", "sound", "strokes", "journey") and job.spec.get("model"):
                 return str(job.spec["model"])
         return "efficientnet_lite0"
 

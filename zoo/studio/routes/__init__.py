@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from zoo.studio.routes import atlas, brains, dream, files, jobs, pages, train
+from zoo.studio.routes import atlas, brains, channels, dream, files, jobs, media, pages, train
 
-ROUTERS = [pages.router, files.router, brains.router, dream.router, atlas.router, train.router, jobs.router]
+ROUTERS = [pages.router, files.router, brains.router, dream.router, atlas.router, channels.router, train.router,
+           jobs.router, media.router]

@@ -8,6 +8,7 @@ import shutil
 from fastapi import APIRouter, Query
 
 from zoo.errors import UserError
+from zoo.studio.graph_layout import layout
 from zoo.studio.models import ImportRequest
 from zoo.studio.paths import area, safe_name, studio_dir, studio_file
 from zoo.studio.routes.atlas import atlas_index
@@ -167,5 +168,7 @@ def graph_json(g, card, size: tuple[int, int]) -> dict:
                               "shape": list(shapes.get(b, ())), "dreamable": len(shapes.get(b, ())) == 4})
         for t in layer.tops:
             writer[t] = layer.name
+    shapes_json = {b: list(v) for b, v in shapes.items()}
+    dreamable = {b for b, s in shapes_json.items() if len(s) == 4 and s[2] * s[3] > 1 and b not in g.inputs}
     return {"model": card.name, "size": [size[1], size[0]], "layers": layers, "edges": edges,
-            "outputs": list(g.outputs), "shapes": {b: list(v) for b, v in shapes.items()}}
+            "outputs": list(g.outputs), "shapes": shapes_json, "layout": layout(layers, edges, shapes_json, dreamable)}

@@ -9,6 +9,7 @@ import uuid
 from fastapi import APIRouter
 
 from zoo.errors import UserError
+from zoo.studio import media
 from zoo.studio.models import DreamRequest
 from zoo.studio.paths import area, ref_of, safe_name, studio_file
 from zoo.studio.routes.files import ref_or_none
@@ -29,8 +30,9 @@ def presets() -> dict:
 
 @router.post("/api/dream", tags=["dream"])
 def dream(req: DreamRequest, studio: StudioDep) -> dict:
-    """Queue a dream (what `zoo dream` runs); the result PNG in outputs/ carries its recipe."""
-    from zoo.dream import geometry, starts
+    """Queue a dream (what `zoo dream` runs): a still (its PNG carries the recipe), a sound (a WAV with its
+    record), a stroke dream (an SVG) or a journey through the layers (an animated WebP), by its options."""
+    from zoo.dream import starts
     from zoo.dream.presets import get_preset
     from zoo.registry import get_card
 
@@ -43,18 +45,25 @@ def dream(req: DreamRequest, studio: StudioDep) -> dict:
     if kind == "image" and inp is None:
         raise UserError("no input image given (or use --init noise|gradient|color)")
     guide = studio.picture(req.guide) if req.guide else None
-    if req.size:
-        try:
-            geometry.scaled_size(100, 100, req.size)
-        except ValueError as e:
-            raise UserError(f"--size: {e}") from None
+    _check_size(req.size)
     if len(req.weights) > len(req.layers):
         raise UserError("more weights than layers")
-    out = area("outputs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}.png"
+    job = media.job_kind(req, inp)
+    out = area("outputs") / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}{media.OUTPUTS[job]}"
     spec = {**req.model_dump(), "input": str(inp) if inp else None, "guide": str(guide) if guide else None,
             "output": str(out)}
-    title = f"dream {req.model or 'default'} {' '.join(req.layers)}".strip()
-    return studio.store.submit("dream", spec, title).public()
+    title = f"{'dream' if job == 'dream' else job} {req.model or 'default'} {' '.join(req.layers)}".strip()
+    return studio.store.submit(job, media.job_spec(job, spec), title).public()
+
+
+def _check_size(size: str | None) -> None:
+    from zoo.dream import geometry
+
+    if size:
+        try:
+            geometry.scaled_size(100, 100, size)
+        except ValueError as e:
+            raise UserError(f"--size: {e}") from None
 
 
 @router.get("/api/gallery", tags=["gallery"])

@@ -17,6 +17,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
 
 from zoo.errors import UserError
+from zoo.studio import media
 from zoo.studio.guard import error
 from zoo.studio.paths import area, ref_of, safe_name, studio_file
 from zoo.studio.state import UPLOAD_KINDS, StudioDep
@@ -99,43 +100,57 @@ async def recipe_of(request: Request, studio: StudioDep) -> dict:
 def file(ref: str, format: Literal["png", "jpeg", "tiff"] | None = None,  # noqa: A002
          thumb: int | None = Query(None, ge=16, le=1024)):
     """A studio file (uploads, outputs, atlases, runs); `format` converts a picture for download,
-    `thumb` gives a small JPEG."""
+    `thumb` gives a small JPEG. Pictures, sounds and videos are served as themselves, anything else (an
+    SVG, text) as a download that cannot run in the studio's origin (zoo.studio.media.safe_file)."""
     path = studio_file(ref, ("uploads", "outputs", "atlases", "runs"))
     if thumb:
         return Response(thumbnail(path, thumb), media_type="image/jpeg", headers={"Cache-Control": "max-age=60"})
     if format:
         return converted(path, format)
-    return FileResponse(path)
+    return media.safe_file(path)
 
 
 # --- helpers (server side, no torch) --------------------------------------------------------------
 
 
+def _image(path: Path) -> dict:
+    from zoo.dream.starts import check_image_file
+
+    h, w = check_image_file(path)  # header and structure only: the worker decodes (issue 21)
+    return {"width": int(w), "height": int(h)}
+
+
+def _png(path: Path) -> dict:
+    from zoo.dream.recipe import read_recipe
+
+    info = _image(path)
+    read_recipe(path)
+    return info
+
+
+def _prototxt(path: Path) -> dict:
+    from zoo import convert
+
+    g = convert.load_net(path)
+    return {"layers": len(g.layers), "net": g.name}
+
+
+def _mean(path: Path) -> dict:
+    from zoo import convert
+
+    return {"shape": list(convert.read_mean(path).shape)}
+
+
+VALIDATORS = {"image": _image, "png": _png, "prototxt": _prototxt, "mean": _mean,
+              "labels": lambda path: {"classes": len(read_labels(path))},
+              "weights": lambda path: {},  # read with their prototxt at import (the converter needs both)
+              **media.VALIDATORS}  # sound and svg: headers only, the worker decodes and renders
+
+
 def validate(kind: str, path: Path, name: str) -> dict:
     """Read an upload with the CLI's reader for its kind; a UserError names what is wrong."""
-    if kind in ("image", "png"):
-        from zoo.dream.starts import check_image_file
-
-        h, w = check_image_file(path)  # header and structure only: the worker decodes (issue 21)
-        info = {"width": int(w), "height": int(h)}
-        if kind == "png":
-            from zoo.dream.recipe import read_recipe
-
-            read_recipe(path)
-        return info
-    if kind == "prototxt":
-        from zoo import convert
-
-        g = convert.load_net(path)
-        return {"layers": len(g.layers), "net": g.name}
-    if kind == "mean":
-        from zoo import convert
-
-        m = convert.read_mean(path)
-        return {"shape": list(m.shape)}
-    if kind == "labels":
-        return {"classes": len(read_labels(path))}
-    return {}  # weights: read with their prototxt at import (the converter needs both)
+    media.check_suffix(kind, name)
+    return VALIDATORS[kind](path)
 
 
 def read_labels(path: Path) -> list[str]:

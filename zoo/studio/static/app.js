@@ -166,9 +166,10 @@ $("dream-class").addEventListener("keydown", (ev) => {
 function setInput(ref, name) {
   $("dream-input").value = ref || "";
   $("dream-input-name").textContent = ref ? name || ref : "no image";
-  const t = $("dream-input-thumb");
-  t.hidden = !ref; if (ref) t.src = fileUrl(ref, "?thumb=64");
   if (ref) $("dream-init").value = "image";
+  const t = $("dream-input-thumb");
+  if (window.zooMedia && zooMedia.input(ref, t)) return;  // a sound or an SVG: media.js shows it
+  t.hidden = !ref; if (ref) t.src = fileUrl(ref, "?thumb=64");
 }
 $("dream-image-file").addEventListener("change", async (ev) => {
   const f = ev.target.files[0]; if (!f) return;
@@ -201,7 +202,7 @@ $("dream-preset").addEventListener("change", () => {
 function dreamSpec() {
   const num = (id) => $(id).value === "" ? null : Number($(id).value);
   const kind = $("dream-init").value; const arg = $("dream-init-arg").value.trim();
-  return {
+  const spec = {
     input: $("dream-input").value || null, init: kind === "image" || !arg ? kind : `${kind}:${arg}`,
     model: $("dream-model").value || null, layers: layersOf(),
     weights: $("dream-weights").value.split(";").map((s) => s.trim()).filter(Boolean).map(Number),
@@ -209,13 +210,15 @@ function dreamSpec() {
     iterations: num("dream-iterations"), step: num("dream-step"), jitter: num("dream-jitter"), tile: num("dream-tile"),
     size: $("dream-size").value.trim() || null, seed: num("dream-seed") || 0, preset: $("dream-preset").value || null,
   };
+  return window.zooMedia ? zooMedia.spec(spec) : spec;  // a sound's, stroke dream's or journey's fields
 }
 
 function dreamProgress(p) {
   if (!p || p.percent == null) return;
   $("dream-progress").value = p.percent;
-  const where = p.octave ? `octave ${p.octave}/${p.octaves} · step ${p.step}/${p.steps}` +
-    (p.tiles > 1 ? ` · tile ${p.tile}/${p.tiles}` : "") + " · " : "";
+  const part = p.frame ? `frame ${p.frame}/${p.frames} · ` : p.chunk ? `chunk ${p.chunk}/${p.chunks} · ` : "";
+  const where = part + (p.octave ? `octave ${p.octave}/${p.octaves} · step ${p.step}/${p.steps}` +
+    (p.tiles > 1 ? ` · tile ${p.tile}/${p.tiles}` : "") + " · " : "");
   $("dream-progress-text").textContent = `${where}${p.percent}%` + (p.eta_s != null && p.percent < 100 ? ` · ETA ${fmtEta(p.eta_s)}` : "");
 }
 
@@ -247,6 +250,7 @@ function attachDream(job) {
 }
 
 function showResult(result, state) {
+  if (window.zooMedia && zooMedia.result(result, state)) return;  // a sound, an SVG or a journey (media.js)
   if (!result || !result.image) return;
   dream.result = result;
   const ref = result.ref || ("outputs/" + result.image.split("/").pop());
@@ -356,57 +360,6 @@ loaders.brains = async () => {
     box.append(card);
   }
 };
-
-async function showGraph(name) {
-  const view = $("graph-view"); view.textContent = "";
-  $("graph-title").textContent = name;
-  const size = $("dream-size").value.match(/^(\d+)(?:x(\d+))?$/);
-  const q = size ? `?width=${size[1]}&height=${size[2] || size[1]}` : "";
-  let g;
-  try { g = await api(`/api/brains/${encodeURIComponent(name)}/graph${q}`); }
-  catch (e) {
-    try { g = await api(`/api/brains/${encodeURIComponent(name)}/graph`); } catch (e2) { view.append(el("p", { class: "error", text: e2.message })); return; }
-  }
-  $("graph-title").textContent = `${name} at ${g.size.join("×")}`;
-  // ranks: a layer sits one row below the lowest of the layers it reads from
-  const rank = {}; const byRank = [];
-  const into = {};
-  for (const e of g.edges) (into[e.to] = into[e.to] || []).push(e.from);
-  for (const l of g.layers) {
-    const r = Math.max(-1, ...(into[l.name] || []).map((n) => rank[n] ?? -1)) + 1;
-    rank[l.name] = r; (byRank[r] = byRank[r] || []).push(l.name);
-  }
-  const W = 170, H = 26, GX = 40, GY = 34;
-  const pos = {};
-  byRank.forEach((names, r) => names.forEach((n, i) => { pos[n] = { x: 20 + i * (W + GX), y: 20 + r * (H + GY) }; }));
-  const width = 40 + Math.max(...byRank.map((n) => n.length)) * (W + GX) + 160;
-  const svg = svgEl("svg", { width, height: 40 + byRank.length * (H + GY) });
-  const types = Object.fromEntries(g.layers.map((l) => [l.name, l.type]));
-  for (const e of g.edges) {
-    const a = pos[e.from], b = pos[e.to]; if (!a || !b) continue;
-    const x1 = a.x + W / 2, y1 = a.y + H, x2 = b.x + W / 2, y2 = b.y;
-    svg.append(svgEl("path", { class: "edge", d: `M${x1},${y1} C${x1},${y1 + 20} ${x2},${y2 - 20} ${x2},${y2}` }));
-    if (!e.blob.includes("@")) {
-      const t = svgEl("text", { class: "graph-blob", x: (x1 + x2) / 2 + 6, y: (y1 + y2) / 2 + 4, "data-blob": e.blob });
-      t.textContent = `${e.blob} ${e.shape.slice(1).join("×")}`;
-      t.addEventListener("click", () => {
-        $("dream-model").value = name;
-        loadBlobs().then(() => { if (!layersOf().includes(e.blob)) setLayers([...layersOf(), e.blob]); });
-        for (const o of svg.querySelectorAll(".graph-blob")) o.classList.toggle("selected", o.dataset.blob === e.blob);
-        toast(`${e.blob} selected for the dream`);
-      });
-      svg.append(t);
-    }
-  }
-  for (const l of g.layers) {
-    const p = pos[l.name];
-    const grp = svgEl("g", { class: "layer " + types[l.name], transform: `translate(${p.x},${p.y})` });
-    grp.append(svgEl("rect", { width: W, height: H, rx: 4 }));
-    const t = svgEl("text", { x: 6, y: 17 }); t.textContent = `${l.name} · ${l.type}`.slice(0, 30);
-    grp.append(t); svg.append(grp);
-  }
-  view.append(svg);
-}
 
 async function uploadIf(id, kind) {
   const f = $(id).files[0];

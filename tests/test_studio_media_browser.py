@@ -1,0 +1,77 @@
+"""Sounds and vectors in a real browser (Debian's headless Chromium against a real uvicorn server): a sound
+uploaded shows its spectrogram and plays in an <audio>, its dream plays beside it; a stroke dream's SVG is
+drawn by the page and offered as a download; an SVG that carries script, opened in a frame of the studio,
+never runs (it is served as a sandboxed download)."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("selenium")
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
+from test_studio_browser import by_id, fill, shot, studio, wait  # noqa: E402, F401 - studio is the fixture
+from test_studio_media import a_sound  # noqa: E402
+
+SCRIPTED = ('<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16">'
+            '<script>parent.document.title = "ran"</script><rect width="16" height="16"/></svg>')
+
+
+def js(d, expr: str):
+    return d.execute_script(f"return {expr}")
+
+
+def test_a_sound_and_a_stroke_dream_in_the_browser(studio, tmp_path):  # noqa: F811
+    d, home, _, shots = studio
+    wait(d, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-media") == "1")
+    # an SVG that carries script, opened in a frame of the studio: served as a sandboxed download, it never runs
+    ref = d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        upload("svg", new File([arguments[0]], "scripted.svg")).then((u) => done(u.ref), (e) => done(e.message));""",
+                                 SCRIPTED)
+    assert ref.startswith("uploads/"), ref
+    d.execute_script("const f = document.createElement('iframe'); f.src = fileUrl(arguments[0]);"
+                     "document.body.append(f);", ref)
+    time.sleep(2)
+    assert d.title == "zoo studio"  # its script never ran in the studio's origin
+    d.execute_script("document.querySelector('iframe').remove()")
+    d.get_log("browser")  # (a blocked script may be logged: that is the point)
+
+    by_id(d, "media-file").send_keys(str(a_sound(tmp_path / "voice.wav")))
+    wait(d, lambda d: by_id(d, "dream-input").get_attribute("value").endswith("voice.wav"))
+    assert by_id(d, "media-sound").is_displayed() and not by_id(d, "media-make").is_displayed()
+    wait(d, lambda d: js(d, "(i => !i.hidden && i.complete && i.naturalHeight)(document.getElementById('media-spec-in'))")
+         == 513)  # the spectrogram the worker made: n_fft 1024 gives 513 rows
+    wait(d, lambda d: js(d, "document.getElementById('media-audio-in').duration || 0") > 0)  # the <audio> reads it
+    for k, v in (("dream-layers", "block2/output"), ("dream-octaves", 1), ("dream-iterations", 1)):
+        fill(d, k, v)
+    by_id(d, "dream-run").click()
+    wait(d, lambda d: by_id(d, "media-result").is_displayed())
+    wait(d, lambda d: js(d, "document.getElementById('media-audio-b').duration || 0") > 0)
+    a, b = js(d, "document.getElementById('media-audio-a').duration"), js(d, "document.getElementById('media-audio-b')"
+                                                                             ".duration")
+    assert abs(a - b) < 0.01, (a, b)  # the dream is as long as its input
+    wait(d, lambda d: js(d, "document.getElementById('media-spec-b').naturalWidth") > 0)
+    assert by_id(d, "dl-media").get_attribute("download").endswith(".wav")
+    shot(d, shots, "sound", at="media-result")
+
+    by_id(d, "dream-clear-input").click()
+    Select(by_id(d, "dream-init")).select_by_value("noise")
+    Select(by_id(d, "media-kind")).select_by_value("strokes")
+    for k, v in (("media-strokes", 20), ("dream-iterations", 2), ("dream-size", 64)):
+        fill(d, k, v)
+    by_id(d, "dream-run").click()
+    wait(d, lambda d: by_id(d, "media-result").is_displayed()
+         and (by_id(d, "dl-media").get_attribute("download") or "").endswith(".svg"))
+    wait(d, lambda d: js(d, "document.getElementById('dream-preview').naturalWidth") == 64)  # drawn by the <img>
+    href = by_id(d, "dl-media").get_attribute("href")
+    got = d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        fetch(arguments[0]).then(async (r) => done([r.headers.get("content-disposition"), await r.text()]));""", href)
+    assert got[0].startswith("attachment") and len(ET.fromstring(got[1]).findall(
+        ".//{http://www.w3.org/2000/svg}path")) == 20
+    shot(d, shots, "strokes", at="media-result")

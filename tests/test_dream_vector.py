@@ -221,7 +221,7 @@ def test_tampered_journey_record_is_one_line(tmp_path, capsys, part, needle):
 def test_journey_hands_over_from_the_shallow_blob_to_the_deep(home, tmp_path):
     """A tiny journey block2 -> block14 from a photo, decoded by PyAV and judged by OpenCV dnn (the
     Caffe files, not zoo's net): each blob's gain is its mean square activation over the photo's;
-    the deep blob's gain relative to the shallow one's rises from the first frame to the last."""
+    the deep blob's gain relative to the shallow one's is highest on the last frame, by a margin."""
     av = pytest.importorskip("av")
     from skimage import data
 
@@ -229,9 +229,10 @@ def test_journey_hands_over_from_the_shallow_blob_to_the_deep(home, tmp_path):
     Image.fromarray(data.chelsea()).resize((96, 96), Image.LANCZOS).save(photo)
     out = tmp_path / "j.mp4"
     assert main(["dream", str(photo), "-o", str(out), "-m", MODEL, "--layer-path", "block2/output,block14/output",
-                 "--frames", "5", "--zoom", "1.05", "--octaves", "1", "--iterations", "3", "--step", "2"]) == 0
+                 "--frames", "5", "--zoom", "1.05", "--octaves", "1", "--iterations", "6", "--step", "2"]) == 0
     frames = _decoded(av, out)
     start = np.asarray(Image.open(photo).convert("RGB"))
     ratio = [(_cv_activation(f, "block14/output") / _cv_activation(start, "block14/output"))
              / (_cv_activation(f, "block2/output") / _cv_activation(start, "block2/output")) for f in frames]
-    assert len(frames) == 5 and ratio[-1] > 1.3 * ratio[0], ratio
+    # measured 0.91 0.85 0.73 0.89 1.19: the last frame, all deep, favours the deep blob most
+    assert len(frames) == 5 and ratio[-1] > 1.2 * max(ratio[:-1]), ratio

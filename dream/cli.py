@@ -140,6 +140,8 @@ def _clip(a: SimpleNamespace, given: list[Path]) -> Callable[[], None] | None:
     if a.recipe is not None:
         if a.recipe.suffix.lower() == ".svg":  # a stroke dream: painted again
             return lambda: vector_cli.reproduce_strokes(a.recipe, a.output, a.device, out, err, progress_bar)
+        if video.is_clip_recipe(a.recipe) and vector_cli.is_journey(a.recipe):  # a journey's: its frames again
+            return lambda: vector_cli.reproduce_journey(a.recipe, given, a.output, a.device, out, err)
         if video.is_clip_recipe(a.recipe):  # a clip's record: the whole clip again
             return lambda: video_cli.reproduce_cmd(a.recipe, given, a.output, a.device, out, err)
         if sound.is_recipe(a.recipe):  # a sound's record: the same sound dream again

@@ -3,10 +3,13 @@
 Each frame dreams on a zoomed (and turned) copy of the frame before it, as dream/sequence.py
 does, with the objective's weights cross-faded along a path of blobs (`--layer-path A,B,C`, or
 `all`: every dreamable blob, shallow to deep), so the film starts in the first blob and ends in
-the last. Frames are written as numbered PNGs the moment they are finished, beside a run.json,
+the last. Each blob's term is divided by its own pull on the start (the mean absolute gradient it
+gives the start image, as dream/legible.py balances several layers), recorded in the recipe's
+`balance`: unscaled, a shallow blob's large activations would outpull a deep one through every
+cross-fade. Frames are written as numbered PNGs the moment they are finished, beside a run.json,
 and the next frame starts from the written 8-bit frame: a rerun of the same command skips what is
 there and ends with the same frames as an uninterrupted run (dream/video.py's frames folder and
-encoder are reused).
+encoder are reused). The video carries the run's record, so `--recipe journey.mp4` dreams it again.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
-from zoo.dream import run, sequence, video
+from zoo.dream import legible, pipeline, run, sequence, video
 from zoo.dream.brain import Brain, load_brain
 from zoo.dream.objectives import parse_target
 from zoo.dream.output import to_uint8, write_image
@@ -28,6 +31,7 @@ from zoo.dream.recipe import Recipe
 from zoo.errors import UserError
 
 FPS = 24.0  # frames a second of a journey when --fps is not given
+DEEP_STEPS = 8  # the path's last frame gets this many times the steps of its first (--iterations: the mean)
 
 
 def layer_weights(frame: int, frames: int, layers: int) -> list[float]:
@@ -37,6 +41,17 @@ def layer_weights(frame: int, frames: int, layers: int) -> list[float]:
         return [1.0] + [0.0] * (layers - 1)
     t = frame / (frames - 1) * (layers - 1)
     return [max(0.0, 1.0 - abs(t - i)) for i in range(layers)]
+
+
+def frame_iterations(frame: int, frames: int, layers: int, iterations: int) -> int:
+    """Steps an octave for `frame`: rising evenly along the path, the last frame getting DEEP_STEPS
+    times the first's, `iterations` on average (so the film costs what a constant one would). A deep
+    blob moves the picture far less a step than a shallow one, and a shallow blob's texture, once
+    grown, stays (measured: with 2 steps a frame throughout it stayed in charge till the last frames)."""
+    if layers == 1 or frames == 1:
+        return iterations
+    share = 2 * (1 + (DEEP_STEPS - 1) * frame / (frames - 1)) / (1 + DEEP_STEPS)
+    return max(1, round(iterations * share))
 
 
 def layer_path(brain: Brain, text: str) -> list[str]:
@@ -54,22 +69,72 @@ def layer_path(brain: Brain, text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class JourneyJob:
-    """A journey's record (run.json and the video's comment): the recipe, its path and frame rate."""
+    """A journey's record (run.json and the video's comment): the recipe (its `balance` holds each
+    blob's scale, in path order), the path, the frame rate and the encoder's settings."""
 
     recipe: Recipe
     path: tuple[str, ...]
     fps: float
+    codec: str | None = None
+    crf: int = 18
 
     def to_json(self) -> str:
-        return json.dumps({"recipe": json.loads(self.recipe.to_json()), "journey": {"path": list(self.path),
-                                                                                  "fps": self.fps}}, sort_keys=True)
+        journey = {"path": list(self.path), "fps": self.fps, "codec": self.codec, "crf": self.crf}
+        return json.dumps({"recipe": json.loads(self.recipe.to_json()), "journey": journey}, sort_keys=True)
 
     def frame_recipe(self, k: int) -> Recipe:
-        """Frame k's own recipe: the blobs it dreams on with their weights, and its seed."""
-        w = layer_weights(k, self.recipe.frames, len(self.path))
-        on = [(b, x) for b, x in zip(self.path, w) if x > 0]
-        return self.recipe.with_(layers=tuple(b for b, _ in on), weights=tuple(round(x, 6) for _, x in on),
-                                 seed=self.recipe.seed + k, frames=1)
+        """Frame k's own recipe: the blobs it dreams on with their weights and scales, its steps and seed."""
+        n, layers = self.recipe.frames, len(self.path)
+        w = layer_weights(k, n, layers)
+        params = self.recipe.params.with_(iterations=frame_iterations(k, n, layers, self.recipe.params.iterations))
+        scales = self.recipe.balance or (1.0,) * len(self.path)
+        on = [(b, x, s) for b, x, s in zip(self.path, w, scales) if x > 0]
+        return self.recipe.with_(layers=tuple(b for b, _, _ in on), weights=tuple(round(x, 6) for _, x, _ in on),
+                                 balance=tuple(s for _, _, s in on) if self.recipe.balance else (),
+                                 seed=self.recipe.seed + k, frames=1, params=params)
+
+
+def is_record(path: Path) -> bool:
+    """Whether `--recipe PATH` names a journey: a video, run.json, frames folder or animation whose
+    run record has a `journey` part (a clip's record is reproduced by dream/video_cli.py)."""
+    if not video.is_clip_recipe(path):
+        return False
+    try:
+        data = json.loads(video.read_video_recipe(path) or "null")
+    except (UserError, ValueError, RecursionError, OSError):
+        return False
+    return isinstance(data, dict) and "journey" in data
+
+
+def _checked(part: dict, source: str) -> dict:
+    """A record's `journey` part, each field checked (one line naming the first bad one)."""
+    part = {"codec": None, "crf": 18, **part}
+    ok = {"path": lambda v: isinstance(v, list) and 0 < len(v) <= 10_000 and all(isinstance(b, str) and b for b in v),
+          "fps": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.01 <= v <= 1e4,
+          "codec": lambda v: v is None or (isinstance(v, str) and 0 < len(v) < 64),
+          "crf": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 63}
+    if set(part) != set(ok):
+        raise UserError(f"{source}: journey recipe field 'journey' must hold {', '.join(ok)}")
+    for key, good in ok.items():
+        if not good(part[key]):
+            raise UserError(f"{source}: journey recipe field 'journey.{key}' is not valid ({part[key]!r})")
+    return part
+
+
+def read_job(path: Path) -> JourneyJob:
+    """The journey a video (or its run.json, frames folder or animation) records, every field checked."""
+    text = video.read_video_recipe(path)
+    try:
+        data = json.loads(text) if text is not None else None
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict) or set(data) != {"recipe", "journey"} or not isinstance(data["journey"], dict):
+        raise UserError(f"{path}: carries no zoo journey recipe (recipe and journey)")
+    part = _checked(data["journey"], str(path))
+    rec = Recipe.from_json(json.dumps(data["recipe"]), str(path))
+    if list(rec.layers) != part["path"]:
+        raise UserError(f"{path}: journey recipe's layers differ from its path")
+    return JourneyJob(rec, tuple(part["path"]), float(part["fps"]), part["codec"], part["crf"])
 
 
 @dataclass
@@ -90,18 +155,38 @@ def check(rec: Recipe, path_text: str, target: Path, brain: Brain | None = None)
     return brain, layer_path(brain, path_text)
 
 
+def scales(brain: Brain, start: np.ndarray, blobs: Sequence[str], device: str) -> tuple[float, ...]:
+    """Each blob's pull on the start image (legible.pulls): what its term is divided by."""
+    targets = pipeline.objective_targets(brain, pipeline.targets_for(brain, blobs), start.shape[:2])
+    return legible.pulls(brain, start, targets, device)
+
+
+def plan(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, codec: str | None = None, crf: int = 18,
+         brain: Brain | None = None, reproduce: bool = False) -> tuple[run.Prepared, JourneyJob]:
+    """The checked journey: its start prepared and its record, with each blob's scale measured on the
+    start (or, given in `rec.balance` for the whole path, as recorded)."""
+    brain, blobs = check(rec, path_text, target, brain)
+    prep = run.prepare(rec.with_(layers=tuple(blobs), weights=(), balance=()), brain=brain, reproduce=reproduce)
+    given = rec.balance if len(rec.balance) == len(blobs) else ()
+    if rec.balance and not given:
+        raise UserError(f"recipe: {len(rec.balance)} balance scales for a path of {len(blobs)} blobs")
+    balance = given or scales(brain, prep.start, blobs, rec.device)
+    return prep, JourneyJob(prep.recipe.with_(weights=(), balance=balance), tuple(blobs), float(fps), codec, crf)
+
+
 def run_journey(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, codec: str | None = None,
                 crf: int = 18, say: Callable[[str], None] = lambda s: None,
                 on_frame: Callable[[int, int, Sequence[str]], None] | None = None,
                 on_progress: Callable[[run.Update], None] | None = None,
-                stop: threading.Event | None = None, brain: Brain | None = None) -> JourneyRun:
+                stop: threading.Event | None = None, brain: Brain | None = None,
+                reproduce: bool = False) -> JourneyRun:
     """Dream the journey frame by frame into the frames folder, then encode `target` from it.
 
     `on_frame(k, n, blobs)` is called before frame k (from 0) is dreamt; `stop` ends the run after
-    the current step, keeping the finished frames (a rerun resumes)."""
-    brain, blobs = check(rec, path_text, target, brain)
-    prep = run.prepare(rec.with_(layers=tuple(blobs), weights=()), brain=brain)
-    job = JourneyJob(prep.recipe.with_(weights=()), tuple(blobs), float(fps))
+    the current step, keeping the finished frames (a rerun resumes). With `reproduce` (--recipe) the
+    brain's weights must be the recipe's."""
+    prep, job = plan(rec, path_text, target, fps=fps, codec=codec, crf=crf, brain=brain, reproduce=reproduce)
+    brain = prep.brain
     folder = video.frames_folder(target)
     video.prepare_folder(folder, job, True, say)  # type: ignore[arg-type]  # it needs only to_json
     written = skipped = 0
@@ -122,12 +207,11 @@ def run_journey(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, 
         out8 = to_uint8(done.image)
         write_image(path, out8, frame_rec)
         prev, written = out8.astype(np.float32), written + 1
-    write_output(target, folder, job, prep.start.shape[:2], codec, crf)
+    write_output(target, folder, job, prep.start.shape[:2])
     return JourneyRun(job, folder, written, skipped, False)
 
 
-def write_output(target: Path, folder: Path, job: JourneyJob, size: tuple[int, int], codec: str | None,
-                 crf: int) -> None:
+def write_output(target: Path, folder: Path, job: JourneyJob, size: tuple[int, int]) -> None:
     """The finished frames as a video, an animation, or (a folder target) left as they are."""
     n = job.recipe.frames
     if video.frames_folder(target) == target:
@@ -136,5 +220,5 @@ def write_output(target: Path, folder: Path, job: JourneyJob, size: tuple[int, i
         sequence.write_animation(target, list(video.finished_frames(folder, n)), job.fps)
         return
     video.write_video(target, video.finished_frames(folder, n), Fraction(job.fps).limit_denominator(1001), size,
-                      codec=codec, crf=crf, comment=job.to_json())
+                      codec=job.codec, crf=job.crf, comment=job.to_json())
 

@@ -28,24 +28,29 @@ STEPS = 200  # default ascent steps of a stroke dream (--iterations sets them)
 MAX_STROKES = 20_000
 LR_POINTS = 1.0 / 256  # of the long side per step: a pixel at 256
 LR_LOGITS = 0.05
+REACH = 0.15  # of the long side: how far a stroke's control points may lie from its first
 
 
 @dataclass(frozen=True)
 class StrokeOptions:
     """What a stroke dream adds to a Recipe: how many strokes, over the photo or not, their widths
-    (fractions of the long side) and the edge's softness in pixels."""
+    (fractions of the long side), the edge's softness in pixels, and how far a stroke's control
+    points may lie from its first (a fraction of the long side; None, in records made before it: free)."""
 
     count: int = 400
     underlay: bool = False
     min_width: float = 0.002
     max_width: float = 0.03
     soft: float = 1.0
+    reach: float | None = REACH
 
     def check(self) -> StrokeOptions:
         if not 1 <= self.count <= MAX_STROKES:
             raise UserError(f"--strokes {self.count}: choose 1 to {MAX_STROKES}")
         if not 0 < self.min_width < self.max_width <= 1 or not 0 < self.soft <= 16:
             raise UserError("stroke widths must satisfy 0 < min < max <= 1, softness 0..16 pixels")
+        if self.reach is not None and not 0 < self.reach <= 2:
+            raise UserError(f"stroke reach {self.reach}: choose a fraction of the long side in (0, 2]")
         return self
 
 
@@ -67,8 +72,9 @@ def first_strokes(start: np.ndarray, opts: StrokeOptions, seed: int, from_photo:
     side = max(h, w)
     rng = np.random.default_rng(seed)
     lo, hi = opts.min_width * side, opts.max_width * side
-    return strokes.random_strokes(opts.count, (h, w), rng, width=(lo, lo + (hi - lo) / 3),
-                                  colours=start if from_photo else None)
+    first = strokes.random_strokes(opts.count, (h, w), rng, width=(lo, lo + (hi - lo) / 3),
+                                   colours=start if from_photo else None)
+    return first if opts.reach is None else strokes.within(first, opts.reach * side)
 
 
 def background_of(start: np.ndarray, opts: StrokeOptions) -> torch.Tensor:
@@ -91,9 +97,10 @@ def paint(net, objective: Objective, pre, start: np.ndarray, opts: StrokeOptions
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed + 1)
     param = strokes.StrokeParam(first_strokes(start, opts, seed, from_photo), opts.min_width * side,
-                                opts.max_width * side).to(device)
+                                opts.max_width * side, None if opts.reach is None else opts.reach * side).to(device)
     bg = background_of(start, opts).to(device)
-    rates = {"points": LR_POINTS * side, "width_logit": LR_LOGITS, "rgba_logit": LR_LOGITS}
+    rates = {"points": LR_POINTS * side, "anchor": LR_POINTS * side, "offset": LR_POINTS * side,
+             "width_logit": LR_LOGITS, "rgba_logit": LR_LOGITS}
     moments: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     interrupted = False
     try:
@@ -159,9 +166,11 @@ def read_job(path: str | Path) -> tuple[Recipe, StrokeOptions]:
     rec = Recipe.from_json(json.dumps(data["recipe"]), str(path))
     fields = set(StrokeOptions.__dataclass_fields__)
     opts = data["strokes"]
+    opts = {"reach": None, **opts} if isinstance(opts, dict) else opts  # records made before reach: free points
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
     if set(opts) != fields or not isinstance(opts["count"], int) or not isinstance(opts["underlay"], bool) or \
-            not all(isinstance(opts[k], (int, float)) and not isinstance(opts[k], bool)
-                    for k in ("min_width", "max_width", "soft")):
+            not all(number(opts[k]) for k in ("min_width", "max_width", "soft")) or \
+            not (opts["reach"] is None or number(opts["reach"])):
         raise UserError(f"{path}: its stroke options are not valid")
     return rec, StrokeOptions(**opts).check()
 

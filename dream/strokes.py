@@ -167,20 +167,54 @@ def _tiles(curves: Tensor, half: Tensor, rgba: Tensor, index: Tensor, valid: Ten
 
 
 class StrokeParam(torch.nn.Module):
-    """Free parameters for N strokes: points as they are, widths and colours through sigmoids, so any
-    optimiser step leaves a drawable picture (widths within [min_width, max_width], colours in 0..1)."""
+    """Free parameters for N strokes, so any optimiser step leaves a drawable picture: widths within
+    [min_width, max_width] and colours in 0..1 through sigmoids; with `reach` (canvas units) each
+    stroke's first point is free and the other three lie within `reach` of it (see `bounded`), so
+    no stroke stretches across the canvas (long strokes reach many tiles: slow, and rarely the dream's
+    point). Without `reach` the points are free (recipes made before it)."""
 
-    def __init__(self, strokes: Strokes, min_width: float, max_width: float) -> None:
+    def __init__(self, strokes: Strokes, min_width: float, max_width: float, reach: float | None = None) -> None:
         super().__init__()
         self.min_width, self.max_width = float(min_width), float(max_width)
+        self.reach = None if reach is None else float(reach)
         share = ((strokes.width - self.min_width) / (self.max_width - self.min_width)).clamp(1e-3, 1 - 1e-3)
-        self.points = torch.nn.Parameter(strokes.points.clone())
+        if self.reach is None:
+            self.points = torch.nn.Parameter(strokes.points.clone())
+        else:
+            self.anchor = torch.nn.Parameter(strokes.points[:, :1].clone())
+            self.offset = torch.nn.Parameter(unbounded(strokes.points[:, 1:] - strokes.points[:, :1], self.reach))
         self.width_logit = torch.nn.Parameter(torch.logit(share))
         self.rgba_logit = torch.nn.Parameter(torch.logit(strokes.rgba.clamp(1e-3, 1 - 1e-3)))
 
     def forward(self) -> Strokes:
         width = self.min_width + (self.max_width - self.min_width) * torch.sigmoid(self.width_logit)
-        return Strokes(self.points, width, torch.sigmoid(self.rgba_logit))
+        if self.reach is None:
+            points = self.points
+        else:
+            points = torch.cat([self.anchor, self.anchor + bounded(self.offset, self.reach)], dim=1)
+        return Strokes(points, width, torch.sigmoid(self.rgba_logit))
+
+
+def bounded(offset: Tensor, reach: float) -> Tensor:
+    """Offsets (..., 2) squashed into the disc of radius `reach`, direction kept: length r becomes
+    reach·tanh(r/reach) (the identity for short offsets, smooth everywhere)."""
+    r = offset.square().sum(-1, keepdim=True).add(EPS).sqrt()
+    return offset * (reach * torch.tanh(r / reach) / r)
+
+
+def unbounded(offset: Tensor, reach: float, room: float = 0.95) -> Tensor:
+    """The inverse of `bounded`, offsets first shortened to `room`·reach (so the inverse is finite)."""
+    r = offset.square().sum(-1, keepdim=True).add(EPS).sqrt()
+    short = r.clamp(max=room * reach)
+    return offset * (reach * torch.atanh(short / reach) / r)
+
+
+def within(strokes: Strokes, reach: float, room: float = 0.95) -> Strokes:
+    """The strokes with every control point within `room`·reach of its first one (direction kept)."""
+    off = strokes.points[:, 1:] - strokes.points[:, :1]
+    r = off.square().sum(-1, keepdim=True).add(EPS).sqrt()
+    points = torch.cat([strokes.points[:, :1], strokes.points[:, :1] + off * (r.clamp(max=room * reach) / r)], 1)
+    return Strokes(points, strokes.width, strokes.rgba)
 
 
 def random_strokes(count: int, size: tuple[int, int], rng: np.random.Generator, *, reach: float = 0.06,

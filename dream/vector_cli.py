@@ -35,7 +35,7 @@ def strokes_cmd(rec: Recipe, opts, target: Path | None, out, err, progress_bar, 
 
 
 def journey_cmd(rec: Recipe, path_text: str, target: Path | None, fps: float | None, codec: str | None, crf: int,
-                out, err) -> None:
+                out, err, reproduce: bool = False) -> None:
     """`zoo dream IN -o journey.mp4 --frames N --zoom Z --layer-path A,B,C|all`: the journey, resumable."""
     from zoo.dream import journey
 
@@ -57,7 +57,7 @@ def journey_cmd(rec: Recipe, path_text: str, target: Path | None, fps: float | N
 
         done = journey.run_journey(rec, path_text, target, fps=fps or journey.FPS, codec=codec, crf=crf,
                                    say=lambda s: err.print(s, markup=False), on_frame=on_frame,
-                                   on_progress=on_progress, brain=brain)
+                                   on_progress=on_progress, brain=brain, reproduce=reproduce)
         if not done.interrupted:
             bar.update(task, completed=rec.frames)
     if done.interrupted:
@@ -80,3 +80,30 @@ def reproduce_strokes(recipe: Path, target: Path | None, device: str | None, out
         rec = rec.with_(input=str(Path(where).resolve()))
     strokes_cmd(rec, opts, target or recipe.with_name(f"{recipe.stem}-again.svg"), out, err, progress_bar,
                 reproduce=True)
+
+
+def is_journey(recipe: Path) -> bool:
+    from zoo.dream import journey
+
+    return journey.is_record(recipe)
+
+
+def reproduce_journey(recipe: Path, given: list[Path], target: Path | None, device: str | None, out, err) -> None:
+    """`zoo dream --recipe journey.mp4 [PHOTO] [-o again.mp4]`: the journey again from its record (the
+    same frames on the CPU), from its own start photo (found by its checksum) or from PHOTO."""
+    from zoo.dream import journey, pipeline
+    from zoo.dream.recipe import file_sha256, locate
+
+    if len(given) > 1:
+        raise UserError("--recipe reproduces one journey; give at most one INPUT")
+    job = journey.read_job(recipe)
+    rec = job.recipe.with_(device=pipeline.check_device(device or job.recipe.device))
+    if given:
+        rec = rec.with_(input=str(given[0].resolve()), input_sha256=file_sha256(given[0]))
+    elif rec.input:
+        where = locate(rec.input, recipe, "input", rec.input_sha256)
+        rec = rec.with_(input=str(Path(where).resolve()))
+    if target is None:
+        target = recipe.with_name(f"{recipe.stem}-again{recipe.suffix}") if recipe.suffix else \
+            recipe.with_name(f"{recipe.name}-again")
+    journey_cmd(rec, ",".join(job.path), target, job.fps, job.codec, job.crf, out, err, reproduce=True)

@@ -1,6 +1,6 @@
 """Issue 24's acceptance, measured outside zoo: SVG in, stroke dreams out, the journey through the layers.
 
-    python scripts/measure_vector.py [--part svg strokes journey] [--work DIR] [--docs]
+    python scripts/measure_vector.py [--part svg strokes journey reach] [--work DIR] [--docs]
 
 - svg: an Adwaita icon (Debian's adwaita-icon-theme) rasterised by zoo (resvg) and by CairoSVG at
   2000 px, mean |difference|; then `zoo dream ICON.svg --size 2000` runs and its output is 2000 wide.
@@ -12,9 +12,12 @@
   activation, against 400 random strokes drawn the way the dream starts them (three other seeds,
   same renderers).
 - journey: `zoo dream chelsea.png -o journey.mp4 --frames 48 --zoom 1.02 --fps 12 --layer-path
-  block2/output,block7/output,block14/output` at 256 px; PyAV counts the frames and the rate, OpenCV
-  dnn measures each decoded frame's mean square activation at the first and last blob, as a gain
-  over the start image; the first frames must gain more at the shallow blob, the last at the deep.
+  block2/output,block7/output,block14/output` at 256 px with JOURNEY_ARGS (or --journey-args,
+  --journey-path); PyAV counts the decoded frames and the rate, OpenCV dnn measures each decoded
+  frame's mean square activation at the shallow and the deep blob as a gain over the start photo's
+  at the same blob; the first frames should gain more at the shallow blob, the last at the deep.
+- reach: the stroke SVG just painted (run `strokes` first) against docs/img/vector-strokes.svg:
+  how far control points lie from their stroke's first, and one rasterise + backward pass.
 
 `--docs` writes docs/img/vector-strokes.svg and docs/img/journey.webp from these runs. The machine
 is shared: run it under `nice`. Prints one line per measurement.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -134,25 +138,58 @@ def part_strokes(work: Path, docs: bool) -> None:
         (ROOT / "docs" / "img" / "vector-strokes.svg").write_text(text)
 
 
-def part_journey(work: Path, docs: bool) -> None:
+def stroke_cost(text: str, repeats: int = 3) -> tuple[float, float, float]:
+    """A stroke SVG's strokes read back from their paths: the mean and largest distance of a control point
+    from its stroke's first (px), and the seconds one rasterise + backward pass of them takes at 256 px."""
+    import re
+    import time
+
+    import torch
+    from zoo.dream import strokes
+
+    rows = [list(map(float, m)) for m in re.findall(r'd="M([-\d.]+) ([-\d.]+)C([-\d.]+) ([-\d.]+) ([-\d.]+) '
+                                                     r'([-\d.]+) ([-\d.]+) ([-\d.]+)"', text)]
+    widths = [float(w) for w in re.findall(r'stroke-width="([\d.]+)"', text)]
+    pts = torch.tensor(rows).reshape(-1, 4, 2)
+    reach = (pts[:, 1:] - pts[:, :1]).norm(dim=-1)
+    best = float("inf")
+    for _ in range(repeats):
+        p = pts.clone().requires_grad_(True)
+        s = strokes.Strokes(p, torch.tensor(widths), torch.full((len(rows), 4), 0.8))
+        t = time.perf_counter()
+        strokes.rasterise(s, (256, 256), torch.full((3, 256, 256), 0.5)).sum().backward()
+        best = min(best, time.perf_counter() - t)
+    return float(reach.mean()), float(reach.max()), best
+
+
+def part_reach(work: Path) -> None:
+    """The strokes just painted (work/strokes.svg) against the committed docs/img/vector-strokes.svg."""
+    for name, path in (("this run", work / "strokes.svg"), ("docs/img", ROOT / "docs" / "img" / "vector-strokes.svg")):
+        mean, top, secs = stroke_cost(path.read_text())
+        print(f"reach: {name}: control points {mean:.1f} px from their stroke's first on average, at most "
+              f"{top:.1f}; rasterise + backward {secs:.2f} s at 256 px (best of 3)", flush=True)
+
+
+JOURNEY_ARGS = "--octaves 1 --iterations 4 --step 2"  # the settings the docs report; --journey-args changes them
+
+
+def part_journey(work: Path, docs: bool, extra: str = JOURNEY_ARGS, path: str = f"{SHALLOW},{MIDDLE},{DEEP}") -> None:
     import av
 
     start = photo(work / "chelsea.png", 256)
     zoo("dream", str(start), "-o", "journey.mp4", "--frames", "48", "--zoom", "1.02", "--fps", "12", "-m", MODEL,
-        "--layer-path", f"{SHALLOW},{MIDDLE},{DEEP}", "--octaves", "1", "--iterations", "2", "--step", "2",
-        "--size", "256", cwd=work)
+        "--layer-path", path, "--size", "256", *shlex.split(extra), cwd=work)
     with av.open(str(work / "journey.mp4")) as c:
         s = c.streams.video[0]
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(s)]
         rate = s.average_rate
     print(f"journey: journey.mp4 has {len(frames)} frames at {float(rate):g} fps, {frames[0].shape[1]}x"
           f"{frames[0].shape[0]}", flush=True)
-    net = cv_net()
-    first = np.asarray(Image.open(start).convert("RGB"))
-    base = {b: activation(net, first, b)[0] for b in (SHALLOW, DEEP)}
-    gains = np.array([[activation(net, f, b)[0] / base[b] for b in (SHALLOW, DEEP)] for f in frames])
-    for k in (0, 1, 2, 3, 23, 24, 44, 45, 46, 47):
+    gains = journey_gains(frames, np.asarray(Image.open(start).convert("RGB")))
+    for k in (0, 1, 2, 3, 7, 15, 23, 31, 39, 40, 43, 44, 45, 46, 47):
         print(f"journey: frame {k + 1:2d}: gain {SHALLOW} {gains[k, 0]:.2f}, {DEEP} {gains[k, 1]:.2f}", flush=True)
+    print("journey: the larger gain, frame by frame (s shallow, d deep): "
+          + "".join("s" if g[0] > g[1] else "d" for g in gains), flush=True)
     head, tail = gains[:8], gains[-8:]
     print(f"journey: first 8 frames favour {SHALLOW} in {(head[:, 0] > head[:, 1]).sum()}/8; last 8 favour {DEEP} "
           f"in {(tail[:, 1] > tail[:, 0]).sum()}/8", flush=True)
@@ -162,18 +199,29 @@ def part_journey(work: Path, docs: bool) -> None:
                       duration=round(2000 / float(rate)), quality=70)
 
 
+def journey_gains(frames: list[np.ndarray], first: np.ndarray) -> np.ndarray:
+    """(frames, 2): each frame's mean square activation at the shallow and the deep blob (OpenCV dnn),
+    divided by the start photo's at the same blob."""
+    net = cv_net()
+    base = {b: activation(net, first, b)[0] for b in (SHALLOW, DEEP)}
+    return np.array([[activation(net, f, b)[0] / base[b] for b in (SHALLOW, DEEP)] for f in frames])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--part", nargs="*", default=["svg", "strokes", "journey"])
     ap.add_argument("--work", type=Path)
     ap.add_argument("--docs", action="store_true")
+    ap.add_argument("--journey-args", default=JOURNEY_ARGS, help="zoo dream options of the journey")
+    ap.add_argument("--journey-path", default=f"{SHALLOW},{MIDDLE},{DEEP}", help="its --layer-path")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="vector-"))
     work.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("ZOO_HOME", str(work / "home"))
     for part in args.part:
         {"svg": lambda: part_svg(work), "strokes": lambda: part_strokes(work, args.docs),
-         "journey": lambda: part_journey(work, args.docs)}[part]()
+         "journey": lambda: part_journey(work, args.docs, args.journey_args, args.journey_path),
+         "reach": lambda: part_reach(work)}[part]()
 
 
 if __name__ == "__main__":

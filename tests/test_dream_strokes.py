@@ -151,3 +151,22 @@ def test_adam_step_matches_the_paper_on_one_number():
     m = (0.9 * 0.1 * 0.5 + 0.1 * -0.5) / (1 - 0.81)
     v = (0.999 * 0.001 * 0.25 + 0.001 * 0.25) / (1 - 0.999 ** 2)
     assert p.item() == pytest.approx(1.1 + 0.1 * m / (v ** 0.5 + 1e-8), abs=1e-6)
+
+
+def test_reach_keeps_control_points_near_the_first():
+    """With a reach, the parametrisation starts at the strokes it was given (shortened to the reach)
+    and no step, however large, carries a control point farther than the reach from its first."""
+    rng = np.random.default_rng(7)
+    s = strokes.random_strokes(30, (64, 64), rng, reach=0.3)
+    near = strokes.within(s, 10.0)
+    off = (s.points[:, 1:] - s.points[:, :1]).norm(dim=-1)
+    kept = (near.points[:, 1:] - near.points[:, :1]).norm(dim=-1)
+    assert off.max() > 10 and kept.max() <= 9.5 + 1e-4  # some were longer; all shortened to 0.95 reach
+    short = off <= 9.5
+    torch.testing.assert_close(kept[short], off[short])
+    param = strokes.StrokeParam(near, 0.5, 6.0, reach=10.0)
+    torch.testing.assert_close(param().points, near.points, atol=1e-4, rtol=0)
+    with torch.no_grad():
+        param.offset.add_(torch.tensor(rng.normal(0, 500, size=param.offset.shape), dtype=torch.float32))
+    pts = param().points
+    assert (pts[:, 1:] - pts[:, :1]).norm(dim=-1).max() <= 10.0 + 1e-4

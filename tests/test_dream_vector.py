@@ -5,6 +5,7 @@ its resumable frames."""
 from __future__ import annotations
 
 import io
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -42,6 +43,14 @@ def test_layer_weights_walk_the_path_at_an_even_pace():
     for k in range(9):
         assert sum(journey.layer_weights(k, 9, 4)) == pytest.approx(1.0)
     assert journey.layer_weights(3, 5, 1) == [1.0]
+
+
+def test_deeper_frames_get_more_steps_and_the_mean_is_asked():
+    steps = [journey.frame_iterations(k, 48, 3, 10) for k in range(48)]
+    assert steps == sorted(steps) and (steps[0], steps[-1]) == (2, 18)  # 10·2/9 and 10·16/9, rounded
+    assert abs(sum(steps) / 48 - 10) < 0.1
+    assert journey.frame_iterations(0, 48, 3, 1) == 1  # never none
+    assert journey.frame_iterations(7, 9, 1, 10) == 10  # one blob: no walk, no ramp
 
 
 # --- SVG in ---------------------------------------------------------------------------------------
@@ -173,3 +182,57 @@ def test_journey_bad_usage_is_one_line(home, tmp_path, capsys, extra, needle):
         args += ["--layer-path", "stem,block2/output"]
     _one_line(capsys, 1, args, needle)
     assert not (tmp_path / "j.mp4").exists()
+
+
+def _decoded(av, path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+
+
+def test_journey_recipe_in_the_video_dreams_the_same_frames(home, tmp_path):
+    """`--recipe j.mp4 -o again.mp4` reads the record in the video's metadata (the path, the blobs'
+    scales, the rate) and makes frames that decode identical; a clip-less record is one line."""
+    av = pytest.importorskip("av")
+    out, again = tmp_path / "j.mp4", tmp_path / "again.mp4"
+    assert main(["dream", "--init", "noise", "--size", "64", "-m", MODEL, "--layer-path", "stem,block2/output",
+                 "--frames", "3", "--zoom", "1.1", "--fps", "5", "--octaves", "1", "--iterations", "2",
+                 "-o", str(out)]) == 0
+    job = journey.read_job(out)
+    assert job.path == ("stem", "block2/output") and job.fps == 5.0 and len(job.recipe.balance) == 2
+    assert main(["dream", "--recipe", str(out), "-o", str(again)]) == 0
+    first, second = _decoded(av, out), _decoded(av, again)
+    assert len(first) == 3 and all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert [p.read_bytes() for p in sorted((tmp_path / "j-frames").glob("*.png"))] == \
+        [p.read_bytes() for p in sorted((tmp_path / "again-frames").glob("*.png"))]
+
+
+@pytest.mark.parametrize("part,needle", [({"path": [], "fps": 12}, "journey.path"),
+                                         ({"path": ["stem"], "fps": -1}, "journey.fps"),
+                                         ({"path": ["stem"], "fps": 12, "crf": "x"}, "journey.crf"),
+                                         ({"path": ["stem"], "fps": 12, "cmd": "rm"}, "'journey'")])
+def test_tampered_journey_record_is_one_line(tmp_path, capsys, part, needle):
+    folder = tmp_path / "j-frames"
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps({"recipe": {}, "journey": part}))
+    _one_line(capsys, 1, ["dream", "--recipe", str(folder / "run.json"), "-o", str(tmp_path / "a.mp4")], needle)
+    assert not (tmp_path / "a.mp4").exists() and not (tmp_path / "a-frames").exists()
+
+
+def test_journey_hands_over_from_the_shallow_blob_to_the_deep(home, tmp_path):
+    """A tiny journey block2 -> block14 from a photo, decoded by PyAV and judged by OpenCV dnn (the
+    Caffe files, not zoo's net): each blob's gain is its mean square activation over the photo's;
+    the deep blob's gain relative to the shallow one's is highest on the last frame, by a margin."""
+    av = pytest.importorskip("av")
+    from skimage import data
+
+    photo = tmp_path / "cat.png"
+    Image.fromarray(data.chelsea()).resize((96, 96), Image.LANCZOS).save(photo)
+    out = tmp_path / "j.mp4"
+    assert main(["dream", str(photo), "-o", str(out), "-m", MODEL, "--layer-path", "block2/output,block14/output",
+                 "--frames", "5", "--zoom", "1.05", "--octaves", "1", "--iterations", "6", "--step", "2"]) == 0
+    frames = _decoded(av, out)
+    start = np.asarray(Image.open(photo).convert("RGB"))
+    ratio = [(_cv_activation(f, "block14/output") / _cv_activation(start, "block14/output"))
+             / (_cv_activation(f, "block2/output") / _cv_activation(start, "block2/output")) for f in frames]
+    # measured 0.91 0.85 0.73 0.89 1.19: the last frame, all deep, favours the deep blob most
+    assert len(frames) == 5 and ratio[-1] > 1.2 * max(ratio[:-1]), ratio

@@ -1,9 +1,9 @@
 """The journey through the layers: a zoom sequence whose objective moves from blob to blob.
 
 Each frame dreams on a zoomed (and turned) copy of the frame before it, as dream/sequence.py
-does, with the objective's weights cross-faded along a path of blobs (`--layer-path A,B,C`, or
-`all`: every dreamable blob, shallow to deep), so the film starts in the first blob and ends in
-the last. Each blob's term is divided by its own pull on the start (the mean absolute gradient it
+does, with the objective walked along a path of blobs (`--layer-path A,B,C`, or `all`: every
+dreamable blob, shallow to deep): resting on each blob for a share of the frames, cross-faded
+between them, so the film starts in the first blob and ends in the last. Each blob's term is divided by its own pull on the start (the mean absolute gradient it
 gives the start image, as dream/legible.py balances several layers), recorded in the recipe's
 `balance`: unscaled, a shallow blob's large activations would outpull a deep one through every
 cross-fade. Frames are written as numbered PNGs the moment they are finished, beside a run.json,
@@ -32,15 +32,26 @@ from zoo.errors import UserError
 
 FPS = 24.0  # frames a second of a journey when --fps is not given
 DEEP_STEPS = 8  # the path's last frame gets this many times the steps of its first (--iterations: the mean)
+HOLD = 0.4  # share of a new journey's frames spent resting on a blob (a record without `hold` reads as 0)
 
 
-def layer_weights(frame: int, frames: int, layers: int) -> list[float]:
+def layer_weights(frame: int, frames: int, layers: int, hold: float = 0.0) -> list[float]:
     """Each layer's weight at `frame` (from 0) of `frames`: the path is walked at an even pace and
-    each weight is a tent around its layer's moment, so neighbours cross-fade and weights sum to 1."""
+    each weight is a tent around its layer's moment, so neighbours cross-fade and weights sum to 1.
+    With `hold` > 0 that share of the frames rests on the blobs themselves (hold/layers each), the
+    rest cross-fades: a deep blob needs frames of its own to show (measured on the journey)."""
     if layers == 1 or frames == 1:
         return [1.0] + [0.0] * (layers - 1)
-    t = frame / (frames - 1) * (layers - 1)
+    t = path_position(frame / (frames - 1), layers, hold)
     return [max(0.0, 1.0 - abs(t - i)) for i in range(layers)]
+
+
+def path_position(u: float, layers: int, hold: float) -> float:
+    """Where on the path (0 .. layers-1) the share `u` (0 .. 1) of the frames stands: stations of
+    hold/layers each, joined by even fades."""
+    rest, fade = hold / layers, (1.0 - hold) / (layers - 1)
+    i = min(layers - 1, int(u // (rest + fade)))
+    return min(layers - 1.0, i + max(0.0, u - i * (rest + fade) - rest) / fade)
 
 
 def frame_iterations(frame: int, frames: int, layers: int, iterations: int) -> int:
@@ -77,15 +88,16 @@ class JourneyJob:
     fps: float
     codec: str | None = None
     crf: int = 18
+    hold: float = HOLD
 
     def to_json(self) -> str:
-        journey = {"path": list(self.path), "fps": self.fps, "codec": self.codec, "crf": self.crf}
+        journey = {"path": list(self.path), "fps": self.fps, "codec": self.codec, "crf": self.crf, "hold": self.hold}
         return json.dumps({"recipe": json.loads(self.recipe.to_json()), "journey": journey}, sort_keys=True)
 
     def frame_recipe(self, k: int) -> Recipe:
         """Frame k's own recipe: the blobs it dreams on with their weights and scales, its steps and seed."""
         n, layers = self.recipe.frames, len(self.path)
-        w = layer_weights(k, n, layers)
+        w = layer_weights(k, n, layers, self.hold)
         params = self.recipe.params.with_(iterations=frame_iterations(k, n, layers, self.recipe.params.iterations))
         scales = self.recipe.balance or (1.0,) * len(self.path)
         on = [(b, x, s) for b, x, s in zip(self.path, w, scales) if x > 0]
@@ -108,11 +120,12 @@ def is_record(path: Path) -> bool:
 
 def _checked(part: dict, source: str) -> dict:
     """A record's `journey` part, each field checked (one line naming the first bad one)."""
-    part = {"codec": None, "crf": 18, **part}
+    part = {"codec": None, "crf": 18, "hold": 0.0, **part}  # records from before `hold` walked without rests
     ok = {"path": lambda v: isinstance(v, list) and 0 < len(v) <= 10_000 and all(isinstance(b, str) and b for b in v),
           "fps": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0.01 <= v <= 1e4,
           "codec": lambda v: v is None or (isinstance(v, str) and 0 < len(v) < 64),
-          "crf": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 63}
+          "crf": lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 63,
+          "hold": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v < 1}
     if set(part) != set(ok):
         raise UserError(f"{source}: journey recipe field 'journey' must hold {', '.join(ok)}")
     for key, good in ok.items():
@@ -134,7 +147,8 @@ def read_job(path: Path) -> JourneyJob:
     rec = Recipe.from_json(json.dumps(data["recipe"]), str(path))
     if list(rec.layers) != part["path"]:
         raise UserError(f"{path}: journey recipe's layers differ from its path")
-    return JourneyJob(rec, tuple(part["path"]), float(part["fps"]), part["codec"], part["crf"])
+    return JourneyJob(rec, tuple(part["path"]), float(part["fps"]), part["codec"], part["crf"],
+                      float(part["hold"]))
 
 
 @dataclass

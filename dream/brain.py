@@ -283,10 +283,14 @@ def load_brain(name: str | None) -> Brain:
 
 
 def _say(message: str) -> None:
-    """Messages of model resolution as zoo.events notes; the fallback note is said once per cache, short."""
+    """Messages of model resolution as zoo.events notes; the fallback note is said once per cache, short,
+    and after it the default brain's fetch attempt is not announced again (each run tried it anew and
+    said "fetching" before dreaming with the built-in, which read as a download that never came)."""
     from zoo import api, cache, events
     from zoo.io import write_text_atomic
 
+    if message == f"fetching {api.DEFAULT_MODEL} (not cached yet)" and (cache.zoo_home() / ".fallback-noted").exists():
+        return
     if message.startswith(f"note: {api.DEFAULT_MODEL} is not available"):
         marker = cache.zoo_home() / ".fallback-noted"
         if marker.exists():

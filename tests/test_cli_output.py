@@ -153,3 +153,22 @@ def test_pack_draws_a_readable_bar_on_an_80_column_terminal(tmp_path: Path):
     lines = screen_lines(on_terminal("data", "pack", str(tmp_path / "set"), "--size", "16"))
     bars = [line for line in lines if "packing" in line]
     assert bars and "12/12" in bars[-1] and max(len(line) for line in bars) <= 80, lines
+
+
+def test_the_offline_fallback_is_said_once_and_not_announced_as_a_fetch_again(tmp_path: Path):
+    """No network (every request sent to a closed port through the proxy variables): the first
+    default dream says in one line that the built-in brain dreams instead; later ones say nothing of
+    bvlc_googlenet (they used to print "fetching bvlc_googlenet" on every run)."""
+    from skimage import data
+
+    photo = tmp_path / "coffee.png"
+    Image.fromarray(data.coffee()[::8, ::8]).save(photo)
+    env = {**os.environ, "ZOO_HOME": str(tmp_path / "home"), "http_proxy": "http://127.0.0.1:1",
+           "https_proxy": "http://127.0.0.1:1", "HTTP_PROXY": "http://127.0.0.1:1", "HTTPS_PROXY": "http://127.0.0.1:1"}
+    env.pop("no_proxy", None), env.pop("NO_PROXY", None)
+    runs = [subprocess.run([*ZOO, "dream", str(photo), "-o", str(tmp_path / f"d{k}.png"), "--octaves", "1",
+                            "--iterations", "1"], capture_output=True, text=True, timeout=300, env=env)
+            for k in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    assert "bvlc_googlenet cannot be fetched, so the built-in efficientnet_lite0 dreams instead" in runs[0].stderr
+    assert "bvlc_googlenet" not in runs[1].stderr and "on efficientnet_lite0" in runs[1].stderr, runs[1].stderr

@@ -1,15 +1,16 @@
 """The journey through the layers: a zoom sequence whose objective moves from blob to blob.
 
-Each frame dreams on a zoomed (and turned) copy of the frame before it, as dream/sequence.py
-does, with the objective walked along a path of blobs (`--layer-path A,B,C`, or `all`: every
-dreamable blob, shallow to deep): resting on each blob for a share of the frames, cross-faded
-between them, so the film starts in the first blob and ends in the last. Each blob's term is
-divided by its own pull on the start (the mean absolute gradient it gives the start image, as dream/legible.py balances several layers), recorded in the recipe's
-`balance`: unscaled, a shallow blob's large activations would outpull a deep one through every
-cross-fade. Frames are written as numbered PNGs the moment they are finished, beside a run.json,
-and the next frame starts from the written 8-bit frame: a rerun of the same command skips what is
-there and ends with the same frames as an uninterrupted run (dream/video.py's frames folder and
-encoder are reused). The video carries the run's record, so `--recipe journey.mp4` dreams it again.
+Each frame dreams on a zoomed (and turned) copy of the frame before it, as dream/sequence.py does,
+with the objective walked along a path of blobs (`--layer-path A,B,C`, or `all`: every dreamable
+blob, shallow to deep): resting on each blob for a share of the frames, cross-faded between them, so
+the film starts in the first blob and ends in the last. Each blob's term is divided by its own pull
+on the start (the mean absolute gradient it gives the start image, as dream/legible.py balances
+several layers), recorded in the recipe's `balance`: unscaled, a shallow blob's large activations
+would outpull a deep one through every cross-fade. Frames are written as numbered PNGs the moment
+they are finished, beside a run.json, and the next frame starts from the written 8-bit frame: a
+rerun of the same command skips what is there and ends with the same frames as an uninterrupted run
+(dream/video.py's frames folder and encoder are reused). The video carries the run's record, so
+`--recipe journey.mp4` dreams it again.
 """
 
 from __future__ import annotations

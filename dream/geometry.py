@@ -58,6 +58,8 @@ def scaled_size(height: int, width: int, spec: str) -> tuple[int, int]:
     """Parse `--size` ("W" keeps the aspect ratio, "WxH" sets both, in pixels or as a print:
     `18x18in@300`) into (height, width)."""
     text = print_size(spec)[0].lower().strip()
+    if height < 1 or width < 1:
+        raise ValueError(f"a picture of {width}x{height} pixels cannot be scaled to {spec!r}")
     try:
         if "x" in text:
             w_text, h_text = text.split("x", 1)

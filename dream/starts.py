@@ -31,9 +31,13 @@ def image_size(path: str | Path) -> tuple[int, int]:
     try:
         with Image.open(path) as im:
             w, h = im.size
+            if w < 1 or h < 1:  # PIL's HDF5 stub opens a file with HDF5's magic as 0x0
+                raise UserError(f"{path}: declares {w}x{h} pixels ({im.format or 'unknown'}), not a picture")
             if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation turns it a quarter
                 w, h = h, w
             return h, w
+    except UserError:
+        raise
     except Exception as e:  # noqa: BLE001 - load_image gives the one-line reason
         _refuse(path, e)
     raise AssertionError

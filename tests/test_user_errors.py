@@ -334,3 +334,20 @@ def test_info_on_a_fifo_says_what_it_is(tmp_path, capsys):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     one_line(capsys, 1, ["info", str(fifo)], "pipe: not a regular file")
+
+
+@pytest.mark.parametrize("command", [["dream", "--size", "24"], ["dream"], ["classify"]])
+def test_a_picture_that_declares_no_pixels_is_one_line(tmp_path, capsys, command):
+    """A JPEG behind HDF5's eight magic bytes opens in PIL as a 0x0 image (its HDF5 stub); with
+    --size that was a ZeroDivisionError traceback (found by scripts/fuzz_cli.py)."""
+    from PIL import Image
+
+    jpeg = tmp_path / "a.jpg"
+    Image.new("RGB", (8, 8), "red").save(jpeg)
+    odd = tmp_path / "odd.jpg"
+    odd.write_bytes(b"\x89HDF\r\n\x1a\n" + jpeg.read_bytes())
+    out = tmp_path / "out.png"
+    args = [command[0], str(odd), "-m", "efficientnet_lite0", *command[1:]] + (["-o", str(out)] if command[0] == "dream" else [])
+    err = one_line(capsys, 1, args, "odd.jpg")
+    assert "0x0" in err or "cannot decode" in err, err
+    assert not out.exists()

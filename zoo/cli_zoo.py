@@ -171,8 +171,9 @@ def _fetch(names: list[str]) -> None:
         out.print(f"{card.name}: ready in {onnx.parent}", markup=False)
 
 
-def _classify(images: list[Path], model: str | None, top: int, as_json: bool, offline: bool, batch: int) -> int:
-    """Print the results; returns how many images could not be decoded."""
+def _classify(images: list[Path], model: str | None, top: int, as_json: bool, offline: bool, batch: int) -> list:
+    """Print the results; returns those that could not be decoded (one image's error is left to the
+    caller: it is the command's one line)."""
     from zoo import api, cache
     from zoo.runner import Classifier
 
@@ -184,7 +185,7 @@ def _classify(images: list[Path], model: str | None, top: int, as_json: bool, of
         results = clf.classify(images, k=top, batch_size=batch,
                                on_progress=lambda n: progress.advance(task, n))
     failed = [r for r in results if r.error]
-    for r in failed:
+    for r in failed if len(images) > 1 else ():
         err.print(f"error: {r.path}: {r.error}", markup=False)
     if as_json:
         print(json.dumps({"model": card.name, "results": [r.as_dict() for r in results]}, indent=1))
@@ -195,7 +196,7 @@ def _classify(images: list[Path], model: str | None, top: int, as_json: bool, of
             out.print(r.path, markup=False)
             for p in r.top:
                 out.print(f"  {p.prob:7.4f}  {p.index:4d}  {p.label}", markup=False)
-    return len(failed)
+    return failed
 
 
 def register(app: typer.Typer) -> None:
@@ -226,8 +227,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Classify images with a model's own preprocessing and labels (ONNX Runtime)."""
         failed = _classify(images, model, top, as_json, offline, batch)
+        if failed and len(images) == 1:
+            raise UserError(f"{failed[0].path}: {failed[0].error}")
         if failed:
-            raise UserError(f"{failed} of {len(images)} images could not be decoded (see above)")
+            raise UserError(f"{len(failed)} of {len(images)} images could not be decoded (see above)")
 
     @app.command("remove")
     def remove_cmd(name: Annotated[str, typer.Argument(help="Model name.")]) -> None:

@@ -113,6 +113,8 @@ def image_header(path: str | Path) -> ImageHeader:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
+                if w < 1 or h < 1:  # e.g. PIL's HDF5 stub: a file with HDF5's magic opens as 0x0
+                    raise UserError(f"{path}: declares {w}x{h} pixels ({im.format or 'unknown'}), not a picture")
                 if w * h > MAX_PIXELS:
                     raise UserError(f"{path}: declares {w}x{h} pixels (at most 20000x20000 are read)")
                 frames = int(getattr(im, "n_frames", 1) or 1)  # GIF: counted by skipping blocks, not decoding

@@ -35,3 +35,11 @@ def shared() -> Path:
     """The ../shared folder (real Caffe models and data sets); a test that takes it skips without it.
     Modules that need paths at import use the SHARED constant above, never a path of their own."""
     return shared_or_skip(SHARED)
+
+
+def interruptible() -> None:
+    """preexec_fn for a child that must take Ctrl-C: a shell's background job (`cmd &`) starts with
+    SIGINT ignored, the child inherits that, and Python then installs no KeyboardInterrupt handler."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -18,7 +18,7 @@ from PIL import Image
 from skimage import data
 from zoo.dream.sequence import zoom_rotate
 
-from tests.conftest import SHARED
+from tests.conftest import SHARED, interruptible
 from zoo.cli import main
 
 EFF = SHARED / "models" / "efficientnet_lite0"
@@ -182,7 +182,7 @@ def test_ctrl_c_writes_the_image_so_far(zoo_home, astronaut, tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "zoo.cli", "dream", str(astronaut), "-o", str(out), "--model", MODEL,
          "--octaves", "1", "--iterations", "100000"],
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, preexec_fn=interruptible)
     assert proc.stderr is not None
     line = proc.stderr.readline()  # printed just before the loop starts
     assert line.startswith("dreaming 128x128"), line

@@ -19,7 +19,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-from tests.conftest import SHARED
+from tests.conftest import SHARED, interruptible
 
 DET3 = SHARED / "models" / "mtcnn"
 
@@ -119,7 +119,7 @@ def test_trained_blobs_follow_the_freeze(freeze: str) -> None:
 def _train(args: list[str], cwd: Path, home: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     full = {"ZOO_HOME": str(home), "PATH": "/usr/bin:/bin", "HOME": str(home), "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "zoo.cli", "train", *args], capture_output=True, text=True,
-                          env=full, cwd=cwd, timeout=600)
+                          env=full, cwd=cwd, timeout=600, preexec_fn=interruptible)
 
 
 def test_ctrl_c_says_how_to_resume_and_a_relative_dataset_resumes_from_elsewhere(tmp_path: Path) -> None:

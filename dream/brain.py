@@ -289,10 +289,10 @@ def _say(message: str) -> None:
     from zoo import api, cache, events
     from zoo.io import write_text_atomic
 
-    if message == f"fetching {api.DEFAULT_MODEL} (not cached yet)" and (cache.zoo_home() / ".fallback-noted").exists():
+    marker = cache.zoo_home() / ".fallback-noted"
+    if message == f"fetching {api.DEFAULT_MODEL} (not cached yet)" and marker.exists():
         return
     if message.startswith(f"note: {api.DEFAULT_MODEL} is not available"):
-        marker = cache.zoo_home() / ".fallback-noted"
         if marker.exists():
             return
         message = (f"note: {api.DEFAULT_MODEL} cannot be fetched, so the built-in {api.FALLBACK_MODEL} dreams "

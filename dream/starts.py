@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
 from zoo.dream import svg
 
+from zoo import memory
 from zoo.errors import UserError
 from zoo.io import regular_file
 
@@ -30,9 +31,8 @@ def image_size(path: str | Path) -> tuple[int, int]:
         return svg.svg_size(path)
     try:
         with Image.open(path) as im:
+            memory.check_has_pixels(path, im)
             w, h = im.size
-            if w < 1 or h < 1:  # PIL's HDF5 stub opens a file with HDF5's magic as 0x0
-                raise UserError(f"{path}: declares {w}x{h} pixels ({im.format or 'unknown'}), not a picture")
             if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation turns it a quarter
                 w, h = h, w
             return h, w

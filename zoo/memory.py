@@ -99,6 +99,14 @@ class ImageHeader:
         return self.width * self.height
 
 
+def check_has_pixels(path: str | Path, im) -> None:
+    """Refuse an opened PIL image that declares no pixels: PIL's HDF5 stub opens any file that starts
+    with HDF5's magic as 0x0 (a width of 0 then divides sizes by zero)."""
+    w, h = im.size
+    if w < 1 or h < 1:
+        raise UserError(f"{path}: declares {w}x{h} pixels ({im.format or 'unknown'}), not a picture")
+
+
 def image_header(path: str | Path) -> ImageHeader:
     """Size, frame count and format from the header (PIL's open reads no pixel data); one line if
     the file is no image or declares more than MAX_PIXELS."""
@@ -113,8 +121,7 @@ def image_header(path: str | Path) -> ImageHeader:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
-                if w < 1 or h < 1:  # e.g. PIL's HDF5 stub: a file with HDF5's magic opens as 0x0
-                    raise UserError(f"{path}: declares {w}x{h} pixels ({im.format or 'unknown'}), not a picture")
+                check_has_pixels(path, im)
                 if w * h > MAX_PIXELS:
                     raise UserError(f"{path}: declares {w}x{h} pixels (at most 20000x20000 are read)")
                 frames = int(getattr(im, "n_frames", 1) or 1)  # GIF: counted by skipping blocks, not decoding

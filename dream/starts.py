@@ -10,50 +10,26 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageColor, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageColor, ImageOps
 from zoo.dream import svg
 
 from zoo import memory
 from zoo.errors import UserError
 from zoo.io import regular_file
 
-MAX_PIXELS = 20000 * 20000  # print sizes are the point; PIL's bomb check sits just above them
+MAX_PIXELS = memory.MAX_PIXELS  # print sizes are the point; PIL's bomb check sits just above them
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 DECODE_BYTES_PER_PIXEL = 16  # the decoded bytes and their float32 copy
 BYTES_PER_PIXEL = 64  # what a dream holds per pixel: float start, net-space image, octave bases, gradient
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) an image file declares, read from its header without decoding it (an SVG:
+    """(height, width) an image file shows, read from its header without decoding it (an SVG:
     from its width/height/viewBox, see dream/svg.py)."""
     path = regular_file(path)
     if svg.is_svg(path):
         return svg.svg_size(path)
-    try:
-        with Image.open(path) as im:
-            memory.check_has_pixels(path, im)
-            w, h = im.size
-            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF orientation turns it a quarter
-                w, h = h, w
-            return h, w
-    except UserError:
-        raise
-    except Exception as e:  # noqa: BLE001 - load_image gives the one-line reason
-        _refuse(path, e)
-    raise AssertionError
-
-
-def _refuse(path: Path, e: BaseException) -> None:
-    if isinstance(e, FileNotFoundError):
-        raise UserError(f"{path}: no such file") from None
-    if isinstance(e, IsADirectoryError):
-        raise UserError(f"{path}: is a directory, not an image") from None
-    if isinstance(e, Image.DecompressionBombError):
-        raise UserError(f"{path}: declares more than {MAX_PIXELS // 10**6} million pixels "
-                        f"(at most 20000x20000 are read)") from None
-    if isinstance(e, (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError, EOFError)):
-        raise UserError(f"{path}: cannot decode as an image ({type(e).__name__})") from None
-    raise e
+    return memory.image_header(path).upright
 
 
 def check_memory(size: tuple[int, int], what: str, per_pixel: int = BYTES_PER_PIXEL) -> None:
@@ -80,7 +56,7 @@ def check_image_file(path: str | Path) -> tuple[int, int]:
         with Image.open(path) as im:
             im.verify()
     except Exception as e:  # noqa: BLE001 - every decoder failure is one line
-        _refuse(Path(path), e)
+        memory.refuse_image(path, e)
     return size
 
 
@@ -100,7 +76,7 @@ def load_image(path: str | Path, size: tuple[int, int] | None = None) -> np.ndar
             im = ImageOps.exif_transpose(im)
             return np.asarray(im.convert("RGB"), dtype=np.float32)
     except Exception as e:  # noqa: BLE001 - every decoder failure is one line
-        _refuse(path, e)
+        memory.refuse_image(path, e)
     raise AssertionError
 
 

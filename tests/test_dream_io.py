@@ -54,6 +54,17 @@ def test_load_and_resize_image(tmp_path):
     assert small.shape == (2, 3, 3) and small.min() >= 0 and small.max() <= 255
 
 
+@pytest.mark.parametrize("orientation, shown", [(1, (4, 6)), (3, (4, 6)), (6, (6, 4)), (8, (6, 4))])
+def test_the_size_read_from_the_header_is_the_size_decoded(tmp_path, orientation, shown):
+    """EXIF orientations 5-8 show the picture a quarter turned (EXIF 2.32, tag 0x0112): the header's
+    size and the decoded picture both swap, so a dream's canvas matches its start."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.new("RGB", (6, 4), (10, 200, 30)).save(tmp_path / "turned.jpg", exif=exif)
+    assert starts.image_size(tmp_path / "turned.jpg") == shown
+    assert starts.load_image(tmp_path / "turned.jpg").shape[:2] == shown
+
+
 def _recipe(**kw) -> Recipe:
     base = dict(model="det1", weights_sha256="ab" * 32, layers=("conv3:1",), params=DreamParams(tile=256),
                 seed=7, weights=(2.0,), input="in.png", input_sha256="cd" * 32)

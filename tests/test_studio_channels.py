@@ -27,6 +27,9 @@ from zoo.studio.app import Settings  # noqa: E402
 
 MODEL, BLOB = "efficientnet_lite0", "block0/output"  # 16 channels at 112x112: the smallest blob to dream
 LIST = f"/api/brains/{MODEL}/channels/{BLOB}"
+# one worker runs the module: its studio (one server, one home) is a module fixture, and a test split onto
+# another worker would get a fresh home without the pictures the others made
+pytestmark = pytest.mark.xdist_group("studio_channels")
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +143,8 @@ def test_the_picture_route_reads_only_inside_the_atlas_folder(studio, tmp_path):
         assert r.status_code in (400, 404), (ref, r.status_code)
         assert r.headers["content-type"].startswith("application/json") and secret.read_bytes() not in r.content
         assert "\n" not in r.json()["error"]
+    if not any((home / "atlas").rglob("atlas.json")):  # run alone: make the smallest atlas to look inside
+        assert make(client, [0], size=16, steps=1)[0]["state"] == "done"
     info = next((home / "atlas").rglob("atlas.json")).relative_to(home / "atlas").as_posix()
     assert client.get(f"/api/channel-pictures/{info}").status_code == 404  # inside, but not a picture
 

@@ -93,10 +93,16 @@ class ImageHeader:
     height: int
     frames: int  # 1 for a still
     format: str
+    turned: bool = False  # EXIF orientation 5-8: shown a quarter turned, so height and width swap
 
     @property
     def pixels(self) -> int:
         return self.width * self.height
+
+    @property
+    def upright(self) -> tuple[int, int]:
+        """(height, width) as the picture is shown, after its EXIF orientation."""
+        return (self.width, self.height) if self.turned else (self.height, self.width)
 
 
 def check_has_pixels(path: str | Path, im) -> None:
@@ -108,11 +114,12 @@ def check_has_pixels(path: str | Path, im) -> None:
 
 
 def image_header(path: str | Path) -> ImageHeader:
-    """Size, frame count and format from the header (PIL's open reads no pixel data); one line if
-    the file is no image or declares more than MAX_PIXELS."""
+    """Size, frame count, format and EXIF quarter turn from the header (PIL's open reads no pixel
+    data); one line if the file is no image or declares more than MAX_PIXELS. The one header reader:
+    dream starts, uploads and decode checks all ask here."""
     import warnings
 
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL's own bomb check then sits just above ours
     path = regular_file(path)
@@ -125,18 +132,29 @@ def image_header(path: str | Path) -> ImageHeader:
                 if w * h > MAX_PIXELS:
                     raise UserError(f"{path}: declares {w}x{h} pixels (at most 20000x20000 are read)")
                 frames = int(getattr(im, "n_frames", 1) or 1)  # GIF: counted by skipping blocks, not decoding
-                return ImageHeader(w, h, frames, im.format or "")
+                turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientation turns it a quarter
+                return ImageHeader(w, h, frames, im.format or "", turned)
     except UserError:
         raise
-    except FileNotFoundError:
+    except Exception as e:  # noqa: BLE001 - refuse_image gives the one-line reason or re-raises
+        refuse_image(path, e)
+    raise AssertionError
+
+
+def refuse_image(path: str | Path, e: BaseException) -> None:
+    """Raise the one-line UserError for what a decoder raised on `path` (a bug re-raises as itself)."""
+    from PIL import Image, UnidentifiedImageError
+
+    if isinstance(e, FileNotFoundError):
         raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
+    if isinstance(e, IsADirectoryError):
         raise UserError(f"{path}: is a folder, not an image") from None
-    except Image.DecompressionBombError:
+    if isinstance(e, Image.DecompressionBombError):
         raise UserError(f"{path}: declares more than {MAX_PIXELS // 10**6} million pixels "
                         "(at most 20000x20000 are read)") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+    if isinstance(e, (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError, EOFError)):
         raise UserError(f"{path}: cannot decode as an image ({type(e).__name__})") from None
+    raise e
 
 
 def check_image(path: str | Path, per_pixel: int = DECODE_BYTES_PER_PIXEL, max_pixels: int = MAX_PIXELS,

@@ -21,6 +21,8 @@ from zoo.dream.channel_files import SETTINGS, picture, safe, settings_key
 from zoo.dream.objectives import channel_per_row
 from zoo.dream.presets import Legible
 
+from zoo import memory
+
 BATCH = 16  # channels per forward pass: rows are cheap next to the per-pass overhead on a CPU
 
 
@@ -61,6 +63,8 @@ def render(brain: Brain, blob: str, cache: Path, *, size: int = 128, settings: L
     _write_settings(where, brain, blob, size, settings, seed)
     todo = [c for c in chans if not picture(where, c).exists()]
     done = len(chans) - len(todo)
+    if todo and device == "cpu":
+        check_batch_fits(brain, blob, size, batch, rows=min(batch, len(todo)))
     for k in range(0, len(todo), batch):
         group = todo[k:k + batch]
         rgb = _batch(brain, blob, group, size, settings, seed + group[0], device, on_step)
@@ -70,6 +74,24 @@ def render(brain: Brain, blob: str, cache: Path, *, size: int = 128, settings: L
             if on_done is not None:
                 on_done(Done(blob, c, picture(where, c), done, len(chans)))
     return where
+
+
+def check_batch_fits(brain: Brain, blob: str, size: int, batch: int, rows: int | None = None,
+                     available: int | None = None) -> None:
+    """Refuse in one line, before the first pass, a batch whose activations do not fit in free memory
+    (each row holds a whole net's activations and their gradients: 32 rows of block7 at 128 px peak
+    near 1.3 GB). Shrinking it silently would change the pictures: a channel's seed and diversity
+    come from its batch."""
+    from zoo.dream.pipeline import ACTIVATION_FACTOR, activation_per_pixel
+
+    rows = batch if rows is None else rows  # a blob with fewer channels than --batch runs them all at once
+    row = int(activation_per_pixel(brain, [blob], size) * ACTIVATION_FACTOR * size * size)
+    avail = memory.available_bytes() if available is None else available
+    if memory.fits(rows * row, avail):
+        return
+    room = int(avail * memory.SHARE) // max(row, 1)
+    hint = f"at most {room} fit: try --batch {room}" if room >= 1 else "try a smaller --size"
+    memory.check_fits(f"--batch {batch}: {rows} channels of {blob} a pass at {size} px", rows * row, avail, hint)
 
 
 def _batch(brain: Brain, blob: str, group: Sequence[int], size: int, settings: Legible, seed: int, device: str,

@@ -213,6 +213,21 @@ def test_a_clip_at_20000_square_is_refused_before_dreaming(tmp_path: Path, env: 
     assert 0 < peak < PEAK, peak
 
 
+def test_a_channel_batch_too_large_for_memory_is_refused_before_the_first_pass(tmp_path: Path, env: dict) -> None:
+    """512 rows of block7 at 256 px would hold about 85 GB of activations: refused in one line with a
+    batch that fits, before any pass (under a 4 GiB address limit a pass would die of MemoryError)."""
+    out = tmp_path / "atlas"
+    r, peak = run_limited(["atlas", *BRAIN, "--channels", "block7/output", "--batch", "512", "--size", "256",
+                           "-o", str(out)], env)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    lines = errors(r)
+    assert len(lines) == 1 and "--batch 512" in lines[0] and "memory" in lines[0], lines
+    room = int(lines[0].rsplit("try --batch ", 1)[1])
+    assert 1 <= room < 64, lines  # 1 GiB holds a few rows (each about 170 MB by pipeline's own estimate)
+    assert 0 < peak < PEAK, peak
+    assert not list(out.rglob("*.png")) and not list((env_home := Path(env["ZOO_HOME"])).rglob("ch*.png")), env_home
+
+
 def test_check_image_refuses_a_callers_cap(tmp_path: Path) -> None:
     png = png_declaring(tmp_path / "wide.png", 5000, 10)
     with pytest.raises(UserError, match="wide.png: 5000x10 is larger than the 0 million pixels read here"):

@@ -149,7 +149,7 @@ def _clip(a: SimpleNamespace, given: list[Path]) -> Callable[[], None] | None:
         return None
     if len(given) == 1 and sound.is_input(given[0]):
         return lambda: sound.cli.sound_cmd(sound.recipe(a, given[0]), given[0], a.output, sound.options, out, err)
-    if (a.layer_path is not None or a.strokes is not None or a.underlay
+    if (a.layer_path is not None or a.strokes is not None or a.underlay or a.hold is not None
             or (a.output is not None and a.output.suffix.lower() == ".svg")):
         return lambda: _vector(a, given)
     if len(given) == 1 and _is_clip(video, given[0], a.output):
@@ -204,10 +204,12 @@ def _vector(a: SimpleNamespace, given: list[Path]) -> None:
     rec = _new_recipe(a, given[0] if len(given) == 1 else None, clip=a.layer_path is not None)
     if len(given) > 1:
         raise UserError("strokes and journeys dream one start at a time; give at most one INPUT")
+    if a.hold is not None and a.layer_path is None:
+        raise UserError("--hold: rests a journey on its blobs; give the journey with --layer-path")
     if a.layer_path is not None:
         if a.strokes is not None or a.underlay:
             raise UserError("--layer-path makes a zoom film; --strokes and --underlay make an SVG: choose one")
-        return vector_cli.journey_cmd(rec, a.layer_path, a.output, a.fps, a.codec, a.crf, out, err)
+        return vector_cli.journey_cmd(rec, a.layer_path, a.output, a.fps, a.codec, a.crf, out, err, hold=a.hold)
     if a.output is not None and a.output.suffix.lower() != ".svg":
         raise UserError(f"{a.output}: strokes are written as SVG; use -o NAME.svg")
     if rec.frames > 1:

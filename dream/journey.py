@@ -177,7 +177,7 @@ def scales(brain: Brain, start: np.ndarray, blobs: Sequence[str], device: str) -
 
 
 def plan(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, codec: str | None = None, crf: int = 18,
-         brain: Brain | None = None, reproduce: bool = False) -> tuple[run.Prepared, JourneyJob]:
+         hold: float = HOLD, brain: Brain | None = None, reproduce: bool = False) -> tuple[run.Prepared, JourneyJob]:
     """The checked journey: its start prepared and its record, with each blob's scale measured on the
     start (or, given in `rec.balance` for the whole path, as recorded)."""
     brain, blobs = check(rec, path_text, target, brain)
@@ -186,11 +186,12 @@ def plan(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, codec: 
     if rec.balance and not given:
         raise UserError(f"recipe: {len(rec.balance)} balance scales for a path of {len(blobs)} blobs")
     balance = given or scales(brain, prep.start, blobs, rec.device)
-    return prep, JourneyJob(prep.recipe.with_(weights=(), balance=balance), tuple(blobs), float(fps), codec, crf)
+    return prep, JourneyJob(prep.recipe.with_(weights=(), balance=balance), tuple(blobs), float(fps), codec, crf,
+                            float(hold))
 
 
 def run_journey(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, codec: str | None = None,
-                crf: int = 18, say: Callable[[str], None] = lambda s: None,
+                crf: int = 18, hold: float = HOLD, say: Callable[[str], None] = lambda s: None,
                 on_frame: Callable[[int, int, Sequence[str]], None] | None = None,
                 on_progress: Callable[[run.Update], None] | None = None,
                 stop: threading.Event | None = None, brain: Brain | None = None,
@@ -200,7 +201,8 @@ def run_journey(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, 
     `on_frame(k, n, blobs)` is called before frame k (from 0) is dreamt; `stop` ends the run after
     the current step, keeping the finished frames (a rerun resumes). With `reproduce` (--recipe) the
     brain's weights must be the recipe's."""
-    prep, job = plan(rec, path_text, target, fps=fps, codec=codec, crf=crf, brain=brain, reproduce=reproduce)
+    prep, job = plan(rec, path_text, target, fps=fps, codec=codec, crf=crf, hold=hold, brain=brain,
+                     reproduce=reproduce)
     brain = prep.brain
     folder = video.frames_folder(target)
     video.prepare_folder(folder, job, True, say)  # type: ignore[arg-type]  # it needs only to_json

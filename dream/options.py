@@ -101,6 +101,8 @@ VECTOR = Group((
     Option("layer_path", str, None, "a journey: cross-fade the objective along BLOB,BLOB,... (or all: shallow to "
            "deep) over --frames of zoom; -o a video, .gif/.webp or folder; --fps its rate (default 24)",
            max_len=4096, metavar="BLOBS"),
+    Option("hold", float, None, "a journey: the share of its frames that rests on the blobs themselves, the rest "
+           "fading between them (default 0.4; 0: always fading)", lo=0.0, hi=0.95),
 ))
 
 # The dream itself (a recipe's top-level fields) and how `zoo dream` runs it.

@@ -35,7 +35,7 @@ def strokes_cmd(rec: Recipe, opts, target: Path | None, out, err, progress_bar, 
 
 
 def journey_cmd(rec: Recipe, path_text: str, target: Path | None, fps: float | None, codec: str | None, crf: int,
-                out, err, reproduce: bool = False) -> None:
+                out, err, reproduce: bool = False, hold: float | None = None) -> None:
     """`zoo dream IN -o journey.mp4 --frames N --zoom Z --layer-path A,B,C|all`: the journey, resumable."""
     from zoo.dream import journey
 
@@ -56,6 +56,7 @@ def journey_cmd(rec: Recipe, path_text: str, target: Path | None, fps: float | N
             bar.update(task, description=f"{state['where']} oct {u.octave}/{u.octaves} step {u.step}/{u.steps}")
 
         done = journey.run_journey(rec, path_text, target, fps=fps or journey.FPS, codec=codec, crf=crf,
+                                   hold=journey.HOLD if hold is None else hold,
                                    say=lambda s: err.print(s, markup=False), on_frame=on_frame,
                                    on_progress=on_progress, brain=brain, reproduce=reproduce)
         if not done.interrupted:
@@ -106,4 +107,4 @@ def reproduce_journey(recipe: Path, given: list[Path], target: Path | None, devi
     if target is None:
         target = recipe.with_name(f"{recipe.stem}-again{recipe.suffix}") if recipe.suffix else \
             recipe.with_name(f"{recipe.name}-again")
-    journey_cmd(rec, ",".join(job.path), target, job.fps, job.codec, job.crf, out, err, reproduce=True)
+    journey_cmd(rec, ",".join(job.path), target, job.fps, job.codec, job.crf, out, err, reproduce=True, hold=job.hold)

@@ -208,6 +208,29 @@ def test_journey_bad_usage_is_one_line(home, tmp_path, capsys, extra, needle):
     assert not (tmp_path / "j.mp4").exists()
 
 
+@pytest.mark.parametrize("hold, middle", [(0.9, [["stem"], ["block2/output"]]),
+                                         (0.0, [["stem", "block2/output"], ["stem", "block2/output"]])])
+def test_hold_is_the_journeys_rests_and_its_record_keeps_it(home, tmp_path, hold, middle):
+    """4 frames (u = 0, 1/3, 2/3, 1) along 2 blobs. --hold 0.9 rests on each blob for 0.45 of the walk,
+    so the middle frames dream one blob each; --hold 0 always fades, so both dream both (by hand).
+    The video's record keeps the hold, for --recipe."""
+    out = tmp_path / "j.webp"
+    assert main(["dream", "--init", "noise", "--size", "64", "-m", MODEL, "--layer-path", "stem,block2/output",
+                 "--frames", "4", "--octaves", "1", "--iterations", "1", "--hold", str(hold), "-o", str(out)]) == 0
+    seen = []
+    for k in (2, 3):
+        with Image.open(tmp_path / "j-frames" / f"frame-{k:05d}.png") as im:
+            seen.append(json.loads(im.text["zoo:recipe"])["layers"])
+    assert seen == middle
+    assert journey.read_job(tmp_path / "j-frames" / "run.json").hold == hold
+
+
+def test_hold_without_a_journey_is_one_line(home, tmp_path, capsys):
+    _one_line(capsys, 1, ["dream", "--init", "noise", "--size", "64", "-m", MODEL, "--hold", "0.5", "-o",
+                          str(tmp_path / "x.png")], "--hold", "--layer-path")
+    assert not (tmp_path / "x.png").exists()
+
+
 def _decoded(av, path: Path) -> list[np.ndarray]:
     with av.open(str(path)) as c:
         return [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]

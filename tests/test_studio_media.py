@@ -7,7 +7,6 @@ origin, a stroke dream downloaded as an SVG that reproduces, and a journey with 
 from __future__ import annotations
 
 import io
-import json
 import os
 import shutil
 import subprocess
@@ -217,10 +216,12 @@ def test_a_stroke_dream_downloads_as_an_svg_that_reproduces(studio, tmp_path):
 
 def test_a_journey_is_a_job_with_its_frames_as_events_and_previews(studio):
     client, home, _ = studio
-    body = {"init": "noise", "size": "64", **FAST, "frames": 3, "zoom": 1.05, "fps": 6,
+    body = {"init": "noise", "size": "64", **FAST, "frames": 3, "zoom": 1.05, "fps": 6, "hold": 0.5,
             "layer_path": "block2/output,block4/output"}
     r = client.post("/api/dream", json={**body, "frames": 1})
     assert r.status_code == 400 and r.json()["error"].startswith("--layer-path needs --frames 2 or more")
+    r = client.post("/api/dream", json={**body, "frames": 1, "layer_path": None})
+    assert r.status_code == 400 and r.json()["error"].startswith("--hold: rests a journey on its blobs")
     j = dream(client, body)
     assert j["kind"] == "journey" and j["result"]["path"] == ["block2/output", "block4/output"]
     full = client.get(f"/api/jobs/{j['id']}").json()
@@ -232,4 +233,5 @@ def test_a_journey_is_a_job_with_its_frames_as_events_and_previews(studio):
     assert r.headers["content-type"] == "image/webp"
     anim = Image.open(io.BytesIO(r.content))
     assert anim.size == (64, 64) and anim.n_frames == 3
-    assert json.loads(json.dumps(j["result"]["recipe"]))["journey"]["fps"] == 6
+    assert j["result"]["recipe"]["journey"]["fps"] == 6 and j["result"]["recipe"]["journey"]["hold"] == 0.5
+    assert j["result"]["command"].endswith("--layer-path block2/output,block4/output --fps 6 --hold 0.5")

@@ -94,6 +94,8 @@ def job_kind(req, inp: Path | None) -> str:
         if (req.frames or 1) < 2:
             raise UserError("--layer-path needs --frames 2 or more (it moves from blob to blob over the frames)")
         return "journey"
+    if req.hold is not None:
+        raise UserError("--hold: rests a journey on its blobs; give the journey with --layer-path")
     if (req.frames or 1) > 1:
         raise UserError("--frames: the studio's zoom films are journeys; give a layer path too")
     if req.strokes is not None or req.underlay:

@@ -172,6 +172,7 @@ def journey(spec: dict, emit: Emit, ctx: Context) -> dict:
     rec = recipe_of(spec, frames=int(v["frames"]), zoom=float(v["zoom"]))
     rec = rec.with_(device=pipeline.check_device(rec.device))
     fps = float(spec.get("fps") or jr.FPS)
+    hold = jr.HOLD if spec.get("hold") is None else float(spec["hold"])
     emit({"type": "log", "message": f"loading {rec.model or 'the default brain'}"})
     brain, _ = jr.check(rec, spec["layer_path"], target, load_brain(rec.model or None))
     folder, state = video.frames_folder(target), {"k": 0}
@@ -194,8 +195,9 @@ def journey(spec: dict, emit: Emit, ctx: Context) -> dict:
                   "step": u.step, "steps": u.steps, "done": k * u.total + u.done, "total": n * u.total,
                   "percent": round(100.0 * (k + u.done / max(1, u.total)) / n, 1)})
 
-    done = jr.run_journey(rec, spec["layer_path"], target, fps=fps, say=lambda s: emit({"type": "log", "message": s}),
-                          on_frame=on_frame, on_progress=on_progress, stop=ctx.stop, brain=brain)
+    done = jr.run_journey(rec, spec["layer_path"], target, fps=fps, hold=hold,
+                          say=lambda s: emit({"type": "log", "message": s}), on_frame=on_frame,
+                          on_progress=on_progress, stop=ctx.stop, brain=brain)
     if not done.interrupted:
         emit({"type": "progress", "frame": rec.frames, "frames": rec.frames, "percent": 100.0,
               "preview": latest(rec.frames - 1)})
@@ -203,7 +205,7 @@ def journey(spec: dict, emit: Emit, ctx: Context) -> dict:
     return {"video": str(target), "ref": _ref(target) if target.is_file() else None, "frames": rec.frames,
             "written": done.written, "path": list(done.job.path), "fps": fps,
             "recipe": json.loads(done.job.to_json()), "interrupted": done.interrupted, "stopped": done.interrupted,
-            "command": f"{done.job.recipe.command(str(target))} --layer-path {path} --fps {fps:g}"}
+            "command": f"{done.job.recipe.command(str(target))} --layer-path {path} --fps {fps:g} --hold {hold:g}"}
 
 
 KINDS = {"spectrogram": spectrogram, "sound": sound, "strokes": strokes, "journey": journey}

@@ -24,7 +24,7 @@ def media_fields() -> dict:
     from zoo.dream import options
 
     return {"sound": [o.name for o in options.SOUND], "strokes": ["strokes", "underlay"],
-            "journey": ["layer_path", "frames", "zoom", "fps"], "sound_suffixes": list(media.audio_suffixes()),
+            "journey": ["layer_path", "frames", "zoom", "fps", "hold"], "sound_suffixes": list(media.audio_suffixes()),
             "svg_suffixes": list(media.SVG_SUFFIXES)}
 
 

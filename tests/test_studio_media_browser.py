@@ -5,6 +5,7 @@ never runs (it is served as a sandboxed download)."""
 
 from __future__ import annotations
 
+import json
 import time
 import xml.etree.ElementTree as ET
 
@@ -19,6 +20,12 @@ from test_studio_media import a_sound  # noqa: E402
 
 SCRIPTED = ('<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16">'
             '<script>parent.document.title = "ran"</script><rect width="16" height="16"/></svg>')
+
+
+def sha256(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def js(d, expr: str):
@@ -58,6 +65,19 @@ def test_a_sound_and_a_stroke_dream_in_the_browser(studio, tmp_path):  # noqa: F
     wait(d, lambda d: js(d, "document.getElementById('media-spec-b').naturalWidth") > 0)
     assert by_id(d, "dl-media").get_attribute("download").endswith(".wav")
     shot(d, shots, "sound", at="media-result")
+    # a sound's guide is a sound: the guide picker uploads it as one and the recipe names it
+    first = by_id(d, "media-result").get_attribute("data-ref")
+    guide = a_sound(tmp_path / "guide.wav")
+    by_id(d, "dream-guide-file").send_keys(str(guide))
+    wait(d, lambda d: by_id(d, "dream-guide").get_attribute("value").endswith("guide.wav"))
+    by_id(d, "dream-run").click()
+    wait(d, lambda d: by_id(d, "media-result").is_displayed()
+         and by_id(d, "media-result").get_attribute("data-ref") not in ("", first))
+    recipe = json.loads(by_id(d, "media-recipe").text)
+    made = recipe["recipe"]  # a sound's record: its picture recipe, and the sound settings beside it
+    assert made["guide"].endswith("guide.wav") and made["guide_sha256"] == sha256(guide), made
+    by_id(d, "dream-clear-guide").click()  # the stroke dream below has none
+    assert by_id(d, "dream-guide").get_attribute("value") == ""
 
     by_id(d, "dream-clear-input").click()
     Select(by_id(d, "dream-init")).select_by_value("noise")

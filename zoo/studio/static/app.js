@@ -179,9 +179,12 @@ $("dream-image-file").addEventListener("change", async (ev) => {
   ev.target.value = "";
 });
 $("dream-clear-input").addEventListener("click", () => setInput(null));
+$("dream-clear-guide").addEventListener("click", () => { $("dream-guide").value = ""; $("dream-guide-name").textContent = ""; });
 $("dream-guide-file").addEventListener("change", async (ev) => {
   const f = ev.target.files[0]; if (!f) return;
-  try { const u = await upload("image", f); $("dream-guide").value = u.ref; $("dream-guide-name").textContent = u.name; }
+  // a sound's guide is a sound (its features steer the sound dream): media.js knows the sound suffixes
+  const kind = window.zooMedia && window.zooMedia.kindOf(f.name) === "sound" ? "sound" : "image";
+  try { const u = await upload(kind, f); $("dream-guide").value = u.ref; $("dream-guide-name").textContent = u.name; }
   catch (e) { $("dream-error").textContent = e.message; }
   ev.target.value = "";
 });

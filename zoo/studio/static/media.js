@@ -146,6 +146,7 @@
     $("media-kind").addEventListener("change", showMake);
     showMake();
     $("media-file").accept = [...media.fields.sound_suffixes, ...media.fields.svg_suffixes, "audio/*"].join(",");
+    $("dream-guide-file").accept = ["image/*", ...media.fields.sound_suffixes, "audio/*"].join(",");
     $("media-file").addEventListener("change", async (ev) => {
       const f = ev.target.files[0]; if (!f) return;
       const kind = kindOf(f.name) || "sound";
@@ -163,6 +164,6 @@
     document.body.dataset.media = "1";
   }
 
-  window.zooMedia = { input, spec, result };
+  window.zooMedia = { input, spec, result, kindOf };
   start().catch((e) => { $("dream-error").textContent = e.message; });
 })();

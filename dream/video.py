@@ -17,11 +17,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image, ImageSequence, PngImagePlugin, UnidentifiedImageError
-from zoo.dream import distributed
 from zoo.dream.output import to_uint8
 from zoo.dream.recipe import Recipe, png_info
 
@@ -29,6 +28,9 @@ from zoo import formats
 from zoo.errors import UserError
 from zoo.io import atomic_path, regular_file, write_text_atomic
 from zoo.memory import DECODE_BYTES_PER_PIXEL, MAX_FRAMES, check_fits, check_image
+
+if TYPE_CHECKING:  # torch.distributed only where frames are shared among ranks: the studio's web server reads
+    from zoo.dream import distributed  # records through this module and must not load torch
 
 VIDEO_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 ANIMATION_SUFFIXES = (".gif", ".webp")
@@ -263,6 +265,8 @@ def prepare_folder(folder: Path, job: ClipJob, master: bool, say: Callable[[str]
                 p.unlink()
         if not run.exists() or run.read_text(encoding="utf-8") != text:
             write_text_atomic(run, text)
+    from zoo.dream import distributed
+
     distributed.barrier()
 
 
@@ -311,6 +315,8 @@ def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def my_range(job: ClipJob, ranks: distributed.Ranks) -> tuple[int, int, int]:
     """(first frame to write, stop, first frame of the chain) for this rank: all frames in tile mode,
     one contiguous chunk warmed up on `warmup` frames before it in chunk mode."""
+    from zoo.dream import distributed
+
     n = len(job.frames)
     if not job.options.chunks or ranks.world <= 1:
         return 0, n, 0
@@ -333,6 +339,8 @@ def dream_clip(
     frame, full iterations) and returns the RGB result and what ran (its `interrupted` is read). In
     tile mode rank 0 decides what is done and every rank follows it.
     """
+    from zoo.dream import distributed
+
     ranks = distributed.current()
     a, b, chain = my_range(job, ranks)
     writer = ranks.master or job.options.chunks
@@ -390,6 +398,8 @@ def _frame_start(src: np.ndarray, prev_src: np.ndarray | None, prev_out: np.ndar
 
 def _shared_frame(path: Path, job: ClipJob, writer: bool) -> np.ndarray:
     """A finished frame read back by the writer; in tile mode sent from rank 0 to the other ranks."""
+    from zoo.dream import distributed
+
     rgb = load_png(path).astype(np.float32) if writer else np.zeros((*job.size, 3), np.float32)
     return rgb if job.options.chunks else distributed.broadcast_array(rgb)
 

@@ -87,6 +87,13 @@ def dream(client, body: dict) -> dict:
     return j
 
 
+def gallery_item(client, home: Path, ref: str) -> dict:
+    listed = client.get("/api/gallery").json()
+    made = [os.stat(home / "studio" / g["ref"]).st_mtime_ns for g in listed]
+    assert made == sorted(made, reverse=True)  # the last finished first
+    return next(g for g in listed if g["ref"] == ref)
+
+
 def studio_files(home: Path) -> set[str]:
     root = home / "studio"
     return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and "jobs" not in p.parts
@@ -167,6 +174,10 @@ def test_a_sound_dream_in_the_studio_is_reproduced_by_the_cli_bit_for_bit(studio
     p = cli(["dream", "--recipe", str(out), "-o", str(again)], tmp_path, home)
     assert p.returncode == 0, p.stderr
     assert again.read_bytes() == out.read_bytes()
+    item = gallery_item(client, home, res["ref"])  # the gallery lists the sound with the record its file carries
+    assert item["kind"] == "sound" and item["command"] == f"zoo dream --recipe {out.name} -o again.wav"
+    assert item["input_ref"] == info["ref"] and item["record"]["sound"]["n_fft"] == 512
+    assert item["picture_ref"] == res["spectrogram_out"]  # the dreamt spectrogram the page showed
 
 
 # --- vectors --------------------------------------------------------------------------------------
@@ -212,6 +223,8 @@ def test_a_stroke_dream_downloads_as_an_svg_that_reproduces(studio, tmp_path):
     p = cli(["dream", "--recipe", str(out), "-o", str(again)], tmp_path, home)
     assert p.returncode == 0, p.stderr
     assert again.read_bytes() == out.read_bytes()
+    item = gallery_item(client, home, j["result"]["ref"])
+    assert item["kind"] == "strokes" and item["record"]["strokes"]["count"] == 24 and item["layers"] == ["block2/output"]
 
 
 def test_a_journey_is_a_job_with_its_frames_as_events_and_previews(studio):
@@ -235,3 +248,6 @@ def test_a_journey_is_a_job_with_its_frames_as_events_and_previews(studio):
     assert anim.size == (64, 64) and anim.n_frames == 3
     assert j["result"]["recipe"]["journey"]["fps"] == 6 and j["result"]["recipe"]["journey"]["hold"] == 0.5
     assert j["result"]["command"].endswith("--layer-path block2/output,block4/output --fps 6 --hold 0.5")
+    item = gallery_item(client, home, j["result"]["ref"])  # its record is the run.json beside the animation
+    assert item["kind"] == "journey" and item["record"]["journey"]["hold"] == 0.5
+    assert item["command"] == f"zoo dream --recipe {Path(j['result']['ref']).name} -o again.webp"

@@ -15,7 +15,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
-from test_studio_browser import by_id, fill, shot, studio, wait  # noqa: E402, F401 - studio is the fixture
+from test_studio_browser import by_id, fill, shot, studio, tab, wait  # noqa: E402, F401 - studio is the fixture
 from test_studio_media import a_sound  # noqa: E402
 
 SCRIPTED = ('<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16">'
@@ -95,3 +95,16 @@ def test_a_sound_and_a_stroke_dream_in_the_browser(studio, tmp_path):  # noqa: F
     assert got[0].startswith("attachment") and len(ET.fromstring(got[1]).findall(
         ".//{http://www.w3.org/2000/svg}path")) == 20
     shot(d, shots, "strokes", at="media-result")
+
+    # the gallery shows them all: the sounds play in an <audio>, the stroke SVG is drawn by an <img>
+    tab(d, "gallery")
+    wait(d, lambda d: len(d.find_elements(By.CSS_SELECTOR, ".gallery-item")) == 3)
+    kinds = [e.get_attribute("data-kind") for e in d.find_elements(By.CSS_SELECTOR, ".gallery-item")]
+    assert kinds == ["strokes", "sound", "sound"], kinds  # newest first
+    wait(d, lambda d: js(d, "document.querySelector('.gallery-item[data-kind=strokes] img').naturalWidth") == 64)
+    assert js(d, "document.querySelectorAll('.gallery-item[data-kind=sound] audio').length") == 2
+    wait(d, lambda d: js(d, "[...document.querySelectorAll('.gallery-item[data-kind=sound] img')]"
+                           ".filter((i) => i.naturalWidth > 0).length") == 2)  # each with its spectrogram
+    code = js(d, "document.querySelector('.gallery-item[data-kind=sound] code').textContent")
+    assert code.startswith("zoo dream --recipe ") and code.endswith(" -o again.wav"), code
+    shot(d, shots, "gallery-media")

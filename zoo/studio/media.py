@@ -78,6 +78,12 @@ def safe_file(path: Path) -> FileResponse:
 OUTPUTS = {"dream": ".png", "sound": ".wav", "strokes": ".svg", "journey": ".webp"}
 
 
+def sound_views(target: Path) -> tuple[Path, Path]:
+    """Where a sound dream's spectrograms before and after are kept for the page (and the gallery)."""
+    views = target.parent / "spectrograms"
+    return views / f"{target.stem}-in.png", views / f"{target.stem}-out.png"
+
+
 def is_sound(path: Path | None) -> bool:
     return path is not None and path.suffix.lower() in audio_suffixes()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.studio import media
 from zoo.studio.jobs import Context, Emit, _ref, _Reporter, jpeg_data_url, load_brain, recipe_of
 
 VIEW_WIDTH = 2048  # a spectrogram's view is at most this many columns wide (a minute of sound has 5168)
@@ -115,11 +116,11 @@ def sound(spec: dict, emit: Emit, ctx: Context) -> dict:
     if result.interrupted:
         return {"stopped": True, "interrupted": True}  # a sound is written whole: nothing was
     emit({"type": "progress", "done": progress.total, "total": progress.total, "percent": 100.0, "eta_s": 0.0})
-    views = target.parent / "spectrograms"
+    before, after = media.sound_views(target)
     job = result.job
     return {"sound": str(target), "ref": _ref(target), "input_ref": _ref(source),
-            "spectrogram_in": write_view(result.pictures[0], views / f"{target.stem}-in.png"),
-            "spectrogram_out": write_view(result.pictures[1], views / f"{target.stem}-out.png"),
+            "spectrogram_in": write_view(result.pictures[0], before),
+            "spectrogram_out": write_view(result.pictures[1], after),
             "recipe": json.loads(job.to_json()), "rate": job.rate, "channels": job.channels,
             "samples": job.samples, "command": f"zoo dream --recipe {target} -o again.wav", "interrupted": False,
             "stopped": False}

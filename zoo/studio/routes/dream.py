@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 
@@ -11,8 +10,7 @@ from fastapi import APIRouter
 from zoo.errors import UserError
 from zoo.studio import media
 from zoo.studio.models import DreamRequest
-from zoo.studio.paths import area, ref_of, safe_name, studio_file
-from zoo.studio.routes.files import ref_or_none
+from zoo.studio.paths import area, safe_name, studio_file
 from zoo.studio.state import StudioDep
 
 router = APIRouter()
@@ -68,19 +66,11 @@ def _check_size(size: str | None) -> None:
 
 @router.get("/api/gallery", tags=["gallery"])
 def gallery() -> list[dict]:
-    """Every dream the studio made, newest first, with its recipe."""
-    from zoo.dream.recipe import read_recipe
+    """Everything the studio made (pictures, sounds, stroke SVGs, journeys), newest first, each with
+    its kind, its recipe and the command that makes it again."""
+    from zoo.studio import gallery as listing
 
-    out = []
-    for p in sorted(area("outputs").glob("*.png"), reverse=True):
-        try:
-            rec = read_recipe(p)
-        except UserError:
-            continue
-        out.append({"ref": ref_of(p), "name": p.name, "recipe": json.loads(rec.to_json()),
-                    "input_ref": ref_or_none(rec.input), "guide_ref": ref_or_none(rec.guide),
-                    "command": rec.command(p.name), "bytes": p.stat().st_size})
-    return out
+    return listing.items(area("outputs"))
 
 
 @router.delete("/api/gallery/{name}", tags=["gallery"])

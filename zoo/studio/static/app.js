@@ -553,16 +553,27 @@ loaders.gallery = async () => {
   const box = $("gallery"); box.textContent = "";
   for (const g of await api("/api/gallery")) {
     const r = g.recipe;
-    const use = el("button", { type: "button", text: "use recipe" });
-    use.addEventListener("click", () => fillFromRecipe({ ...r, input_ref: g.input_ref, guide_ref: g.guide_ref }));
     const asInput = el("button", { type: "button", text: "use as input" });
     asInput.addEventListener("click", () => { setInput(g.ref, g.name); show("dream"); });
-    box.append(el("div", { class: "card gallery-item", "data-ref": g.ref },
-      el("a", { href: fileUrl(g.ref), target: "_blank" }, el("img", { src: fileUrl(g.ref, "?thumb=256"), alt: g.name, loading: "lazy" })),
-      el("div", { text: `${r.model} · ${r.layers.join(", ")}${r.interrupted ? " · stopped" : ""}` }),
+    const what = `${g.kind === "dream" ? "" : g.kind + " · "}${g.model || "default"} · ${g.layers.join(", ")}`;
+    let shown, links;
+    if (g.kind === "dream") {
+      const use = el("button", { type: "button", text: "use recipe" });
+      use.addEventListener("click", () => fillFromRecipe({ ...r, input_ref: g.input_ref, guide_ref: g.guide_ref }));
+      shown = el("a", { href: fileUrl(g.ref), target: "_blank" }, el("img", { src: fileUrl(g.ref, "?thumb=256"), alt: g.name, loading: "lazy" }));
+      links = [use, asInput, el("a", { href: fileUrl(g.ref, "?format=jpeg"), text: "JPEG" }), el("a", { href: fileUrl(g.ref, "?format=tiff"), text: "TIFF" })];
+    } else {
+      // a sound plays; a stroke SVG or a journey's animation is drawn as an image (no script runs in an <img>)
+      shown = g.kind === "sound"
+        ? el("div", {}, g.picture_ref ? el("img", { class: "spectrogram", src: fileUrl(g.picture_ref, "?thumb=256"), alt: "its spectrogram", loading: "lazy" }) : null,
+          el("audio", { controls: true, preload: "none", src: fileUrl(g.ref) }))
+        : el("img", { src: fileUrl(g.ref), alt: g.name, loading: "lazy" });
+      links = [...(g.kind === "journey" ? [] : [asInput]), el("a", { href: fileUrl(g.ref), download: g.name, text: "download" })];
+    }
+    box.append(el("div", { class: "card gallery-item", "data-ref": g.ref, "data-kind": g.kind }, shown,
+      el("div", { text: what + (r.interrupted ? " · stopped" : "") }),
       el("details", {}, el("summary", { text: "recipe" }), el("code", { text: g.command })),
-      el("div", { class: "row" }, use, asInput, el("a", { href: fileUrl(g.ref, "?format=jpeg"), text: "JPEG" }),
-        el("a", { href: fileUrl(g.ref, "?format=tiff"), text: "TIFF" }))));
+      el("div", { class: "row" }, ...links)));
   }
 };
 

@@ -108,3 +108,39 @@ def test_zoo_studio_command_serves_and_prints_a_token_for_other_hosts(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+GALLERY_WITHOUT_TORCH = """
+import sys
+from pathlib import Path
+from PIL import Image
+import zoo.studio.app  # the web server
+from zoo.dream.presets import DreamParams
+from zoo.dream.recipe import Recipe, png_info
+from zoo.studio import gallery
+from zoo.studio.paths import area
+
+rec = Recipe(model="efficientnet_lite0", weights_sha256="ab" * 32, layers=("block2/output",),
+             params=DreamParams(tile=256), seed=7, weights=(1.0,))
+out = area("outputs")
+Image.new("RGB", (8, 8)).save(out / "20260101-000000-aaaaaa.png", pnginfo=png_info(rec))
+(out / "20260101-000001-bbbbbb.wav").write_bytes(b"RIFF not a sound")  # no record: left out
+Image.new("RGB", (8, 8)).save(out / "20260101-000002-cccccc.webp")  # a journey: its record beside it
+(out / "20260101-000002-cccccc-frames").mkdir()
+(out / "20260101-000002-cccccc-frames" / "run.json").write_text(
+    '{"recipe": %s, "journey": {"path": ["block2/output"], "fps": 12}}' % rec.to_json())
+items = gallery.items(out)
+import json
+print(json.dumps({"kinds": [i["kind"] for i in items], "command": items[0]["command"], "torch": "torch" in sys.modules}))
+"""
+
+
+def test_the_gallery_reads_records_without_loading_torch_into_the_web_server(home):
+    """The web server answers while the worker dreams because it never imports torch (seconds to load,
+    hundreds of MB): listing the gallery reads each file's record with light readers."""
+    r = subprocess.run([sys.executable, "-c", GALLERY_WITHOUT_TORCH], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "ZOO_HOME": str(home)})
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout)
+    assert got["kinds"] == ["journey", "dream"] and not got["torch"], got
+    assert got["command"] == "zoo dream --recipe 20260101-000002-cccccc.webp -o again.webp", got

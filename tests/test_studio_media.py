@@ -251,3 +251,32 @@ def test_a_journey_is_a_job_with_its_frames_as_events_and_previews(studio):
     item = gallery_item(client, home, j["result"]["ref"])  # its record is the run.json beside the animation
     assert item["kind"] == "journey" and item["record"]["journey"]["hold"] == 0.5
     assert item["command"] == f"zoo dream --recipe {Path(j['result']['ref']).name} -o again.webp"
+
+
+def test_a_stopped_journey_resumes_from_its_finished_frames(studio):
+    """Stop a 6-frame journey once two frames are written, resume it: the new job skips the frames on
+    disk (their bytes unchanged) and the animation has all six; a finished journey does not resume."""
+    client, home, _ = studio
+    body = {"init": "noise", "size": "64", **FAST, "iterations": 2, "frames": 6, "zoom": 1.05, "fps": 6,
+            "layer_path": "block2/output,block4/output", "seed": 11}
+    job = client.post("/api/dream", json=body).json()
+    with client.stream("GET", f"/api/jobs/{job['id']}/events", timeout=300) as s:
+        for line in s.iter_lines():
+            if line.startswith("data: ") and '"frame": 3' in line and '"type": "frame"' in line:
+                break  # frames 1 and 2 are on disk
+    client.post(f"/api/jobs/{job['id']}/stop")
+    stopped = wait(client, job["id"])
+    assert stopped["state"] == "stopped" and 2 <= stopped["result"]["written"] < 6, stopped
+    film = Path(stopped["result"]["video"])
+    folder = film.with_name(f"{film.stem}-frames")  # (the CLI's frames folder beside the film)
+    kept = {p.name: p.read_bytes() for p in folder.glob("frame-*.png")}
+    assert len(kept) == stopped["result"]["written"]
+    again = client.post(f"/api/jobs/{job['id']}/resume")
+    assert again.status_code == 200 and again.json()["title"].endswith("(resumed)"), again.text
+    done = wait(client, again.json()["id"])
+    assert done["state"] == "done" and done["result"]["written"] == 6 - len(kept), done
+    assert {n: (folder / n).read_bytes() for n in kept} == kept
+    anim = Image.open(io.BytesIO(client.get(f"/api/files/{done['result']['ref']}").content))
+    assert anim.n_frames == 6
+    r = client.post(f"/api/jobs/{done['id']}/resume")
+    assert r.status_code == 400 and r.json()["error"].startswith(f"job {done['id']}: only a stopped or failed journey")

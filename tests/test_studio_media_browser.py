@@ -108,3 +108,23 @@ def test_a_sound_and_a_stroke_dream_in_the_browser(studio, tmp_path):  # noqa: F
     code = js(d, "document.querySelector('.gallery-item[data-kind=sound] code').textContent")
     assert code.startswith("zoo dream --recipe ") and code.endswith(" -o again.wav"), code
     shot(d, shots, "gallery-media")
+
+    # a stopped journey gets a resume button on the Jobs page; the resumed job finishes the film
+    job = d.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        fetch("/api/dream", {method: "POST", headers: {"content-type": "application/json"}, body: JSON.stringify(
+          {init: "noise", size: "64", model: "efficientnet_lite0", octaves: 1, iterations: 2, frames: 6, zoom: 1.05,
+           layer_path: "block2/output,block4/output"})}).then((r) => r.json()).then(done);""")
+    first = wait(d, lambda d: js(d, f"fetch('/api/jobs/{job['id']}').then((r) => r.json())"
+                               ).get("progress", {}).get("frame", 0) >= 3 or None)
+    assert first
+    js(d, f"fetch('/api/jobs/{job['id']}/stop', {{method: 'POST'}}).then((r) => r.status)")
+    wait(d, lambda d: js(d, f"fetch('/api/jobs/{job['id']}').then((r) => r.json())")["state"] == "stopped")
+    tab(d, "jobs")
+    resume = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#job-list tr[data-kind=journey][data-state=stopped] "
+                                                               "button"))
+    assert resume[0].text == "resume"
+    resume[0].click()
+    wait(d, lambda d: js(d, "fetch('/api/jobs').then((r) => r.json())")[0]["state"] == "done", timeout=120)
+    resumed = js(d, "fetch('/api/jobs').then((r) => r.json())")[0]
+    assert resumed["title"].endswith("(resumed)") and 0 < resumed["result"]["written"] < 6, resumed

@@ -8,6 +8,7 @@ import json
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 
+from zoo.errors import UserError
 from zoo.studio.state import StudioDep
 from zoo.studio.worker import FINISHED
 
@@ -33,6 +34,20 @@ def stop(job_id: str, studio: StudioDep) -> dict:
     queued one."""
     studio.job(job_id)
     return studio.store.stop(job_id).public()
+
+
+RESUMABLE = ("journey",)  # kinds whose finished parts are kept on disk and skipped by the same spec
+
+
+@router.post("/api/jobs/{job_id}/resume")
+def resume(job_id: str, studio: StudioDep) -> dict:
+    """Queue a stopped (or failed) journey again with its own spec and output: the frames it finished
+    are skipped, as `zoo dream` does when the same command is run again."""
+    j = studio.job(job_id)
+    if j.kind not in RESUMABLE or j.state not in ("stopped", "failed"):
+        raise UserError(f"job {job_id}: only a stopped or failed journey resumes (this is a {j.state} {j.kind})")
+    title = j.title if j.title.endswith("(resumed)") else f"{j.title} (resumed)"
+    return studio.store.submit(j.kind, dict(j.spec), title).public()
 
 
 @router.get("/api/jobs/{job_id}/preview")

@@ -587,7 +587,12 @@ loaders.jobs = async () => {
       stop.addEventListener("click", async () => { await api(`/api/jobs/${j.id}/stop`, { method: "POST" }); loaders.jobs(); });
       cell.append(stop);
     }
-    body.append(el("tr", { "data-state": j.state }, el("td", { text: j.title || j.kind }),
+    if (j.kind === "journey" && ["stopped", "failed"].includes(j.state)) {  // its finished frames are kept
+      const again = el("button", { type: "button", text: "resume" });
+      again.addEventListener("click", async () => { await api(`/api/jobs/${j.id}/resume`, { method: "POST" }); loaders.jobs(); });
+      cell.append(again);
+    }
+    body.append(el("tr", { "data-state": j.state, "data-kind": j.kind }, el("td", { text: j.title || j.kind }),
       el("td", { text: j.state + (j.error ? `: ${j.error}` : "") }),
       el("td", { text: j.progress.percent != null ? `${j.progress.percent}%` : "" }), cell));
   }

@@ -157,12 +157,14 @@ def say_check(name: str, labels: list[str] | None, picture: Path | None) -> None
 
 
 def info_cmd(
-    target: Annotated[str, typer.Argument(help="a prototxt, or the name of a zoo model")],
+    target: Annotated[str, typer.Argument(help="a prototxt, the name of a zoo model, or a file zoo made (what "
+                                                "made it)")],
     weights: Annotated[Path | None, typer.Option("--weights", "-w", exists=True, dir_okay=False)] = None,
     input_shape: Annotated[str | None, typer.Option("--input-shape", help="N,C,H,W")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout")] = False,
 ) -> None:
-    """Per-blob table (type, shape at the deploy size, parameters, multiply-adds), or a model card."""
+    """Per-blob table (type, shape at the deploy size, parameters, multiply-adds), a model card, or what
+    made a picture, sound, SVG or video zoo wrote."""
     from zoo.convert.report import human, summary
 
     from zoo import convert
@@ -173,6 +175,16 @@ def info_cmd(
         from zoo.cli_zoo import print_model_card
 
         print_model_card(target, as_json)  # a model name, or a one-line error for a folder or missing file
+        return
+    from zoo.dream import records
+
+    if records.is_output(path):  # a picture, sound, SVG or video: the record it carries
+        found = records.read(path)
+        if as_json:
+            print_json({"path": str(path), "kind": found.kind, "command": found.command, "record": found.data})
+            return
+        print(f"{path.name}: {found.summary}")
+        print(f"again: {found.command}")
         return
     graph = convert.load_net(path, weights, input_shape=parse_shape(input_shape))
     say_notes(graph)

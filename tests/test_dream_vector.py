@@ -172,6 +172,26 @@ def test_stroke_dream_raises_the_blob_as_another_renderer_draws_it(home, tmp_pat
     assert again.read_bytes() == out.read_bytes()
 
 
+def test_zoo_info_says_what_made_an_output(home, tmp_path, capsys):
+    """`zoo info` on an output names its kind, brain and blobs and the command that makes it again
+    (which, run, makes the same file); a picture zoo did not write is one line."""
+    out = tmp_path / "s.svg"
+    assert main(["dream", "--init", "noise", "--size", "48", "-m", MODEL, "-l", "block2/output", "--strokes", "8",
+                 "--iterations", "2", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [f"s.svg: a stroke dream by {MODEL} at block2/output", "again: zoo dream --recipe s.svg -o again.svg"]
+    assert main(["dream", "--recipe", str(out), "-o", str(tmp_path / "again.svg")]) == 0  # as the line says
+    assert (tmp_path / "again.svg").read_bytes() == out.read_bytes()
+    capsys.readouterr()
+    assert main(["info", "--json", str(out)]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["kind"] == "strokes" and got["record"]["strokes"]["count"] == 8
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")
+    _one_line(capsys, 1, ["info", str(tmp_path / "photo.png")], "photo.png: carries no zoo recipe")
+
+
 def test_strokes_need_an_svg_output(tmp_path, capsys):
     _one_line(capsys, 1, ["dream", "--init", "noise", "--strokes", "5", "-o", str(tmp_path / "x.png")], "SVG")
 
@@ -236,7 +256,7 @@ def _decoded(av, path: Path) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
 
 
-def test_journey_recipe_in_the_video_dreams_the_same_frames(home, tmp_path):
+def test_journey_recipe_in_the_video_dreams_the_same_frames(home, tmp_path, capsys):
     """`--recipe j.mp4 -o again.mp4` reads the record in the video's metadata (the path, the blobs'
     scales, the rate) and makes frames that decode identical; a clip-less record is one line."""
     av = pytest.importorskip("av")
@@ -246,6 +266,10 @@ def test_journey_recipe_in_the_video_dreams_the_same_frames(home, tmp_path):
                  "-o", str(out)]) == 0
     job = journey.read_job(out)
     assert job.path == ("stem", "block2/output") and job.fps == 5.0 and len(job.recipe.balance) == 2
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0  # what made it, from the record in the video's metadata
+    assert capsys.readouterr().out.splitlines() == [f"j.mp4: a journey by {MODEL} at stem → block2/output",
+                                                    "again: zoo dream --recipe j.mp4 -o again.mp4"]
     assert main(["dream", "--recipe", str(out), "-o", str(again)]) == 0
     first, second = _decoded(av, out), _decoded(av, again)
     assert len(first) == 3 and all(np.array_equal(a, b) for a, b in zip(first, second))

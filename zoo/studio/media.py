@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi.responses import FileResponse
 
+from zoo.dream import svg
 from zoo.errors import UserError
 
 # Shown in the page as they are (an <img>, <audio> or <video> never runs script); anything else (an SVG,
@@ -21,7 +22,7 @@ INLINE = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".we
           ".opus": "audio/ogg", ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".aac": "audio/aac",
           ".mp4": "video/mp4", ".webm": "video/webm"}
 FILE_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
-SVG_SUFFIXES = (".svg", ".svgz")
+SVG_SUFFIXES = svg.SUFFIXES  # what dream/svg.py reads
 
 
 def audio_suffixes() -> tuple[str, ...]:

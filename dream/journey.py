@@ -222,10 +222,21 @@ def run_journey(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, 
         if done.interrupted:
             return JourneyRun(job, folder, written, skipped, True)
         out8 = to_uint8(done.image)
-        write_image(path, out8, frame_rec)
+        write_image(path, out8, frame_info(job, frame_rec))
         prev, written = out8.astype(np.float32), written + 1
     write_output(target, folder, job, prep.start.shape[:2])
     return JourneyRun(job, folder, written, skipped, False)
+
+
+def frame_info(job: JourneyJob, frame_rec: Recipe):
+    """A frame's PNG text: what this frame dreamt (its own recipe) and the journey's record, so that
+    `--recipe frame.png` makes the whole film again, as a clip's frame does (a frame's start is the
+    zoomed frame before it, which its own recipe cannot say)."""
+    from zoo.dream.recipe import png_info
+
+    info = png_info(frame_rec)
+    info.add_itxt(video.VIDEO_KEY, job.to_json())
+    return info
 
 
 def write_output(target: Path, folder: Path, job: JourneyJob, size: tuple[int, int]) -> None:

@@ -84,6 +84,10 @@ def film(path: Path) -> Record:
 
 
 def _picture_or_film(path: Path) -> Record:
+    if video.is_clip_recipe(path) and path.suffix.lower() == ".png":  # a film's frame: the film's record
+        data = _json(video.read_video_recipe(path), path)
+        return Record("journey" if "journey" in data else "clip", data["recipe"], data,
+                      f"zoo dream --recipe {path.name} -o again.mp4")
     try:
         return still(path)
     except UserError:

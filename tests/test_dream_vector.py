@@ -275,6 +275,15 @@ def test_journey_recipe_in_the_video_dreams_the_same_frames(home, tmp_path, caps
     assert len(first) == 3 and all(np.array_equal(a, b) for a, b in zip(first, second))
     assert [p.read_bytes() for p in sorted((tmp_path / "j-frames").glob("*.png"))] == \
         [p.read_bytes() for p in sorted((tmp_path / "again-frames").glob("*.png"))]
+    # a frame carries the film's record too (its start was the frame before, which its own recipe cannot
+    # say): `--recipe` on a frame makes the whole film again, and `zoo info` names the film
+    frame = tmp_path / "j-frames" / "frame-00002.png"
+    capsys.readouterr()
+    assert main(["info", str(frame)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"frame-00002.png: a journey by {MODEL} at stem → block2/output"
+    assert main(["dream", "--recipe", str(frame), "-o", str(tmp_path / "third.mp4")]) == 0
+    third = _decoded(av, tmp_path / "third.mp4")
+    assert len(third) == 3 and all(np.array_equal(a, b) for a, b in zip(first, third))
 
 
 @pytest.mark.parametrize("part,needle", [({"path": [], "fps": 12}, "journey.path"),

@@ -83,6 +83,7 @@ def make_world(root: Path) -> World:
     if mean.exists():
         shutil.copy(mean, w.inputs / "mean.binaryproto")
     (w.inputs / "labels.txt").write_text("face\nnot face\n", encoding="utf-8")
+    _outputs(w.inputs)
     sha = hashlib.sha256((w.inputs / "det1.caffemodel").read_bytes()).hexdigest()
     psha = hashlib.sha256((w.inputs / "det1.prototxt").read_bytes()).hexdigest()
     (w.inputs / "models.toml").write_text(
@@ -99,6 +100,25 @@ def make_world(root: Path) -> World:
             shutil.copy(f, faces / g / f.name)
     (w.outside / "keep.txt").write_text("outside the temporary folders the commands were given")
     return w
+
+
+def _outputs(folder: Path) -> None:
+    """Files as zoo writes them, carrying their records (for `zoo info` to read, mutated): a dream's
+    PNG and a stroke SVG, written by hand with zoo's own writers of the record (no dream is run)."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+    from zoo.dream import svg
+    from zoo.dream.presets import DreamParams
+    from zoo.dream.recipe import Recipe, png_info
+
+    rec = Recipe(model="mtcnn_det1", weights_sha256="ab" * 32, layers=("conv3",), params=DreamParams(tile=64),
+                 seed=1, weights=(1.0,), input=str(folder / "coffee.png"))
+    Image.new("RGB", (16, 16), (90, 40, 10)).save(folder / "dream.png", pnginfo=png_info(rec))
+    meta = json.dumps({"recipe": json.loads(rec.to_json()), "strokes": {"count": 1}})
+    stroke = svg.stroke_paths(np.array([[[1, 1], [4, 3], [7, 6], [9, 9]]], float), np.ones(1), np.full((1, 4), 0.5))
+    (folder / "strokes.svg").write_text(svg.strokes_svg((16, 16), stroke, "#808080", meta), encoding="utf-8")
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -196,7 +216,8 @@ def commands(world: World) -> st.SearchStrategy[list[str]]:
 
     @st.composite
     def info(draw: st.DrawFn) -> list[str]:
-        return ["info", draw(st.one_of(proto, WORDS)), *options(draw, {"-w": weights, "--input-shape": SHAPES})]
+        made = path_arg(world, "dream.png", "strokes.svg")  # `zoo info` on what zoo wrote
+        return ["info", draw(st.one_of(proto, WORDS, made)), *options(draw, {"-w": weights, "--input-shape": SHAPES})]
 
     @st.composite
     def fetch(draw: st.DrawFn) -> list[str]:

@@ -128,3 +128,22 @@ def test_a_sound_and_a_stroke_dream_in_the_browser(studio, tmp_path):  # noqa: F
     wait(d, lambda d: js(d, "fetch('/api/jobs').then((r) => r.json())")[0]["state"] == "done", timeout=120)
     resumed = js(d, "fetch('/api/jobs').then((r) => r.json())")[0]
     assert resumed["title"].endswith("(resumed)") and 0 < resumed["result"]["written"] < 6, resumed
+
+    # dropping an output onto the page loads its recipe and its own options: the stroke SVG, then a sound
+    def drop(kind: str) -> None:
+        tab(d, "gallery")
+        item = wait(d, lambda d: d.find_elements(By.CSS_SELECTOR, f".gallery-item[data-kind={kind}]"))[0]
+        d.execute_async_script("""
+            const [ref, done] = [arguments[0], arguments[arguments.length - 1]];
+            fetch("/api/files/" + ref).then((r) => r.blob()).then((b) => window.zooDropRecipe(
+              new File([b], ref.split("/").pop()))).then(done);""", item.get_attribute("data-ref"))
+
+    d.execute_script("document.getElementById('media-strokes').value = 3")  # the drop must restore 20
+    drop("strokes")
+    assert by_id(d, "media-kind").get_attribute("value") == "strokes"
+    assert by_id(d, "media-strokes").get_attribute("value") == "20"
+    drop("sound")
+    wait(d, lambda d: by_id(d, "media-sound").is_displayed())
+    assert by_id(d, "dream-iterations").get_attribute("value") == "1"  # the recipe's, not the sound default
+    assert by_id(d, "media-n-fft").get_attribute("value") == "1024" and by_id(d, "dream-layers").get_attribute(
+        "value") == "block2/output"

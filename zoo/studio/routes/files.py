@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import os
 import re
 import uuid
@@ -72,28 +71,46 @@ async def upload(request: Request, studio: StudioDep,
     return {"ref": ref_of(dest), "name": name, "kind": kind, "sha256": digest, "bytes": size, **info}
 
 
-@router.post("/api/recipe")
-async def recipe_of(request: Request, studio: StudioDep) -> dict:
-    """The recipe carried by a zoo PNG (the raw body): what dropping a PNG onto the page reads."""
-    body = await request.body()
-    limit = studio.settings.limits["png"]
-    if len(body) > limit:
-        return error(413, f"PNG too large (the limit is {limit} bytes)")
-    tmp = area("tmp") / f"{uuid.uuid4().hex}.png"
-    try:
-        tmp.write_bytes(body)
-        from zoo.dream.recipe import read_recipe
+def _recipe_limit(name: str, limits: dict[str, int]) -> int:
+    """What a dropped file may weigh, by the kind of output its name says it is."""
+    from zoo.dream import audio_io, svg, video
 
-        rec = read_recipe(tmp)
+    path = Path(name)
+    if svg.is_svg(path):
+        return limits["svg"]
+    if audio_io.is_audio_path(path) or path.suffix.lower() in video.VIDEO_SUFFIXES:
+        return limits["sound"]
+    return limits["png"]
+
+
+@router.post("/api/recipe")
+async def recipe_of(request: Request, studio: StudioDep,
+                    filename: str = Query("dropped.png", max_length=200)) -> dict:
+    """The record a zoo output carries (the raw body; `filename` says its kind: a picture by default,
+    or a sound, stroke SVG or video): what dropping it onto the page reads into the Dream form."""
+    from zoo.dream import records
+
+    name = safe_name(filename, "dropped.png")
+    limit = _recipe_limit(name, studio.settings.limits)
+    folder = area("tmp") / uuid.uuid4().hex
+    tmp = folder / name
+    try:
+        folder.mkdir()
+        await _receive(request, tmp, limit)
+        found = await asyncio.to_thread(records.read, tmp)
+    except _TooLarge:
+        return error(413, f"{name}: too large (the limit for a dropped {Path(name).suffix or 'file'} is {limit} bytes)")
     except UserError as e:
         return error(400, str(e).replace(str(tmp), "dropped file"))
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    data = json.loads(rec.to_json())
-    data["input_ref"] = ref_or_none(rec.input)
-    data["guide_ref"] = ref_or_none(rec.guide)
-    return {"recipe": data, "command": rec.command()}
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+    data = dict(found.recipe)
+    data["input_ref"] = ref_or_none(data.get("input") if isinstance(data.get("input"), str) else None)
+    data["guide_ref"] = ref_or_none(data.get("guide") if isinstance(data.get("guide"), str) else None)
+    return {"kind": found.kind, "recipe": data, "record": found.data, "command": found.command, "name": name}
 
 
 @router.get("/api/files/{ref:path}")

@@ -299,7 +299,7 @@ function fillFromRecipe(r) {
   show("dream");
 }
 
-// Dropping a zoo PNG anywhere loads its recipe into the Dream form.
+// Dropping a zoo output anywhere (a picture, sound, stroke SVG or video) loads its recipe into the Dream form.
 document.addEventListener("dragover", (ev) => { ev.preventDefault(); $("drop-hint").hidden = false; });
 document.addEventListener("dragleave", (ev) => { if (!ev.relatedTarget) $("drop-hint").hidden = true; });
 document.addEventListener("drop", async (ev) => {
@@ -309,8 +309,10 @@ document.addEventListener("drop", async (ev) => {
 });
 async function dropRecipe(file) {
   try {
-    const r = await api("/api/recipe", { method: "POST", body: file });
-    fillFromRecipe(r.recipe); toast("recipe loaded into the Dream form");
+    const r = await api(`/api/recipe?filename=${encodeURIComponent(file.name || "dropped.png")}`, { method: "POST", body: file });
+    fillFromRecipe(r.recipe);
+    if (window.zooMedia) window.zooMedia.fill(r);  // a sound's, strokes' or journey's own options
+    toast(`recipe of ${r.kind === "dream" ? "a picture" : "a " + r.kind} loaded into the Dream form`);
     $("dream-form").dataset.filled = "1";
   } catch (e) { $("dream-error").textContent = e.message; show("dream"); }
 }

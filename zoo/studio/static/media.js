@@ -164,6 +164,34 @@
     document.body.dataset.media = "1";
   }
 
-  window.zooMedia = { input, spec, result, kindOf };
+  // A dropped output's own options (fillFromRecipe in app.js has set the picture recipe and the input).
+  function set(name, v) {
+    const input = $(idOf(name));
+    if (!input || v == null) return;
+    if (input.type === "checkbox") input.checked = !!v; else input.value = v;
+  }
+  function fill(r) {
+    const rec = r.record || {};
+    if (r.kind === "sound") {
+      for (const n of media.fields.sound) set(n, (rec.sound || {})[n]);
+      const p = r.recipe.params || {};  // the recipe's own steps, not the sound defaults the input brought
+      const ids = { "dream-octaves": p.octaves, "dream-octave-scale": p.octave_scale, "dream-iterations": p.iterations,
+        "dream-step": p.step, "dream-jitter": p.jitter };
+      for (const [id, v] of Object.entries(ids)) if (v != null) { $(id).value = v; delete $(id).dataset.kept; }
+    } else if (r.kind === "strokes" || r.kind === "journey") {
+      $("media-kind").value = r.kind;
+      if (r.kind === "strokes") { set("strokes", (rec.strokes || {}).count); set("underlay", (rec.strokes || {}).underlay); }
+      else {
+        const j = rec.journey || {};
+        set("layer_path", (j.path || []).join(",")); set("fps", j.fps); set("hold", j.hold);
+        set("frames", r.recipe.frames); set("zoom", r.recipe.zoom);
+      }
+      showMake();
+    } else {
+      $("media-kind").value = "picture"; showMake();
+    }
+  }
+
+  window.zooMedia = { input, spec, result, kindOf, fill };
   start().catch((e) => { $("dream-error").textContent = e.message; });
 })();

@@ -26,6 +26,7 @@ from zoo.dream.brain import Brain, load_brain
 from zoo.dream.presets import DreamParams
 from zoo.dream.recipe import Recipe, file_sha256
 
+from zoo import memory
 from zoo.errors import UserError
 
 SOUND_KEY = "zoo:sound"
@@ -471,6 +472,6 @@ def is_sound_recipe(path: Path) -> bool:
     if path.suffix.lower() == ".png" and path.is_file():
         try:
             return read_sound_recipe(path) is not None
-        except OSError:
+        except memory.DECODE_ERRORS:  # not a picture zoo can read: the still's reader says why
             return False
     return False

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin
 from zoo.dream.options import DREAM, PARAMS, RECIPE_FIELDS, pixel_size
 from zoo.dream.presets import DreamParams, Legible
 
 import zoo
+from zoo import memory
 from zoo.errors import UserError
 from zoo.io import file_digest, regular_file
 from zoo.options import Option
@@ -211,12 +212,8 @@ def read_recipe(path: str | Path) -> Recipe:
             if text is None and im.format != "PNG":
                 desc = im.getexif().get(0x010E)
                 text = desc if isinstance(desc, str) and desc.startswith("{") else None
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a folder, not an image") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-        raise UserError(f"{path}: cannot decode as an image") from None
+    except memory.DECODE_ERRORS as e:  # one line: no file, a folder, a bomb's size, or no picture
+        memory.refuse_image(path, e)
     if text is None:
         raise UserError(f"{path}: carries no zoo recipe (only images written by `zoo dream` do)")
     if len(text) > 1 << 20:

@@ -24,7 +24,7 @@ from PIL import Image, ImageSequence, PngImagePlugin, UnidentifiedImageError
 from zoo.dream.output import to_uint8
 from zoo.dream.recipe import Recipe, png_info
 
-from zoo import formats
+from zoo import formats, memory
 from zoo.errors import UserError
 from zoo.io import atomic_path, regular_file, write_text_atomic
 from zoo.memory import DECODE_BYTES_PER_PIXEL, MAX_FRAMES, check_fits, check_image
@@ -156,7 +156,7 @@ def open_clip(path: Path, folder_fps: float | None = None) -> Clip:
                 n = getattr(im, "n_frames", 1)
                 durations = [f.info.get("duration", 100) or 100 for f in ImageSequence.Iterator(im)]
                 w, h = im.size
-        except (UnidentifiedImageError, OSError) as e:
+        except memory.DECODE_ERRORS as e:
             raise UserError(f"{path}: cannot decode as an animation ({type(e).__name__})") from None
         fps = Fraction(1000 * len(durations), max(1, sum(durations))).limit_denominator(1001)
         return Clip(path, "animation", fps, n, (h, w))
@@ -182,7 +182,7 @@ def read_frames(clip: Clip) -> Iterator[np.ndarray]:
             try:
                 with Image.open(p) as im:
                     rgb = np.asarray(im.convert("RGB"))
-            except (UnidentifiedImageError, OSError):
+            except memory.DECODE_ERRORS:
                 raise UserError(f"{p}: cannot decode as an image") from None
             if rgb.shape[:2] != clip.size:
                 raise UserError(f"{p}: is {rgb.shape[1]}x{rgb.shape[0]}, the first frame {clip.size[1]}x{clip.size[0]}")
@@ -527,7 +527,7 @@ def read_video_recipe(path: Path) -> str | None:
         try:
             with Image.open(path) as im:
                 return getattr(im, "text", {}).get(VIDEO_KEY)
-        except (UnidentifiedImageError, OSError):
+        except memory.DECODE_ERRORS:
             raise UserError(f"{path}: cannot decode as an image") from None
     av = _av()
     try:
@@ -551,7 +551,7 @@ def is_clip_recipe(path: Path) -> bool:
         try:
             with Image.open(path) as im:
                 return VIDEO_KEY in getattr(im, "text", {})
-        except (UnidentifiedImageError, OSError):
+        except memory.DECODE_ERRORS:
             return False
     return False
 

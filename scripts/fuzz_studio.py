@@ -68,7 +68,7 @@ GETS = ["/api/files/{n}", "/api/brains/{n}", "/api/brains/{n}/labels", "/api/bra
         "/api/brains/{n}/channels/{n}?size={v}", "/api/brains/efficientnet_lite0/channels/{n}",
         "/api/channel-pictures/{n}", "/api/jobs/{n}/events"]
 OTHERS = [("DELETE", "/api/gallery/{n}"), ("DELETE", "/api/brains/{n}"), ("POST", "/api/brains/{n}/fetch"),
-          ("POST", "/api/jobs/{n}/stop"), ("POST", "/api/runs/{n}/export")]
+          ("POST", "/api/jobs/{n}/stop"), ("POST", "/api/jobs/{n}/resume"), ("POST", "/api/runs/{n}/export")]
 UPLOAD_KINDS = ["image", "prototxt", "weights", "mean", "labels", "sound", "svg", "png", "exe", ""]
 
 
@@ -108,7 +108,8 @@ def one_request(rng: random.Random, uploads: list[bytes]) -> tuple[str, str, dic
         if body is not None:
             headers["content-type"] = "application/json"
     else:
-        method, path, body_bytes = "POST", "/api/recipe", rng.choice(uploads)
+        name = rng.choice(NAMES + ["d.png", "s.wav", "s.svg", "j.mp4", "j.webp", "x.flac", ""])
+        method, path, body_bytes = "POST", f"/api/recipe?filename={_quote(name)}", rng.choice(uploads)
     if rng.random() < 0.1:
         headers["host"] = rng.choice(["evil.example", "127.0.0.1:1", "", "localhost:99999", "[::1", "a" * 5000])
     if rng.random() < 0.1:

@@ -54,15 +54,17 @@ def test_load_and_resize_image(tmp_path):
     assert small.shape == (2, 3, 3) and small.min() >= 0 and small.max() <= 255
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".webp"])
 @pytest.mark.parametrize("orientation, shown", [(1, (4, 6)), (3, (4, 6)), (6, (6, 4)), (8, (6, 4))])
-def test_the_size_read_from_the_header_is_the_size_decoded(tmp_path, orientation, shown):
+def test_the_size_read_from_the_header_is_the_size_decoded(tmp_path, orientation, shown, suffix):
     """EXIF orientations 5-8 show the picture a quarter turned (EXIF 2.32, tag 0x0112): the header's
     size and the decoded picture both swap, so a dream's canvas matches its start."""
     exif = Image.Exif()
     exif[0x0112] = orientation
-    Image.new("RGB", (6, 4), (10, 200, 30)).save(tmp_path / "turned.jpg", exif=exif)
-    assert starts.image_size(tmp_path / "turned.jpg") == shown
-    assert starts.load_image(tmp_path / "turned.jpg").shape[:2] == shown
+    path = tmp_path / f"turned{suffix}"
+    Image.new("RGB", (6, 4), (10, 200, 30)).save(path, exif=exif)
+    assert starts.image_size(path) == shown
+    assert starts.load_image(path).shape[:2] == shown
 
 
 def _recipe(**kw) -> Recipe:

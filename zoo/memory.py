@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image, UnidentifiedImageError
+
 from zoo.errors import UserError
 from zoo.io import regular_file
 
@@ -119,8 +121,6 @@ def image_header(path: str | Path) -> ImageHeader:
     dream starts, uploads and decode checks all ask here."""
     import warnings
 
-    from PIL import Image
-
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # PIL's own bomb check then sits just above ours
     path = regular_file(path)
     try:
@@ -132,7 +132,7 @@ def image_header(path: str | Path) -> ImageHeader:
                 if w * h > MAX_PIXELS:
                     raise UserError(f"{path}: declares {w}x{h} pixels (at most 20000x20000 are read)")
                 frames = int(getattr(im, "n_frames", 1) or 1)  # GIF: counted by skipping blocks, not decoding
-                turned = im.getexif().get(0x0112, 1) in (5, 6, 7, 8)  # EXIF orientation turns it a quarter
+                turned = _quarter_turned(im)
                 return ImageHeader(w, h, frames, im.format or "", turned)
     except UserError:
         raise
@@ -141,10 +141,28 @@ def image_header(path: str | Path) -> ImageHeader:
     raise AssertionError
 
 
+# What PIL raises on a file that is no picture, a broken one, or one declaring a bomb's size: every
+# caller that opens a user's file catches these (a bomb escaped `is_clip_recipe` as a traceback).
+DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, MemoryError,
+                 Image.DecompressionBombError)
+
+
+def _quarter_turned(im) -> bool:
+    """Whether EXIF orientation (5-8) shows the picture a quarter turned, read without decoding: a PNG's
+    getexif() loads every pixel to look for an eXIf chunk after them, so only one before them counts."""
+    if im.format == "PNG":
+        raw = im.info.get("exif")
+        if not raw:
+            return False
+        exif = Image.Exif()
+        exif.load(raw)
+    else:
+        exif = im.getexif()
+    return exif.get(0x0112, 1) in (5, 6, 7, 8)
+
+
 def refuse_image(path: str | Path, e: BaseException) -> None:
     """Raise the one-line UserError for what a decoder raised on `path` (a bug re-raises as itself)."""
-    from PIL import Image, UnidentifiedImageError
-
     if isinstance(e, FileNotFoundError):
         raise UserError(f"{path}: no such file") from None
     if isinstance(e, IsADirectoryError):
@@ -152,7 +170,7 @@ def refuse_image(path: str | Path, e: BaseException) -> None:
     if isinstance(e, Image.DecompressionBombError):
         raise UserError(f"{path}: declares more than {MAX_PIXELS // 10**6} million pixels "
                         "(at most 20000x20000 are read)") from None
-    if isinstance(e, (UnidentifiedImageError, OSError, ValueError, SyntaxError, MemoryError, EOFError)):
+    if isinstance(e, DECODE_ERRORS):
         raise UserError(f"{path}: cannot decode as an image ({type(e).__name__})") from None
     raise e
 

@@ -183,6 +183,22 @@ def test_a_gif_decompression_bomb_is_one_line(tmp_path: Path, env: dict) -> None
     assert 0 < peak < PEAK, peak
 
 
+@pytest.mark.parametrize("command", [["dream", "--recipe"], ["info"]])
+def test_a_png_declaring_ten_billion_pixels_as_a_recipe_is_one_line(tmp_path: Path, command: list[str]) -> None:
+    """A header that lies (IHDR 100000x100000, a few bytes of data): the readers of records (a clip's
+    frame, a sound's picture, a still's recipe) each open it; PIL's bomb check raised past them."""
+    ihdr = struct.pack(">IIBBBBB", 100000, 100000, 8, 2, 0, 0, 0)
+    png = tmp_path / "liar.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", zlib.compress(b"\0" * 64))
+                    + _chunk(b"IEND", b""))
+    r = subprocess.run([sys.executable, "-m", "zoo.cli", *command, str(png), *(["-o", str(tmp_path / "x.png")]
+                        if "dream" in command else [])], capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "ZOO_HOME": str(tmp_path / "home")})
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines() == [f"error: {png}: declares more than 400 million pixels (at most "
+                                             "20000x20000 are read)"]
+
+
 def test_select_frames_of_two_billion_is_refused_not_listed(tmp_path: Path) -> None:
     code = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))\n"
             "from fractions import Fraction\n"

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from PIL import Image, ImageSequence, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, ImageSequence, PngImagePlugin
 from zoo.dream.output import to_uint8
 from zoo.dream.recipe import Recipe, png_info
 
@@ -122,7 +122,7 @@ def is_clip_path(path: Path | None) -> bool:
         try:
             with Image.open(path) as im:
                 return getattr(im, "n_frames", 1) > 1
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
+        except memory.DECODE_ERRORS:
             return False  # not a readable animation: the still reader says why in one line
     return False
 

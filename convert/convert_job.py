@@ -27,18 +27,22 @@ def with_ext(base: Path, ext: str) -> Path:
     return base.parent / f"{base.name}{ext}"
 
 
-def _output_folder(folder: Path) -> bool:
-    """Make the folder `-o` names (`-o out/net`: out/) when it is missing; True when it was made here.
-    A path through a file is one line."""
+def _output_folder(folder: Path) -> Path | None:
+    """Make the folder `-o` names (`-o out/net`: out/) when it is missing; the topmost folder made here
+    (None when it existed), so a failed convert can take them all away again. A path through a file is
+    one line."""
     if folder.is_dir():
-        return False
+        return None
     if folder.exists() or any(p.exists() and not p.is_dir() for p in folder.parents):
         raise ConvertError(f"{folder}: not a folder (the output path goes through a file)")
+    top = folder
+    while not top.parent.is_dir():
+        top = top.parent
     try:
         folder.mkdir(parents=True)
     except OSError as e:
         raise ConvertError(f"{folder}: cannot make the output folder ({e.strerror or e})") from None
-    return True
+    return top
 
 
 def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list[str], *,
@@ -58,8 +62,13 @@ def run_convert(graph: Graph, prototxt: Path, output: Path | None, formats: list
         finally:
             shutil.rmtree(stage, ignore_errors=True)
     except ConvertError:
-        if made and not any(base.parent.iterdir()):
-            base.parent.rmdir()  # the folder made for -o holds nothing: gone again
+        if made is not None:  # the folders made for -o, while they hold nothing: gone again
+            folder = base.parent
+            while not any(folder.iterdir()):
+                folder.rmdir()
+                if folder == made:
+                    break
+                folder = folder.parent
         raise
 
 

@@ -336,6 +336,19 @@ def leftovers(*roots: Path) -> list[str]:
     return sorted(found)
 
 
+def named_beside(argv: list[str], world: World) -> set[str]:
+    """The entries beside the temporary folders that the command line names (`-o ROOT/no/such/dir/o`:
+    "no"): a convert that succeeds makes the folders its -o names."""
+    root = world.root.resolve()
+    named = set()
+    for a in argv:
+        try:
+            named.add(Path(a).resolve().relative_to(root).parts[0])
+        except (ValueError, IndexError, OSError):
+            continue
+    return named
+
+
 def check(result: Result, world: World, before_inputs: dict[str, str], before_outside: dict[str, str],
           before_root: list[str]) -> list[str]:
     """The problems with one run (empty: all good)."""
@@ -350,7 +363,8 @@ def check(result: Result, world: World, before_inputs: dict[str, str], before_ou
         problems.append("an input file was changed, created or removed")
     if snapshot(world.outside) != before_outside:
         problems.append("a file outside the temporary folders was changed")
-    if sorted(p.name for p in world.root.iterdir()) != before_root:
+    new = set(os.listdir(world.root)) - set(before_root)
+    if new - (named_beside(result.argv, world) if result.rc == 0 else set()):  # a finished run may make what -o named
         problems.append(f"something was created beside the temporary folders: {sorted(os.listdir(world.root))}")
     left = leftovers(world.home, world.out, world.work, world.cases)
     if left:

@@ -124,6 +124,17 @@ def test_full_disk_leaves_neither_caffe_file(tmp_path):
     assert list(out.iterdir()) == []
 
 
+def test_a_failed_convert_takes_away_the_folders_it_made_for_o(tmp_path):
+    """-o out/a/b/det3 on a "full disk": the three folders made for it are gone again, out/ stays."""
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.run([sys.executable, "-c", LIMITED, "60000", "convert", str(DET3), "-w", str(DET3_W),
+                           "-o", str(out / "a" / "b" / "c" / "det3"), "-f", "caffe"], capture_output=True, text=True,
+                          timeout=120)
+    assert "cannot write" in one_line_error(proc)
+    assert list(out.iterdir()) == []
+
+
 def test_output_name_with_a_dot_keeps_it(tmp_path):
     proc = zoo("convert", DET3, "-w", DET3_W, "-o", tmp_path / "det3.v2", "-f", "onnx", "-f", "caffe")
     assert proc.returncode == 0, proc.stderr

@@ -351,3 +351,40 @@ def test_a_picture_that_declares_no_pixels_is_one_line(tmp_path, capsys, command
     err = one_line(capsys, 1, args, "odd.jpg")
     assert "0x0" in err or "cannot decode" in err, err
     assert not out.exists()
+
+
+def _png_with_exif(path: Path, exif: bytes) -> Path:
+    """A 16x8 PNG with an eXIf chunk right after IHDR (where PIL writes it)."""
+    import io
+    import zlib
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 8), (200, 120, 40)).save(buf, format="PNG")
+    png = buf.getvalue()
+    chunk = struct.pack(">I", len(exif)) + b"eXIf" + exif + struct.pack(">I", zlib.crc32(b"eXIf" + exif))
+    path.write_bytes(png[:33] + chunk + png[33:])
+    return path
+
+
+def test_exif_cut_short_is_one_line_and_damaged_exif_is_read_past_quietly(tmp_path, capsys):
+    """EXIF ending inside its TIFF header (struct.error in PIL: a traceback in `zoo dream` before) is
+    one line; EXIF whose description claims more bytes than there are (PIL skips the tag with a
+    UserWarning: two lines of PIL's source on stderr before) dreams, turned by its orientation, and
+    says nothing of it."""
+    from PIL import Image
+
+    cut = _png_with_exif(tmp_path / "cut.png", b"Exif\x00\x00MM\x00*")
+    one_line(capsys, 1, ["dream", str(cut), "-m", "efficientnet_lite0", "-o", str(tmp_path / "a.png")], "cut.png")
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010E] = 6, "hello"
+    raw = bytearray(exif.tobytes())
+    raw[20:24] = struct.pack(">I", 0x00FF0006)  # the description's count: far past the end of the block
+    lying = _png_with_exif(tmp_path / "lying.png", bytes(raw))
+    out = tmp_path / "b.png"
+    assert main(["dream", str(lying), "-m", "efficientnet_lite0", "--size", "32", "--iterations", "1", "--octaves",
+                 "1", "-o", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "Warning" not in err and "PIL" not in err, err
+    assert Image.open(out).size == (32, 64)  # orientation 6: 16x8 is shown 8 wide, 16 tall; --size 32 is its width

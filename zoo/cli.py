@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import sys
 import typing
+import warnings
 
 import typer
 
@@ -76,7 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     from zoo.cli_output import drawing
 
-    with drawing():  # the library's progress events (zoo.events) drawn on stderr
+    with warnings.catch_warnings(), drawing():  # the library's progress events (zoo.events) drawn on stderr
+        # PIL reads past a damaged EXIF block with a UserWarning (two lines of its source each): zoo
+        # needs only the orientation and its recipe from it, and a picture it cannot read is refused
+        # in one line anyway
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         return _run(args)
 
 

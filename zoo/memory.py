@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,8 +144,8 @@ def image_header(path: str | Path) -> ImageHeader:
 
 # What PIL raises on a file that is no picture, a broken one, or one declaring a bomb's size: every
 # caller that opens a user's file catches these (a bomb escaped `is_clip_recipe` as a traceback).
-DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, MemoryError,
-                 Image.DecompressionBombError)
+DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, MemoryError, struct.error,
+                 Image.DecompressionBombError)  # struct.error: EXIF with a field cut short
 
 
 def _quarter_turned(im) -> bool:

@@ -181,10 +181,13 @@ def info_cmd(
     if records.is_output(path):  # a picture, sound, SVG or video: the record it carries
         found = records.read(path)
         if as_json:
-            print_json({"path": str(path), "kind": found.kind, "command": found.command, "record": found.data})
+            print_json({"path": str(path), "kind": found.kind, "command": found.command, "again": found.again,
+                        "record": found.data})
             return
         print(f"{path.name}: {found.summary}")
-        print(f"again: {found.command}")
+        if found.command != found.again:  # a still: the command that made it, on its input
+            print(f"made by: {found.command}")
+        print(f"again: {found.again}")
         return
     graph = convert.load_net(path, weights, input_shape=parse_shape(input_shape))
     say_notes(graph)

@@ -26,7 +26,8 @@ class Record:
     kind: str  # dream, sound, strokes, journey or clip
     recipe: dict  # the picture recipe (model, layers, parameters...)
     data: dict  # everything the file carries (for a still: its recipe again)
-    command: str  # what makes it again
+    command: str  # what makes it again: for a still, the command that made it; else `--recipe`
+    again: str = ""  # `zoo dream --recipe NAME -o again.EXT`, for every kind
 
     @property
     def summary(self) -> str:
@@ -62,32 +63,32 @@ def _again(path: Path) -> str:
 def still(path: Path) -> Record:
     rec = read_recipe(path)
     data = json.loads(rec.to_json())
-    return Record("dream", data, data, rec.command(path.name))
+    return Record("dream", data, data, rec.command(path.name), _again(path))
 
 
 def sound(path: Path) -> Record:
     data = _json(audio_io.read_comment(path), path)
-    return Record("sound", data["recipe"], data, _again(path))
+    return Record("sound", data["recipe"], data, _again(path), _again(path))
 
 
 def strokes(path: Path) -> Record:
     data = svg.recipe_json(path)
     if not isinstance(data.get("recipe"), dict):
         raise UserError(f"{path}: carries no zoo recipe")
-    return Record("strokes", data["recipe"], data, _again(path))
+    return Record("strokes", data["recipe"], data, _again(path), _again(path))
 
 
 def film(path: Path) -> Record:
     """A video, or an animation whose frames folder keeps its run.json: a journey or a dreamt clip."""
     data = _json(video.read_video_recipe(path), path)
-    return Record("journey" if "journey" in data else "clip", data["recipe"], data, _again(path))
+    return Record("journey" if "journey" in data else "clip", data["recipe"], data, _again(path), _again(path))
 
 
 def _picture_or_film(path: Path) -> Record:
     if video.is_clip_recipe(path) and path.suffix.lower() == ".png":  # a film's frame: the film's record
         data = _json(video.read_video_recipe(path), path)
-        return Record("journey" if "journey" in data else "clip", data["recipe"], data,
-                      f"zoo dream --recipe {path.name} -o again.mp4")
+        again = f"zoo dream --recipe {path.name} -o again.mp4"
+        return Record("journey" if "journey" in data else "clip", data["recipe"], data, again, again)
     try:
         return still(path)
     except UserError:

@@ -190,6 +190,15 @@ def test_zoo_info_says_what_made_an_output(home, tmp_path, capsys):
     assert got["kind"] == "strokes" and got["record"]["strokes"]["count"] == 8
     Image.new("RGB", (8, 8)).save(tmp_path / "photo.png")
     _one_line(capsys, 1, ["info", str(tmp_path / "photo.png")], "photo.png: carries no zoo recipe")
+    still = tmp_path / "still.png"  # a still: the command that made it, and --recipe
+    assert main(["dream", "--init", "noise", "--size", "32", "-m", MODEL, "-l", "block2/output", "--iterations", "1",
+                 "--octaves", "1", "-o", str(still)]) == 0
+    capsys.readouterr()
+    assert main(["info", str(still)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"still.png: a dream by {MODEL} at block2/output" and len(lines) == 3, lines
+    assert lines[1].startswith("made by: zoo dream -o still.png --model efficientnet_lite0 --layer block2/output")
+    assert lines[2] == "again: zoo dream --recipe still.png -o again.png"
 
 
 def test_strokes_need_an_svg_output(tmp_path, capsys):

@@ -26,8 +26,18 @@ class Record:
     kind: str  # dream, sound, strokes, journey or clip
     recipe: dict  # the picture recipe (model, layers, parameters...)
     data: dict  # everything the file carries (for a still: its recipe again)
-    command: str  # what makes it again: for a still, the command that made it; else `--recipe`
-    again: str = ""  # `zoo dream --recipe NAME -o again.EXT`, for every kind
+    name: str  # the file's name, as the commands name it
+    suffix: str  # what `--recipe` writes it again as
+    made_by: str | None = None  # a still's own command (on its input); the other kinds have only --recipe
+
+    @property
+    def again(self) -> str:
+        return f"zoo dream --recipe {self.name} -o again{self.suffix}"
+
+    @property
+    def command(self) -> str:
+        """What makes it again: for a still, the command that made it; else `--recipe`."""
+        return self.made_by or self.again
 
     @property
     def summary(self) -> str:
@@ -56,39 +66,35 @@ def _json(text: str | None, path: Path) -> dict:
     return data
 
 
-def _again(path: Path) -> str:
-    return f"zoo dream --recipe {path.name} -o again{path.suffix.lower()}"
-
-
 def still(path: Path) -> Record:
     rec = read_recipe(path)
     data = json.loads(rec.to_json())
-    return Record("dream", data, data, rec.command(path.name), _again(path))
+    return Record("dream", data, data, path.name, path.suffix.lower(), rec.command(path.name))
 
 
 def sound(path: Path) -> Record:
     data = _json(audio_io.read_comment(path), path)
-    return Record("sound", data["recipe"], data, _again(path), _again(path))
+    return Record("sound", data["recipe"], data, path.name, path.suffix.lower())
 
 
 def strokes(path: Path) -> Record:
     data = svg.recipe_json(path)
     if not isinstance(data.get("recipe"), dict):
         raise UserError(f"{path}: carries no zoo recipe")
-    return Record("strokes", data["recipe"], data, _again(path), _again(path))
+    return Record("strokes", data["recipe"], data, path.name, path.suffix.lower())
 
 
-def film(path: Path) -> Record:
-    """A video, or an animation whose frames folder keeps its run.json: a journey or a dreamt clip."""
+def film(path: Path, suffix: str | None = None) -> Record:
+    """A video, an animation whose frames folder keeps its run.json, or one of a film's frames (made
+    again as a video): a journey or a dreamt clip."""
     data = _json(video.read_video_recipe(path), path)
-    return Record("journey" if "journey" in data else "clip", data["recipe"], data, _again(path), _again(path))
+    return Record("journey" if "journey" in data else "clip", data["recipe"], data, path.name,
+                  suffix or path.suffix.lower())
 
 
 def _picture_or_film(path: Path) -> Record:
-    if video.is_clip_recipe(path) and path.suffix.lower() == ".png":  # a film's frame: the film's record
-        data = _json(video.read_video_recipe(path), path)
-        again = f"zoo dream --recipe {path.name} -o again.mp4"
-        return Record("journey" if "journey" in data else "clip", data["recipe"], data, again, again)
+    if path.suffix.lower() == ".png" and video.is_clip_recipe(path):  # a film's frame: the film's record
+        return film(path, ".mp4")
     try:
         return still(path)
     except UserError:

@@ -177,9 +177,10 @@ def scales(brain: Brain, start: np.ndarray, blobs: Sequence[str], device: str) -
 
 
 def plan(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, codec: str | None = None, crf: int = 18,
-         hold: float = HOLD, brain: Brain | None = None, reproduce: bool = False) -> tuple[run.Prepared, JourneyJob]:
+         hold: float | None = None, brain: Brain | None = None,
+         reproduce: bool = False) -> tuple[run.Prepared, JourneyJob]:
     """The checked journey: its start prepared and its record, with each blob's scale measured on the
-    start (or, given in `rec.balance` for the whole path, as recorded)."""
+    start (or, given in `rec.balance` for the whole path, as recorded); `hold` None is HOLD."""
     brain, blobs = check(rec, path_text, target, brain)
     prep = run.prepare(rec.with_(layers=tuple(blobs), weights=(), balance=()), brain=brain, reproduce=reproduce)
     given = rec.balance if len(rec.balance) == len(blobs) else ()
@@ -187,11 +188,11 @@ def plan(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, codec: 
         raise UserError(f"recipe: {len(rec.balance)} balance scales for a path of {len(blobs)} blobs")
     balance = given or scales(brain, prep.start, blobs, rec.device)
     return prep, JourneyJob(prep.recipe.with_(weights=(), balance=balance), tuple(blobs), float(fps), codec, crf,
-                            float(hold))
+                            HOLD if hold is None else float(hold))
 
 
 def run_journey(rec: Recipe, path_text: str, target: Path, *, fps: float = FPS, codec: str | None = None,
-                crf: int = 18, hold: float = HOLD, say: Callable[[str], None] = lambda s: None,
+                crf: int = 18, hold: float | None = None, say: Callable[[str], None] = lambda s: None,
                 on_frame: Callable[[int, int, Sequence[str]], None] | None = None,
                 on_progress: Callable[[run.Update], None] | None = None,
                 stop: threading.Event | None = None, brain: Brain | None = None,

@@ -56,7 +56,7 @@ def journey_cmd(rec: Recipe, path_text: str, target: Path | None, fps: float | N
             bar.update(task, description=f"{state['where']} oct {u.octave}/{u.octaves} step {u.step}/{u.steps}")
 
         done = journey.run_journey(rec, path_text, target, fps=fps or journey.FPS, codec=codec, crf=crf,
-                                   hold=journey.HOLD if hold is None else hold,
+                                   hold=hold,
                                    say=lambda s: err.print(s, markup=False), on_frame=on_frame,
                                    on_progress=on_progress, brain=brain, reproduce=reproduce)
         if not done.interrupted:

@@ -173,7 +173,7 @@ def journey(spec: dict, emit: Emit, ctx: Context) -> dict:
     rec = recipe_of(spec, frames=int(v["frames"]), zoom=float(v["zoom"]))
     rec = rec.with_(device=pipeline.check_device(rec.device))
     fps = float(spec.get("fps") or jr.FPS)
-    hold = jr.HOLD if spec.get("hold") is None else float(spec["hold"])
+    hold = spec.get("hold")  # None: the journey's own default
     emit({"type": "log", "message": f"loading {rec.model or 'the default brain'}"})
     brain, _ = jr.check(rec, spec["layer_path"], target, load_brain(rec.model or None))
     folder, state = video.frames_folder(target), {"k": 0}
@@ -206,7 +206,8 @@ def journey(spec: dict, emit: Emit, ctx: Context) -> dict:
     return {"video": str(target), "ref": _ref(target) if target.is_file() else None, "frames": rec.frames,
             "written": done.written, "path": list(done.job.path), "fps": fps,
             "recipe": json.loads(done.job.to_json()), "interrupted": done.interrupted, "stopped": done.interrupted,
-            "command": f"{done.job.recipe.command(str(target))} --layer-path {path} --fps {fps:g} --hold {hold:g}"}
+            "command": (f"{done.job.recipe.command(str(target))} --layer-path {path} --fps {fps:g} "
+                        f"--hold {done.job.hold:g}")}
 
 
 KINDS = {"spectrogram": spectrogram, "sound": sound, "strokes": strokes, "journey": journey}
